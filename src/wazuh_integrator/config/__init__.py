@@ -1,0 +1,1 @@
+"""Configuration: ossec.conf's <integration> blocks and our integrator.toml."""

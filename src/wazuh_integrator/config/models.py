@@ -1,0 +1,160 @@
+"""Typed, frozen models of the configuration, shared by every part of the daemon."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from wazuh_integrator.errors import ConfigIssue
+from wazuh_integrator.secret import Secret
+
+DEFAULT_HOME = Path("/var/ossec")
+
+
+@dataclass(frozen=True)
+class WazuhPaths:
+    """Every path derived from the Wazuh home, as REFERENCE.md lists them."""
+
+    home: Path
+    config: Path
+    settings: Path
+
+    @classmethod
+    def from_home(
+        cls, home: Path, *, config: Path | None = None, settings: Path | None = None
+    ) -> WazuhPaths:
+        return cls(
+            home=home,
+            config=config if config is not None else home / "etc" / "ossec.conf",
+            settings=settings if settings is not None else home / "etc" / "integrator.toml",
+        )
+
+    @property
+    def alerts(self) -> Path:
+        return self.home / "logs" / "alerts" / "alerts.json"
+
+    @property
+    def integrations_dir(self) -> Path:
+        return self.home / "integrations"
+
+    @property
+    def analysisd_socket(self) -> Path:
+        return self.home / "queue" / "sockets" / "queue"
+
+    @property
+    def integrations_log(self) -> Path:
+        return self.home / "logs" / "integrations.log"
+
+
+@dataclass(frozen=True)
+class IntegrationBlock:
+    """One valid ``<integration>`` block of ossec.conf.
+
+    ``index`` is the 0-based position of the block among all ``<integration>``
+    blocks of the file (valid or not), which is how ``test --json`` and the
+    state store name it. ``line`` is where its ``<integration>`` tag opens.
+    """
+
+    index: int
+    path: str
+    line: int
+    name: str
+    hook_url: Secret | None = None
+    api_key: Secret | None = None
+    alert_format: str | None = None
+    level: int | None = None
+    rule_ids: tuple[int, ...] = ()
+    groups: tuple[str, ...] = ()
+    event_location: str | None = None
+    options: Mapping[str, Any] | None = None
+    max_log: int = 165
+    timeout_s: int = 10
+    retries: int = 3
+
+    @property
+    def key(self) -> str:
+        """A stable name for this block in logs, metrics and the state store."""
+        return f"{self.name}#{self.index}"
+
+    @property
+    def json_format(self) -> bool:
+        return self.alert_format == "json"
+
+    @property
+    def secrets(self) -> list[str]:
+        """The raw secret values of this block, for scrubbing free text."""
+        return [s.reveal() for s in (self.hook_url, self.api_key) if s]
+
+
+@dataclass(frozen=True)
+class DisabledIntegration:
+    """A block that parsed but cannot run, with the reason a person reads."""
+
+    block: IntegrationBlock
+    reason: str
+
+
+@dataclass(frozen=True)
+class OssecConfig:
+    """The result of reading ossec.conf: blocks, and every problem found.
+
+    ``errors`` non-empty means the configuration is invalid: ``run`` refuses
+    it and ``check-config`` exits 1.
+    """
+
+    path: Path
+    blocks: tuple[IntegrationBlock, ...] = ()
+    errors: tuple[ConfigIssue, ...] = ()
+    warnings: tuple[ConfigIssue, ...] = ()
+
+    @property
+    def valid(self) -> bool:
+        return not self.errors
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """At most ``count`` deliveries per ``period_s`` seconds."""
+
+    count: int
+    period_s: float
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.period_s:g}s"
+
+
+@dataclass(frozen=True)
+class IntegrationSettings:
+    """``[integrations.<name>]`` of integrator.toml; ``None`` means the
+    integration's own default."""
+
+    rate_limits: tuple[RateLimit, ...] | None = None
+    concurrency: int | None = None
+    queue_size: int = 1000
+    max_retry_age_s: float = 24 * 3600.0
+    max_backoff_s: float = 300.0
+    initial_backoff_s: float = 1.0
+    retry: bool | None = None
+    cache_ttl_s: float = 24 * 3600.0
+    api_version: str | None = None
+
+
+@dataclass(frozen=True)
+class Settings:
+    """integrator.toml. Every key has a default; no file at all is valid."""
+
+    path: Path | None = None
+    state_dir: Path | None = None  # None: <home>/var/integrator
+    max_line_bytes: int = 1024 * 1024
+    metrics_address: str | None = None  # "host:port", None disables the endpoint
+    grace_period_s: float = 10.0
+    plugins: tuple[str, ...] = ()
+    integrations: Mapping[str, IntegrationSettings] = field(default_factory=dict)
+
+    def for_integration(self, name: str) -> IntegrationSettings:
+        return self.integrations.get(name, IntegrationSettings())
+
+    def resolved_state_dir(self, home: Path) -> Path:
+        return self.state_dir if self.state_dir is not None else home / "var" / "integrator"

@@ -1,0 +1,1 @@
+"""Integrations, one module each, found by name through :mod:`.registry`."""

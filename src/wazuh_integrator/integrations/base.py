@@ -1,0 +1,103 @@
+"""The one small interface every integration implements.
+
+An integration turns an alert into an effect on its service and nothing more:
+no retries, sleeps, metrics or outcome logging here. It raises
+:class:`~wazuh_integrator.errors.Transient`, :class:`~wazuh_integrator.errors.Permanent`
+or :class:`~wazuh_integrator.errors.RateLimited` and the delivery layer decides
+what happens next.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+
+from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings, RateLimit
+from wazuh_integrator.errors import DeliveryError
+
+if TYPE_CHECKING:
+    import aiohttp
+
+Alert = dict[str, Any]
+
+
+class EventSink(Protocol):
+    """Where enrichment events go: Wazuh's analysisd queue socket."""
+
+    async def send_event(self, event: dict[str, Any], alert: Alert, integration: str) -> None:
+        """Send one event, located like ``alert``'s agent. Raises Transient/Permanent."""
+
+
+class LookupCache(Protocol):
+    """A persistent TTL cache for lookups (VirusTotal hashes, Maltiverse indicators)."""
+
+    def get(self, namespace: str, key: str) -> Any | None: ...
+
+    def put(self, namespace: str, key: str, value: Any, ttl_s: float) -> None: ...
+
+
+@dataclass
+class IntegrationContext:
+    """What the daemon lends an integration. ``http`` and ``events`` are None
+    in ``test`` (dry-run) mode, where only :meth:`Integration.preview` is called."""
+
+    home: Path
+    state_dir: Path
+    settings: IntegrationSettings
+    debug: bool = False
+    http: aiohttp.ClientSession | None = None
+    events: EventSink | None = None
+    cache: LookupCache | None = None
+
+    def session(self) -> aiohttp.ClientSession:
+        if self.http is None:
+            raise RuntimeError("no HTTP session: this context is for dry runs")
+        return self.http
+
+    def event_sink(self) -> EventSink:
+        if self.events is None:
+            raise RuntimeError("no analysisd sink: this context is for dry runs")
+        return self.events
+
+
+class Integration(ABC):
+    """Base class of every integration, built-in, script or plugin.
+
+    Subclasses set ``name`` (the ``<name>`` of ossec.conf that selects them;
+    plugins use a ``custom-`` name so that Wazuh itself accepts the block) and
+    ``required`` (the block keys without which the block is disabled).
+    """
+
+    name: ClassVar[str]
+    required: ClassVar[tuple[str, ...]] = ()
+    needs_script: ClassVar[bool] = False
+    default_concurrency: ClassVar[int] = 8
+    default_rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
+    retry_by_default: ClassVar[bool] = True
+
+    def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
+        self.block = block
+        self.context = context
+
+    def preview(self, alert: Alert) -> Any | None:
+        """The exact JSON body this integration would send for ``alert``.
+
+        Pure: no I/O. None for integrations without a body of their own
+        (scripts, enrichments) and for alerts the integration itself skips.
+        """
+        return None
+
+    @abstractmethod
+    async def send(self, alert: Alert) -> None:
+        """Deliver one alert; raise a DeliveryError subclass on failure."""
+
+    async def on_give_up(self, alert: Alert, error: DeliveryError) -> None:  # noqa: B027
+        """Called once when the delivery layer abandons ``alert`` for good.
+
+        VirusTotal uses it to send its error event; most integrations need nothing.
+        """
+
+    async def close(self) -> None:  # noqa: B027
+        """Release what the integration holds (nothing, for most)."""
