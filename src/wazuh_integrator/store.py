@@ -1,0 +1,660 @@
+"""The daemon's durable state in one SQLite file: the alerts.json checkpoint,
+deliveries parked for a later retry, dead letters, and the lookup cache.
+
+The store is used from the daemon's single asyncio thread, so plain
+:mod:`sqlite3` calls are fine as long as each stays small (every query below
+is served by an index). Writes are batched: they join one open transaction
+that is committed at most every ``commit_interval_s`` seconds, which keeps a
+busy daemon at a few commits a second however many alerts it handles.
+
+Because the checkpoint and the parked deliveries live in the same write-ahead
+log, a committed checkpoint always implies that every row parked before it is
+committed too: the pipeline's order *park → flush → checkpoint* holds even
+across a power cut.
+
+Other processes (the ``dead-letter`` commands of the CLI) open the same file
+with :meth:`StateStore.open_readonly` while the daemon runs; WAL mode lets
+them read without blocking it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import sqlite3
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Final
+
+import orjson
+
+from wazuh_integrator.errors import IntegratorError
+
+__all__ = [
+    "SCHEMA_VERSION",
+    "Checkpoint",
+    "DeadLetter",
+    "ParkedDelivery",
+    "StateReader",
+    "StateStore",
+    "StoreError",
+]
+
+log = logging.getLogger(__name__)
+
+SCHEMA_VERSION: Final = 1
+ALERTS_STREAM: Final = "alerts"
+BUSY_TIMEOUT_MS: Final = 5000
+# SQLite builds older than 3.32 accept at most 999 bound parameters.
+_MAX_IDS_PER_QUERY: Final = 500
+
+_SCHEMA: Final = """
+CREATE TABLE schema_version (
+    version INTEGER NOT NULL
+);
+CREATE TABLE checkpoint (
+    stream     TEXT PRIMARY KEY,
+    device     INTEGER NOT NULL,
+    inode      INTEGER NOT NULL,
+    offset     INTEGER NOT NULL,
+    path       TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE parked (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_key TEXT NOT NULL,
+    alert           BLOB NOT NULL,
+    attempts        INTEGER NOT NULL,
+    first_failed_at REAL NOT NULL,
+    next_attempt_at REAL NOT NULL,
+    last_error      TEXT NOT NULL
+);
+CREATE INDEX parked_due ON parked (integration_key, next_attempt_at);
+CREATE TABLE dead_letters (
+    id               INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_key  TEXT NOT NULL,
+    integration_name TEXT NOT NULL,
+    alert            BLOB NOT NULL,
+    attempts         INTEGER NOT NULL,
+    first_failed_at  REAL NOT NULL,
+    failed_at        REAL NOT NULL,
+    last_error       TEXT NOT NULL,
+    status           INTEGER
+);
+CREATE INDEX dead_letters_by_key ON dead_letters (integration_key, id);
+CREATE TABLE cache (
+    namespace  TEXT NOT NULL,
+    key        TEXT NOT NULL,
+    value      BLOB NOT NULL,
+    expires_at REAL NOT NULL,
+    PRIMARY KEY (namespace, key)
+) WITHOUT ROWID;
+CREATE INDEX cache_expiry ON cache (expires_at);
+"""
+
+_PARKED_COLUMNS: Final = (
+    "id, integration_key, alert, attempts, first_failed_at, next_attempt_at, last_error"
+)
+_DEAD_LETTER_COLUMNS: Final = (
+    "id, integration_key, integration_name, alert, attempts, first_failed_at, failed_at,"
+    " last_error, status"
+)
+
+
+class StoreError(IntegratorError):
+    """The state database cannot be opened or is not one this program understands."""
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    """Where reading alerts.json resumes: the file's identity and a byte offset."""
+
+    device: int
+    inode: int
+    offset: int
+    path: str
+
+
+@dataclass(frozen=True)
+class ParkedDelivery:
+    """A delivery that failed and waits in the store for its next attempt."""
+
+    id: int
+    integration_key: str
+    alert: bytes
+    attempts: int
+    first_failed_at: float
+    next_attempt_at: float
+    last_error: str
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    """A delivery given up for good, kept for inspection and replay."""
+
+    id: int
+    integration_key: str
+    integration_name: str
+    alert: bytes
+    attempts: int
+    first_failed_at: float
+    failed_at: float
+    last_error: str
+    status: int | None
+
+
+def _parked(row: Sequence[Any]) -> ParkedDelivery:
+    return ParkedDelivery(
+        id=row[0],
+        integration_key=row[1],
+        alert=bytes(row[2]),
+        attempts=row[3],
+        first_failed_at=row[4],
+        next_attempt_at=row[5],
+        last_error=row[6],
+    )
+
+
+def _dead_letter(row: Sequence[Any]) -> DeadLetter:
+    return DeadLetter(
+        id=row[0],
+        integration_key=row[1],
+        integration_name=row[2],
+        alert=bytes(row[3]),
+        attempts=row[4],
+        first_failed_at=row[5],
+        failed_at=row[6],
+        last_error=row[7],
+        status=row[8],
+    )
+
+
+def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
+    for start in range(0, len(ids), _MAX_IDS_PER_QUERY):
+        yield ids[start : start + _MAX_IDS_PER_QUERY]
+
+
+def _dead_letter_filter(
+    ids: Sequence[int] | None, integration_key: str | None
+) -> Iterator[tuple[str, list[Any]]]:
+    """WHERE clauses (with their parameters) selecting dead letters by id and key.
+
+    Yields one clause per chunk of ids so that no statement exceeds SQLite's
+    parameter limit; with no ids, one clause covering every id.
+    """
+    key_clause = "1" if integration_key is None else "integration_key = ?"
+    key_params: list[Any] = [] if integration_key is None else [integration_key]
+    if ids is None:
+        yield key_clause, key_params
+        return
+    for chunk in _chunks(list(dict.fromkeys(ids))):
+        marks = ", ".join("?" * len(chunk))
+        yield f"id IN ({marks}) AND {key_clause}", [*chunk, *key_params]
+
+
+class StateReader:
+    """Read-only access to a state database, safe while the daemon writes it."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], float] = time.time,
+        _connection: sqlite3.Connection | None = None,
+    ) -> None:
+        self.path = path
+        self._clock = clock
+        if _connection is None:
+            _connection = self._connect_readonly(path)
+        self._db = _connection
+        try:
+            self._check_schema()
+        except BaseException:
+            self._db.close()
+            raise
+
+    @staticmethod
+    def _connect_readonly(path: Path) -> sqlite3.Connection:
+        if not path.exists():
+            raise StoreError(f"{path}: no state database here (has the daemon run yet?)")
+        uri = f"{path.resolve().as_uri()}?mode=ro"
+        try:
+            db = sqlite3.connect(uri, uri=True, isolation_level=None)
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        except sqlite3.Error as error:
+            raise StoreError(f"{path}: cannot open the state database: {error}") from error
+        return db
+
+    def _check_schema(self) -> None:
+        version = self._schema_version()
+        if version is None:
+            raise StoreError(f"{self.path}: not a wazuh-integrator state database")
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"{self.path}: state schema version {version} is newer than this program"
+                f" understands ({SCHEMA_VERSION}); upgrade wazuh-integrator"
+            )
+
+    def _schema_version(self) -> int | None:
+        try:
+            table = self._db.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+            ).fetchone()
+            if table is None:
+                return None
+            row = self._db.execute("SELECT MAX(version) FROM schema_version").fetchone()
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{self.path}: cannot read the state database: {error}") from error
+        return int(row[0]) if row and row[0] is not None else None
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> StateReader:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    # checkpoint
+
+    def load_checkpoint(self) -> Checkpoint | None:
+        row = self._db.execute(
+            "SELECT device, inode, offset, path FROM checkpoint WHERE stream = ?",
+            (ALERTS_STREAM,),
+        ).fetchone()
+        if row is None:
+            return None
+        return Checkpoint(device=row[0], inode=row[1], offset=row[2], path=row[3])
+
+    # parked deliveries
+
+    def due_parked(self, integration_key: str, now: float, limit: int) -> list[ParkedDelivery]:
+        """The parked deliveries of one integration whose time has come, oldest due first."""
+        rows = self._db.execute(
+            f"SELECT {_PARKED_COLUMNS} FROM parked"
+            " WHERE integration_key = ? AND next_attempt_at <= ?"
+            " ORDER BY next_attempt_at, id LIMIT ?",
+            (integration_key, now, limit),
+        ).fetchall()
+        return [_parked(row) for row in rows]
+
+    def next_parked_due_at(self, integration_key: str) -> float | None:
+        row = self._db.execute(
+            "SELECT MIN(next_attempt_at) FROM parked WHERE integration_key = ?",
+            (integration_key,),
+        ).fetchone()
+        return None if row[0] is None else float(row[0])
+
+    def count_parked(self, integration_key: str | None = None) -> int:
+        if integration_key is None:
+            row = self._db.execute("SELECT COUNT(*) FROM parked").fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM parked WHERE integration_key = ?", (integration_key,)
+            ).fetchone()
+        return int(row[0])
+
+    def parked_counts(self) -> dict[str, int]:
+        """Parked deliveries per integration key (to set gauges at start)."""
+        rows = self._db.execute(
+            "SELECT integration_key, COUNT(*) FROM parked GROUP BY integration_key"
+        ).fetchall()
+        return {key: int(count) for key, count in rows}
+
+    # dead letters
+
+    def dead_letters(
+        self, integration_key: str | None = None, *, limit: int = 100, since_id: int = 0
+    ) -> list[DeadLetter]:
+        """Dead letters with an id above ``since_id``, oldest first (page with the last id)."""
+        if integration_key is None:
+            rows = self._db.execute(
+                f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters WHERE id > ? ORDER BY id LIMIT ?",
+                (since_id, limit),
+            ).fetchall()
+        else:
+            rows = self._db.execute(
+                f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters"
+                " WHERE integration_key = ? AND id > ? ORDER BY id LIMIT ?",
+                (integration_key, since_id, limit),
+            ).fetchall()
+        return [_dead_letter(row) for row in rows]
+
+    def count_dead_letters(self, integration_key: str | None = None) -> int:
+        if integration_key is None:
+            row = self._db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()
+        else:
+            row = self._db.execute(
+                "SELECT COUNT(*) FROM dead_letters WHERE integration_key = ?", (integration_key,)
+            ).fetchone()
+        return int(row[0])
+
+    def dead_letter_counts(self) -> dict[str, int]:
+        """Dead letters per integration key (to set gauges at start)."""
+        rows = self._db.execute(
+            "SELECT integration_key, COUNT(*) FROM dead_letters GROUP BY integration_key"
+        ).fetchall()
+        return {key: int(count) for key, count in rows}
+
+    # lookup cache
+
+    def get(self, namespace: str, key: str) -> Any | None:
+        """The cached value, or None when absent or expired."""
+        row = self._db.execute(
+            "SELECT value FROM cache WHERE namespace = ? AND key = ? AND expires_at > ?",
+            (namespace, key, self._clock()),
+        ).fetchone()
+        return None if row is None else orjson.loads(row[0])
+
+
+class StateStore(StateReader):
+    """The daemon's read-write handle on the state database.
+
+    Also a :class:`~wazuh_integrator.integrations.base.LookupCache`. Writes are
+    durable once committed: at the latest ``commit_interval_s`` after them when
+    an event loop runs (a commit is scheduled on it), at the next write or
+    :meth:`maybe_commit` after that interval otherwise, and at once on
+    :meth:`flush` or :meth:`close`.
+    """
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        commit_interval_s: float = 0.2,
+        clock: Callable[[], float] = time.time,
+        monotonic: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._commit_interval_s = commit_interval_s
+        self._monotonic = monotonic
+        self._pending_checkpoint: Checkpoint | None = None
+        self._scheduled_commit: asyncio.TimerHandle | None = None
+        self._closed = False
+        db = self._connect(path)
+        try:
+            self._prepare(db, path)
+        except BaseException:
+            db.close()
+            raise
+        super().__init__(path, clock=clock, _connection=db)
+        self._last_commit = monotonic()
+
+    @classmethod
+    def open_readonly(cls, path: Path, *, clock: Callable[[], float] = time.time) -> StateReader:
+        """A read-only handle for another process (the CLI) while the daemon runs."""
+        return StateReader(path, clock=clock)
+
+    @staticmethod
+    def _connect(path: Path) -> sqlite3.Connection:
+        path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        try:
+            # Alerts carry hostnames, users and logs: the file (and, after it,
+            # its -wal and -shm files) is readable by the daemon's user only.
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+            db = sqlite3.connect(path, isolation_level=None)
+        except (OSError, sqlite3.Error) as error:
+            raise StoreError(f"{path}: cannot open the state database: {error}") from error
+        return db
+
+    @staticmethod
+    def _prepare(db: sqlite3.Connection, path: Path) -> None:
+        try:
+            db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
+            if str(mode).lower() != "wal":
+                raise StoreError(f"{path}: cannot switch the state database to WAL mode")
+            # In WAL mode NORMAL survives a crash of the process; a power cut may
+            # lose the last commits, but never out of order.
+            db.execute("PRAGMA synchronous = NORMAL")
+            db.execute("BEGIN IMMEDIATE")
+            try:
+                exists = db.execute(
+                    "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'schema_version'"
+                ).fetchone()
+                if exists is None:
+                    for statement in _SCHEMA.split(";"):
+                        if statement.strip():
+                            db.execute(statement)
+                    db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                db.execute("COMMIT")
+            except BaseException:
+                db.execute("ROLLBACK")
+                raise
+        except sqlite3.DatabaseError as error:
+            raise StoreError(f"{path}: cannot use the state database: {error}") from error
+
+    # transactions
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        if self._closed:
+            raise StoreError(f"{self.path}: the state store is closed")
+        if not self._db.in_transaction:
+            # IMMEDIATE takes the write lock up front (waiting out a CLI writer
+            # within busy_timeout) instead of failing on a stale read snapshot.
+            self._db.execute("BEGIN IMMEDIATE")
+        return self._db.execute(sql, params)
+
+    def _after_write(self) -> None:
+        if self._monotonic() - self._last_commit >= self._commit_interval_s:
+            self._commit()
+        else:
+            self._schedule_commit()
+
+    def _schedule_commit(self) -> None:
+        if self._scheduled_commit is not None:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (CLI, sync tests): the next write or flush() commits
+        delay = max(0.0, self._last_commit + self._commit_interval_s - self._monotonic())
+        self._scheduled_commit = loop.call_later(delay, self._scheduled_commit_due)
+
+    def _scheduled_commit_due(self) -> None:
+        self._scheduled_commit = None
+        if not self._closed:
+            self._commit()
+
+    def _commit(self) -> None:
+        checkpoint = self._pending_checkpoint
+        if checkpoint is not None:
+            self._write(
+                "INSERT INTO checkpoint (stream, device, inode, offset, path, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?)"
+                " ON CONFLICT (stream) DO UPDATE SET device = excluded.device,"
+                " inode = excluded.inode, offset = excluded.offset, path = excluded.path,"
+                " updated_at = excluded.updated_at",
+                (
+                    ALERTS_STREAM,
+                    checkpoint.device,
+                    checkpoint.inode,
+                    checkpoint.offset,
+                    checkpoint.path,
+                    self._clock(),
+                ),
+            )
+            self._pending_checkpoint = None
+        if self._db.in_transaction:
+            self._db.execute("COMMIT")
+        self._last_commit = self._monotonic()
+        if self._scheduled_commit is not None:
+            self._scheduled_commit.cancel()
+            self._scheduled_commit = None
+
+    @property
+    def dirty(self) -> bool:
+        """True while some write is not yet committed."""
+        return self._db.in_transaction or self._pending_checkpoint is not None
+
+    def flush(self) -> None:
+        """Commit every write now."""
+        if not self._closed and self.dirty:
+            self._commit()
+
+    def maybe_commit(self) -> None:
+        """Commit if ``commit_interval_s`` has passed since the last commit."""
+        if (
+            not self._closed
+            and self.dirty
+            and self._monotonic() - self._last_commit >= self._commit_interval_s
+        ):
+            self._commit()
+
+    def close(self) -> None:
+        """Commit what is pending and release the database (idempotent)."""
+        if self._closed:
+            return
+        try:
+            self.flush()
+        finally:
+            self._closed = True
+            if self._scheduled_commit is not None:
+                self._scheduled_commit.cancel()
+                self._scheduled_commit = None
+            self._db.close()
+
+    def __enter__(self) -> StateStore:
+        return self
+
+    # checkpoint
+
+    def load_checkpoint(self) -> Checkpoint | None:
+        if self._pending_checkpoint is not None:
+            return self._pending_checkpoint
+        return super().load_checkpoint()
+
+    def save_checkpoint(self, checkpoint: Checkpoint) -> None:
+        """Remember the checkpoint; only the latest is written, at the next commit."""
+        if self._closed:
+            raise StoreError(f"{self.path}: the state store is closed")
+        self._pending_checkpoint = checkpoint
+        self._after_write()
+
+    # parked deliveries
+
+    def park(
+        self,
+        integration_key: str,
+        alert: bytes,
+        *,
+        attempts: int,
+        first_failed_at: float,
+        next_attempt_at: float,
+        last_error: str,
+    ) -> int:
+        """Store a failed delivery for a later attempt; returns its id."""
+        cursor = self._write(
+            "INSERT INTO parked (integration_key, alert, attempts, first_failed_at,"
+            " next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?, ?)",
+            (integration_key, alert, attempts, first_failed_at, next_attempt_at, last_error),
+        )
+        self._after_write()
+        return self._row_id(cursor)
+
+    def reschedule_parked(
+        self, parked_id: int, *, attempts: int, next_attempt_at: float, last_error: str
+    ) -> None:
+        self._write(
+            "UPDATE parked SET attempts = ?, next_attempt_at = ?, last_error = ? WHERE id = ?",
+            (attempts, next_attempt_at, last_error, parked_id),
+        )
+        self._after_write()
+
+    def remove_parked(self, parked_id: int) -> None:
+        self._write("DELETE FROM parked WHERE id = ?", (parked_id,))
+        self._after_write()
+
+    # dead letters
+
+    def add_dead_letter(
+        self,
+        integration_key: str,
+        integration_name: str,
+        alert: bytes,
+        *,
+        attempts: int,
+        first_failed_at: float,
+        last_error: str,
+        status: int | None,
+    ) -> int:
+        """Keep a delivery given up for good; returns its id. ``last_error`` must
+        already be free of secrets."""
+        cursor = self._write(
+            "INSERT INTO dead_letters (integration_key, integration_name, alert, attempts,"
+            " first_failed_at, failed_at, last_error, status) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                integration_key,
+                integration_name,
+                alert,
+                attempts,
+                first_failed_at,
+                self._clock(),
+                last_error,
+                status,
+            ),
+        )
+        self._after_write()
+        return self._row_id(cursor)
+
+    def take_dead_letters(
+        self, ids: Sequence[int] | None = None, integration_key: str | None = None
+    ) -> list[DeadLetter]:
+        """Remove the selected dead letters and return them, oldest first, for replay.
+
+        ``ids`` and ``integration_key`` narrow the selection together; with
+        neither, every dead letter is taken. Ids that do not exist are ignored.
+        The removal commits with the next batch, so a crash before then leaves
+        them in place (replayed at least once, never lost).
+        """
+        taken: list[DeadLetter] = []
+        for clause, params in _dead_letter_filter(ids, integration_key):
+            # SELECT then DELETE in one transaction rather than DELETE … RETURNING,
+            # which SQLite only has since 3.35 (older than some Wazuh hosts' build).
+            rows = self._write(
+                f"SELECT {_DEAD_LETTER_COLUMNS} FROM dead_letters WHERE {clause}", params
+            ).fetchall()
+            self._write(f"DELETE FROM dead_letters WHERE {clause}", params)
+            taken.extend(_dead_letter(row) for row in rows)
+        self._after_write()
+        taken.sort(key=lambda letter: letter.id)
+        return taken
+
+    def delete_dead_letters(
+        self, ids: Sequence[int] | None = None, integration_key: str | None = None
+    ) -> int:
+        """Delete the selected dead letters (selection as in :meth:`take_dead_letters`)."""
+        deleted = 0
+        for clause, params in _dead_letter_filter(ids, integration_key):
+            deleted += self._write(f"DELETE FROM dead_letters WHERE {clause}", params).rowcount
+        self._after_write()
+        return deleted
+
+    # lookup cache
+
+    def put(self, namespace: str, key: str, value: Any, ttl_s: float) -> None:
+        """Cache a JSON-serialisable value for ``ttl_s`` seconds."""
+        encoded = orjson.dumps(value)
+        self._write(
+            "INSERT INTO cache (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (namespace, key) DO UPDATE SET value = excluded.value,"
+            " expires_at = excluded.expires_at",
+            (namespace, key, encoded, self._clock() + ttl_s),
+        )
+        self._after_write()
+
+    def purge_expired_cache(self) -> int:
+        """Delete expired cache entries; returns how many."""
+        deleted = self._write("DELETE FROM cache WHERE expires_at <= ?", (self._clock(),)).rowcount
+        self._after_write()
+        return deleted
+
+    @staticmethod
+    def _row_id(cursor: sqlite3.Cursor) -> int:
+        row_id = cursor.lastrowid
+        if row_id is None:  # pragma: no cover - an INSERT always sets it
+            raise StoreError("SQLite returned no id for an inserted row")
+        return row_id
