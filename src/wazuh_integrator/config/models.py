@@ -97,6 +97,15 @@ class DisabledIntegration:
 
 
 @dataclass(frozen=True)
+class InvalidBlock:
+    """An ``<integration>`` block with errors: listed by check-config, never run."""
+
+    index: int
+    line: int
+    name: str | None
+
+
+@dataclass(frozen=True)
 class OssecConfig:
     """The result of reading ossec.conf: blocks, and every problem found.
 
@@ -108,6 +117,7 @@ class OssecConfig:
     blocks: tuple[IntegrationBlock, ...] = ()
     errors: tuple[ConfigIssue, ...] = ()
     warnings: tuple[ConfigIssue, ...] = ()
+    invalid_blocks: tuple[InvalidBlock, ...] = ()
 
     @property
     def valid(self) -> bool:
@@ -157,4 +167,5 @@ class Settings:
         return self.integrations.get(name, IntegrationSettings())
 
     def resolved_state_dir(self, home: Path) -> Path:
-        return self.state_dir if self.state_dir is not None else home / "var" / "integrator"
+        # A relative state_dir is relative to the Wazuh home; an absolute one wins the join.
+        return home / self.state_dir if self.state_dir is not None else home / "var" / "integrator"
