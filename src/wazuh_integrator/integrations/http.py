@@ -1,0 +1,216 @@
+"""The two HTTP calls integrations make: POST a JSON body, GET a JSON answer.
+
+Both translate every failure into a classified
+:class:`~wazuh_integrator.errors.DeliveryError` once, here, and make sure its
+message can be logged: the URL appears only redacted, the request's secrets are
+scrubbed from the quoted answer, and the aiohttp exception that may carry the
+full URL is not chained.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Collection, Mapping
+from typing import Any, NoReturn
+from urllib.parse import parse_qsl, urlsplit
+
+import aiohttp
+import orjson
+
+from wazuh_integrator.classify import (
+    BODY_SNIPPET_BYTES,
+    classify_exception,
+    classify_status,
+)
+from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Transient
+from wazuh_integrator.secret import redact_url, scrub
+
+__all__ = ["DEFAULT_MAX_ANSWER_BYTES", "get_json", "post_json"]
+
+logger = logging.getLogger(__name__)
+
+# A lookup answer larger than this is not one we understand (a VirusTotal v2
+# report is a few tens of KiB).
+DEFAULT_MAX_ANSWER_BYTES = 8 * 1024 * 1024
+# What we read of a successful POST's answer before discarding it: enough to
+# drain the usual "ok" so that the connection can be reused.
+_DRAIN_BYTES = 64 * 1024
+_JSON_HEADERS = {"Content-Type": "application/json"}
+
+
+def _json_default(value: object) -> object:
+    # Options may come from the config reader as read-only mappings.
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _url_secrets(url: str) -> list[str]:
+    """The parts of ``url`` that may carry a token, longest first.
+
+    An answer may echo the whole URL, only its path, or only a query value.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    fragments = [url]
+    if parts.path not in ("", "/"):
+        fragments.append(parts.path)
+    if parts.query:
+        fragments.append(parts.query)
+        fragments.extend(value for _, value in parse_qsl(parts.query) if value)
+    return sorted(fragments, key=len, reverse=True)
+
+
+def _secrets_for(
+    url: str, headers: Mapping[str, str] | None, secrets: Collection[str]
+) -> list[str]:
+    values = [*secrets, *_url_secrets(url)]
+    if headers:
+        values.extend(
+            value
+            for name, value in headers.items()
+            if name.lower() in ("authorization", "x-apikey")
+        )
+    return sorted({v for v in values if v}, key=len, reverse=True)
+
+
+def _scrubbed(error: DeliveryError, secrets: list[str]) -> DeliveryError:
+    """``error`` again, of the same type, with every secret removed from its text."""
+    message = scrub(str(error), secrets)
+    if isinstance(error, RateLimited):
+        return RateLimited(message, retry_after_s=error.retry_after_s, status=error.status)
+    return type(error)(message, status=error.status)
+
+
+async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> tuple[bytes, bool]:
+    """Up to ``limit`` bytes of the answer, and whether there was more."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in response.content.iter_chunked(64 * 1024):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > limit:
+            return b"".join(chunks)[:limit], True
+    return b"".join(chunks), False
+
+
+async def _raise_for_answer(
+    response: aiohttp.ClientResponse, extra_transient: frozenset[int]
+) -> None:
+    """Raise the classified error for a failed answer; return for a 2xx."""
+    if 200 <= response.status <= 299:
+        return
+    # Only the quoted start of an error answer is read, however large it is.
+    body, _ = await _read_at_most(response, BODY_SNIPPET_BYTES)
+    error = classify_status(
+        response.status,
+        retry_after=response.headers.get("Retry-After"),
+        body=body,
+        extra_transient=extra_transient,
+    )
+    if error is not None:
+        raise error
+
+
+def _fail(exc: BaseException, url: str, secrets: list[str]) -> NoReturn:
+    error = _scrubbed(classify_exception(exc), secrets)
+    # A DeliveryError of ours is already safe; a foreign one is not chained,
+    # because a logged traceback would print its text, which may hold the URL.
+    logger.debug("request to %s failed: %s", redact_url(url), error)
+    raise error from None
+
+
+async def post_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    body: Any,
+    *,
+    timeout_s: float,
+    headers: Mapping[str, str] | None = None,
+    secrets: Collection[str] = (),
+    extra_transient: frozenset[int] = frozenset(),
+) -> None:
+    """POST ``body`` as JSON to ``url``; return on 2xx, raise a DeliveryError otherwise.
+
+    ``secrets`` are values (an API key in the body, say) that must never show
+    in an error; the URL, its path and query, and an ``Authorization`` header
+    are scrubbed without being listed. Redirects are not followed: aiohttp
+    would turn the POST into a GET and drop the body.
+    """
+    hidden = _secrets_for(url, headers, secrets)
+    try:
+        data = orjson.dumps(body, default=_json_default)
+    except TypeError as exc:
+        raise Permanent(f"payload is not JSON: {scrub(str(exc), hidden)}") from None
+    request_headers = {**_JSON_HEADERS, **(headers or {})}
+    logger.debug("POST %s: %d bytes", redact_url(url), len(data))
+    try:
+        async with session.post(
+            url,
+            data=data,
+            headers=request_headers,
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            allow_redirects=False,
+        ) as response:
+            await _raise_for_answer(response, extra_transient)
+            await _read_at_most(response, _DRAIN_BYTES)
+    except DeliveryError as error:
+        raise _scrubbed(error, hidden) from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        _fail(exc, url, hidden)
+
+
+async def get_json(
+    session: aiohttp.ClientSession,
+    url: str,
+    *,
+    timeout_s: float,
+    headers: Mapping[str, str] | None = None,
+    params: Mapping[str, str] | None = None,
+    ok_statuses: frozenset[int] = frozenset({200}),
+    secrets: Collection[str] = (),
+    extra_transient: frozenset[int] = frozenset(),
+    max_answer_bytes: int = DEFAULT_MAX_ANSWER_BYTES,
+) -> tuple[int, Any]:
+    """GET ``url`` and return ``(status, decoded JSON or None)``.
+
+    Statuses in ``ok_statuses`` are answers the caller handles (a lookup's 404
+    "not found", VirusTotal's 204 "quota reached"); their body is decoded when
+    it is JSON and None when it is empty or not JSON. Any other status raises
+    the classified error, a 2xx included (it is not one the caller expects).
+    A 2xx listed in ``ok_statuses`` whose body is not JSON raises
+    :class:`Transient` (a proxy's page in place of the service's answer).
+    ``params`` values (API keys in the query) are scrubbed from errors.
+    """
+    hidden = _secrets_for(url, headers, [*secrets, *(params or {}).values()])
+    logger.debug("GET %s", redact_url(url))
+    try:
+        async with session.get(
+            url,
+            headers=dict(headers or {}),
+            params=dict(params or {}),
+            timeout=aiohttp.ClientTimeout(total=timeout_s),
+        ) as response:
+            status = response.status
+            if status not in ok_statuses:
+                await _raise_for_answer(response, extra_transient)
+                raise Permanent(f"HTTP {status}: unexpected answer", status=status)
+            raw, truncated = await _read_at_most(response, max_answer_bytes)
+    except DeliveryError as error:
+        raise _scrubbed(error, hidden) from None
+    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+        _fail(exc, url, hidden)
+    if truncated:
+        raise Permanent(
+            f"HTTP {status}: answer larger than {max_answer_bytes} bytes", status=status
+        )
+    if not raw.strip():
+        return status, None
+    try:
+        return status, orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        if 200 <= status <= 299:
+            raise Transient(f"HTTP {status}: answer is not JSON", status=status) from None
+        return status, None
