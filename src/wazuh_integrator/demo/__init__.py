@@ -1,0 +1,1 @@
+"""The bundled demo: a sample Wazuh home, sample alerts, local receivers."""

@@ -1,0 +1,126 @@
+"""Local stand-ins for Slack, PagerDuty, Shuffle, VirusTotal, Maltiverse and
+analysisd, so that the demo shows the real daemon delivering, offline.
+
+They record what they receive; the demo prints it afterwards.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+_EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f"
+
+
+@dataclass
+class Received:
+    service: str
+    path: str
+    body: Any
+
+
+@dataclass
+class DemoReceivers:
+    """An HTTP server on 127.0.0.1 and a Unix datagram socket for analysisd."""
+
+    socket_path: Path
+    requests: list[Received] = field(default_factory=list)
+    events: list[bytes] = field(default_factory=list)
+    base_url: str = ""
+    _runner: web.AppRunner | None = None
+    _socket: socket.socket | None = None
+
+    async def start(self) -> None:
+        app = web.Application()
+        app.router.add_post("/slack/{tail:.*}", self._webhook("slack"))
+        app.router.add_post("/pagerduty/{tail:.*}", self._webhook("pagerduty"))
+        app.router.add_post("/shuffle/{tail:.*}", self._webhook("shuffle"))
+        app.router.add_get("/virustotal/api/v3/files/{hash}", self._virustotal)
+        app.router.add_get("/maltiverse/{kind}/{value:.*}", self._maltiverse)
+        self._runner = web.AppRunner(app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, "127.0.0.1", 0)
+        await site.start()
+        port = self._runner.addresses[0][1]
+        self.base_url = f"http://127.0.0.1:{port}"
+
+        self.socket_path.parent.mkdir(parents=True, exist_ok=True)
+        self.socket_path.unlink(missing_ok=True)
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        sock.bind(str(self.socket_path))
+        sock.setblocking(False)
+        asyncio.get_running_loop().add_reader(sock.fileno(), self._on_datagram)
+        self._socket = sock
+
+    def _on_datagram(self) -> None:
+        assert self._socket is not None
+        while True:
+            try:
+                self.events.append(self._socket.recv(65536))
+            except BlockingIOError:
+                return
+
+    async def stop(self) -> None:
+        if self._socket is not None:
+            asyncio.get_running_loop().remove_reader(self._socket.fileno())
+            self._socket.close()
+            self.socket_path.unlink(missing_ok=True)
+        if self._runner is not None:
+            await self._runner.cleanup()
+
+    def _webhook(self, service: str) -> Any:
+        async def handle(request: web.Request) -> web.Response:
+            body = orjson.loads(await request.read())
+            self.requests.append(Received(service, request.path, body))
+            if service == "pagerduty":
+                answer = {"status": "success", "message": "Event processed"}
+                return web.json_response(answer, status=202)
+            return web.Response(text="ok")
+
+        return handle
+
+    async def _virustotal(self, request: web.Request) -> web.Response:
+        digest = request.match_info["hash"]
+        self.requests.append(Received("virustotal", request.path, None))
+        if digest.lower() != _EICAR_MD5:
+            return web.json_response({"error": {"code": "NotFoundError"}}, status=404)
+        stats = {"malicious": 61, "suspicious": 0, "undetected": 8, "harmless": 0}
+        return web.json_response(
+            {
+                "data": {
+                    "id": "275a021bbfb6489e54d471899f7db9d1663fc695ec2fe2a2c4538aabf651fd0f",
+                    "type": "file",
+                    "attributes": {
+                        "md5": _EICAR_MD5,
+                        "sha1": "3395856ce81f2b7382dee72602f798b642f14140",
+                        "last_analysis_date": 1764230400,
+                        "last_analysis_stats": stats,
+                    },
+                }
+            }
+        )
+
+    async def _maltiverse(self, request: web.Request) -> web.Response:
+        kind, value = request.match_info["kind"], request.match_info["value"]
+        self.requests.append(Received("maltiverse", request.path, None))
+        if kind == "ip" and value == "198.51.100.77":
+            return web.json_response(
+                {
+                    "ip_addr": value,
+                    "type": "ip",
+                    "classification": "malicious",
+                    "creation_time": "2026-10-01 08:00:00",
+                    "modification_time": "2026-11-26 21:14:03",
+                    "blacklist": [
+                        {"description": "SQL injection scanner", "source": "Demo Honeypot"},
+                        {"description": "Web attacker", "source": "Demo Feed"},
+                    ],
+                }
+            )
+        return web.json_response({}, status=404)

@@ -1,0 +1,96 @@
+"""``wazuh-integrator demo``: the real daemon, delivering to local receivers.
+
+Lays out a Wazuh home from the bundled template, starts stand-in receivers on
+127.0.0.1 and a Unix datagram socket where analysisd's queue would be, runs
+``wazuh-integrator run --once`` in a subprocess against that home, and shows
+what every receiver got.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import tempfile
+from collections import Counter
+from importlib.resources import files
+from pathlib import Path
+
+import orjson
+
+from wazuh_integrator.demo.receivers import DemoReceivers
+
+TEMPLATE = files("wazuh_integrator.demo") / "home"
+
+
+def lay_out_home(home: Path) -> None:
+    """Copy the template into ``home`` (a fresh Wazuh tree, nothing else)."""
+    for relative in ("etc/ossec.conf", "integrations/custom-demo", "alerts.json"):
+        source = TEMPLATE.joinpath(*relative.split("/"))
+        target = home / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(source.read_bytes())
+    (home / "integrations" / "custom-demo").chmod(0o750)
+    alerts = home / "logs" / "alerts" / "alerts.json"
+    alerts.parent.mkdir(parents=True, exist_ok=True)
+    (home / "alerts.json").replace(alerts)
+    (home / "queue" / "sockets").mkdir(parents=True, exist_ok=True)
+
+
+def _socket_home() -> Path:
+    # AF_UNIX paths are limited to ~107 bytes: keep the demo home short.
+    return Path(tempfile.mkdtemp(prefix="wazuh-demo-", dir="/tmp"))
+
+
+async def _run(home: Path, debug: bool) -> int:
+    receivers = DemoReceivers(home / "queue" / "sockets" / "queue")
+    await receivers.start()
+    try:
+        config = home / "etc" / "ossec.conf"
+        config.write_text(config.read_text().replace("{{RECEIVER}}", receivers.base_url))
+        print(f"Demo Wazuh home: {home}")
+        print(f"Local receivers: {receivers.base_url} and {receivers.socket_path}\n")
+        command = [sys.executable, "-m", "wazuh_integrator", "--home", str(home)]
+        if debug:
+            command.append("-d")
+        checked = await asyncio.create_subprocess_exec(*command, "check-config")
+        if await checked.wait() != 0:
+            return 1
+        print("\n$ wazuh-integrator run --once")
+        daemon = await asyncio.create_subprocess_exec(*command, "run", "--once")
+        status = await daemon.wait()
+    finally:
+        await receivers.stop()
+    _report(home, receivers)
+    return status
+
+
+def _report(home: Path, receivers: DemoReceivers) -> None:
+    print("\nWhat the receivers got:")
+    counts = Counter(received.service for received in receivers.requests)
+    for service in ("slack", "pagerduty", "shuffle", "virustotal", "maltiverse"):
+        print(f"  {service:<11} {counts.get(service, 0)} request(s)")
+    print(f"  {'analysisd':<11} {len(receivers.events)} event(s)")
+    first_slack = next((r for r in receivers.requests if r.service == "slack"), None)
+    if first_slack is not None:
+        print("\nFirst Slack message:")
+        print(orjson.dumps(first_slack.body, option=orjson.OPT_INDENT_2).decode())
+    for event in receivers.events:
+        print(f"\nanalysisd event: {event.decode(errors='replace')[:400]}")
+    script_log = home / "logs" / "custom-demo.log"
+    if script_log.exists():
+        print(f"\ncustom-demo script output ({script_log}):")
+        print(script_log.read_text()[:1200])
+    print("Try next:")
+    print(f"  wazuh-integrator --home {home} test {home}/logs/alerts/alerts.json")
+    print(f"  wazuh-integrator --home {home} dead-letter list")
+
+
+def run_demo(directory: Path | None, *, debug: bool = False) -> int:
+    """Run the demo in ``directory`` (a new temporary one by default), which
+    is kept afterwards so that its state and logs can be looked at."""
+    if directory is not None and directory.exists() and any(directory.iterdir()):
+        print(f"error: {directory} is not empty; choose a new directory", file=sys.stderr)
+        return 1
+    home = directory if directory is not None else _socket_home()
+    lay_out_home(home)
+    return asyncio.run(_run(home, debug))

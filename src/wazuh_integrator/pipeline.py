@@ -1,0 +1,415 @@
+"""Wiring: alerts.json → decode → route → deliver, with a low-watermark checkpoint.
+
+The pipeline owns the lifetimes (HTTP session, analysisd socket, state store,
+one :class:`~wazuh_integrator.delivery.Deliverer` per enabled block) and the
+order of shutdown; the parts it wires know nothing of each other.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from wazuh_integrator.analysisd import AnalysisdSocket
+from wazuh_integrator.config.enable import resolve_integrations
+from wazuh_integrator.config.models import IntegrationBlock, Settings, WazuhPaths
+from wazuh_integrator.config.ossec import read_ossec_conf
+from wazuh_integrator.config.settings import load_settings
+from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
+from wazuh_integrator.delivery import Deliverer, Delivery
+from wazuh_integrator.errors import ConfigError, ConfigIssue, IntegratorError
+from wazuh_integrator.filters import AlertFilter, compile_filter
+from wazuh_integrator.integrations.base import Integration, IntegrationContext
+from wazuh_integrator.integrations.registry import Registry
+from wazuh_integrator.metrics import Metrics, serve_metrics
+from wazuh_integrator.source import AlertTailer, FileId, Line, Position
+from wazuh_integrator.store import Checkpoint, StateStore
+from wazuh_integrator.watermark import Watermark
+
+log = logging.getLogger(__name__)
+
+CHECKPOINT_INTERVAL_S = 0.2
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How ``run`` was asked to behave, from the command line."""
+
+    once: bool = False
+    from_start: bool = False
+    alerts_path: Path | None = None
+    debug_level: int = 0
+
+
+@dataclass
+class Route:
+    """One enabled ``<integration>`` block, ready to take alerts."""
+
+    block: IntegrationBlock
+    alert_filter: AlertFilter
+    integration: Integration
+    deliverer: Deliverer
+
+
+@dataclass(frozen=True)
+class LoadedConfiguration:
+    """ossec.conf and integrator.toml, read and checked together."""
+
+    enabled: tuple[IntegrationBlock, ...]
+    settings: Settings
+    registry: Registry
+
+
+def display_path(path: Path, home: Path) -> str:
+    """Show a path relative to the Wazuh home when it lives inside it."""
+    try:
+        return str(path.relative_to(home))
+    except ValueError:
+        return str(path)
+
+
+def load_configuration(paths: WazuhPaths) -> LoadedConfiguration:
+    """Read both files; raise ConfigError carrying every problem found."""
+    settings = load_settings(paths.settings)
+    config = read_ossec_conf(paths.config, display_path=display_path(paths.config, paths.home))
+    if not config.valid:
+        raise ConfigError(list(config.errors))
+    try:
+        registry = Registry(settings.plugins)
+    except IntegratorError as exc:
+        raise ConfigError(
+            [ConfigIssue(display_path(paths.settings, paths.home), None, "plugins", str(exc))]
+        ) from exc
+    enabled, disabled = resolve_integrations(config, paths, registry)
+    for warning in config.warnings:
+        log.warning("%s", warning)
+    for off in disabled:
+        log.error(
+            "Integration '%s' (block %d) disabled: %s", off.block.name, off.block.index, off.reason
+        )
+    return LoadedConfiguration(tuple(enabled), settings, registry)
+
+
+def _checkpoint_of(position: Position) -> Checkpoint:
+    return Checkpoint(
+        device=position.file_id.device,
+        inode=position.file_id.inode,
+        offset=position.offset,
+        path=position.path,
+    )
+
+
+def _position_of(checkpoint: Checkpoint) -> Position:
+    return Position(FileId(checkpoint.device, checkpoint.inode), checkpoint.offset, checkpoint.path)
+
+
+class Pipeline:
+    """The daemon: reads, routes and delivers until stopped (or, with
+    ``once``, until the file's end is reached and every delivery settled)."""
+
+    def __init__(self, paths: WazuhPaths, configuration: LoadedConfiguration, options: RunOptions):
+        self.paths = paths
+        self.configuration = configuration
+        self.options = options
+        self.state_dir = configuration.settings.resolved_state_dir(paths.home)
+        self.metrics = Metrics()
+        self.routes: list[Route] = []
+        self._stop = asyncio.Event()
+        self._reload_requested = False
+        self._started_at = time.time()
+        self._watermark: Watermark[Position] = Watermark(None)
+        self._last_checkpoint_save = 0.0
+        # Set in run(); the pipeline is single-use.
+        self._store: StateStore | None = None
+        self._http: aiohttp.ClientSession | None = None
+        self._events: AnalysisdSocket | None = None
+        self._tailer: AlertTailer | None = None
+
+    # -- lifecycle -------------------------------------------------------
+
+    def request_stop(self) -> None:
+        if not self._stop.is_set():
+            log.info("Stopping: finishing in-flight deliveries.")
+        self._stop.set()
+
+    def request_reload(self) -> None:
+        self._reload_requested = True
+
+    async def run(self) -> int:
+        settings = self.configuration.settings
+        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        store = StateStore(self.state_dir / "state.db")
+        self._store = store
+        metrics_runner = None
+        try:
+            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
+            async with aiohttp.ClientSession(connector=connector) as http:
+                self._http = http
+                self._events = AnalysisdSocket(self.paths.analysisd_socket)
+                self.routes = self._build_routes(self.configuration)
+                if not self.routes:
+                    log.warning("No integration is enabled: alerts are read but go nowhere.")
+                for route in self.routes:
+                    await route.deliverer.start()
+                self._install_signal_handlers()
+                if settings.metrics_address:
+                    host, _, port = settings.metrics_address.rpartition(":")
+                    metrics_runner = await serve_metrics(
+                        self.metrics, host or "127.0.0.1", int(port), self.health
+                    )
+                await self._read_until_stopped(store)
+                await self._shutdown(settings.grace_period_s)
+        finally:
+            if metrics_runner is not None:
+                await metrics_runner.cleanup()
+            if self._events is not None:
+                self._events.close()
+            self._remove_signal_handlers()
+            store.close()
+        return 0
+
+    def _install_signal_handlers(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.request_stop)
+        loop.add_signal_handler(signal.SIGINT, self.request_stop)
+        loop.add_signal_handler(signal.SIGHUP, self.request_reload)
+
+    def _remove_signal_handlers(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            loop.remove_signal_handler(signum)
+
+    async def _shutdown(self, grace_s: float) -> None:
+        if self.options.once and not self._stop.is_set():
+            for route in self.routes:
+                await route.deliverer.join()
+        await asyncio.gather(*(route.deliverer.stop(grace_s) for route in self.routes))
+        for route in self.routes:
+            await route.integration.close()
+        self._save_checkpoint(force=True)
+        position = self._watermark.position
+        if position is not None:
+            log.info("Checkpoint saved at %s offset %d.", position.path, position.offset)
+
+    # -- routes ----------------------------------------------------------
+
+    def _build_routes(self, configuration: LoadedConfiguration) -> list[Route]:
+        assert self._store is not None
+        routes = []
+        for block in configuration.enabled:
+            cls = configuration.registry.resolve(block.name)
+            if cls is None:  # resolve_integrations already disabled it
+                continue
+            integration_settings = configuration.settings.for_integration(block.name)
+            context = IntegrationContext(
+                home=self.paths.home,
+                state_dir=self.state_dir,
+                settings=integration_settings,
+                debug=self.options.debug_level > 0,
+                http=self._http,
+                events=self._events,
+                cache=self._store,
+            )
+            integration = cls(block, context)
+            self.metrics.register_integration(block.key)
+            deliverer = Deliverer(
+                integration,
+                key=block.key,
+                settings=integration_settings,
+                store=self._store,
+                metrics=self.metrics,
+            )
+            routes.append(Route(block, compile_filter(block), integration, deliverer))
+            log.info("Enabling integration for: '%s'.", block.name)
+        return routes
+
+    async def _reload(self) -> None:
+        self._reload_requested = False
+        log.info("Reloading configuration.")
+        try:
+            configuration = load_configuration(self.paths)
+        except ConfigError as exc:
+            for issue in exc.issues:
+                log.error("%s", issue)
+            log.error("New configuration refused; the running one stays in force.")
+            self.metrics.config_reloads_total.labels(result="refused").inc()
+            return
+        kept = {route.block: route for route in self.routes}
+        new_routes: list[Route] = []
+        fresh = LoadedConfiguration(
+            tuple(block for block in configuration.enabled if block not in kept),
+            configuration.settings,
+            configuration.registry,
+        )
+        built = {route.block: route for route in self._build_routes(fresh)}
+        for block in configuration.enabled:
+            route = kept.pop(block, None) or built.get(block)
+            if route is not None:
+                new_routes.append(route)
+        for route in built.values():
+            await route.deliverer.start()
+        retired = list(kept.values())
+        self.routes = new_routes
+        self.configuration = configuration
+        grace_s = configuration.settings.grace_period_s
+        for route in retired:
+            log.info("Disabling integration '%s' (block %d).", route.block.name, route.block.index)
+            await route.deliverer.stop(grace_s)
+            await route.integration.close()
+        self.metrics.config_reloads_total.labels(result="applied").inc()
+
+    # -- reading ---------------------------------------------------------
+
+    def _open_tailer(self, store: StateStore) -> AlertTailer:
+        alerts_path = self.options.alerts_path or self.paths.alerts
+        checkpoint = store.load_checkpoint()
+        start = _position_of(checkpoint) if checkpoint is not None else None
+        from_start = self.options.from_start or self.options.once
+        tailer = AlertTailer(
+            alerts_path,
+            start=start,
+            from_start=from_start,
+            max_line_bytes=self.configuration.settings.max_line_bytes,
+            follow=not self.options.once,
+        )
+        initial = tailer.initial_position()
+        self._watermark = Watermark(initial)
+        if checkpoint is None and initial is not None:
+            # Saved at once, so that a crash right after a first start skips nothing.
+            store.save_checkpoint(_checkpoint_of(initial))
+            store.flush()
+        where = "its end" if initial is None else f"offset {initial.offset}"
+        log.info(
+            "Reading %s from %s.",
+            alerts_path,
+            where if checkpoint is None else f"the checkpoint (offset {checkpoint.offset})",
+        )
+        return tailer
+
+    async def _read_until_stopped(self, store: StateStore) -> None:
+        tailer = self._open_tailer(store)
+        self._tailer = tailer
+        reader = asyncio.create_task(self._read(tailer))
+        stopper = asyncio.create_task(self._stop.wait())
+        housekeeper = asyncio.create_task(self._housekeeping())
+        try:
+            await asyncio.wait({reader, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopper.cancel()
+            housekeeper.cancel()
+            if not reader.done():
+                reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await reader
+            await tailer.close()
+            if tailer.lost_bytes:
+                self.metrics.lost_bytes_total.inc(tailer.lost_bytes)
+
+    async def _read(self, tailer: AlertTailer) -> None:
+        async for batch in tailer.batches():
+            for line in batch:
+                await self._route_line(line)
+            self._save_checkpoint()
+
+    async def _housekeeping(self) -> None:
+        """Saves the checkpoint while the reader is idle (deliveries settle
+        later than lines are read) and applies a requested reload."""
+        while True:
+            await asyncio.sleep(CHECKPOINT_INTERVAL_S)
+            if self._reload_requested:
+                await self._reload()
+            self._save_checkpoint()
+
+    async def _route_line(self, line: Line) -> None:
+        metrics = self.metrics
+        watermark = self._watermark
+        if line.oversize:
+            log.warning(
+                "Skipping a line longer than %d bytes at %s offset %d.",
+                self.configuration.settings.max_line_bytes,
+                line.start.path,
+                line.start.offset,
+            )
+            metrics.alerts_invalid_total.labels(reason="oversize").inc()
+            watermark.line_without_work(line.end)
+            return
+        metrics.alerts_read_total.inc()
+        try:
+            fields = decode_fields(line.data)
+        except AlertDecodeError as exc:
+            log.warning(
+                "Skipping a line that is not a JSON object at %s offset %d: %s",
+                line.start.path,
+                line.start.offset,
+                exc,
+            )
+            metrics.alerts_invalid_total.labels(reason="not_json").inc()
+            watermark.line_without_work(line.end)
+            return
+        if not fields.has_rule:
+            metrics.alerts_invalid_total.labels(reason="no_rule").inc()
+            watermark.line_without_work(line.end)
+            return
+        matched = [route for route in self.routes if route.alert_filter.matches(fields)]
+        if not matched:
+            watermark.line_without_work(line.end)
+            return
+        try:
+            alert = decode_alert(line.data)
+        except AlertDecodeError as exc:  # valid for the fast decoder, not for the full one
+            log.warning("Skipping an undecodable alert at offset %d: %s", line.start.offset, exc)
+            watermark.line_without_work(line.end)
+            return
+        settle = watermark.line_with_work(line.end, len(matched))
+        for route in matched:
+            metrics.alerts_matched_total.labels(integration=route.block.key).inc()
+            await route.deliverer.submit(Delivery(alert=alert, raw=line.data, on_settled=settle))
+
+    def _save_checkpoint(self, *, force: bool = False) -> None:
+        store = self._store
+        position = self._watermark.position
+        if store is None or position is None:
+            return
+        now = time.monotonic()
+        if not force and now - self._last_checkpoint_save < CHECKPOINT_INTERVAL_S:
+            return
+        if self._watermark.advanced or force:
+            store.save_checkpoint(_checkpoint_of(position))
+            self._watermark.advanced = False
+        if force:
+            store.flush()
+        else:
+            store.maybe_commit()
+        self._last_checkpoint_save = now
+
+    # -- observability ---------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        position = self._watermark.position
+        return {
+            "status": "stopping" if self._stop.is_set() else "running",
+            "uptime_s": round(time.time() - self._started_at, 1),
+            "checkpoint": None
+            if position is None
+            else {"path": position.path, "offset": position.offset},
+            "lines_in_flight": self._watermark.in_flight_lines,
+            "integrations": {route.block.key: route.deliverer.stats() for route in self.routes},
+        }
+
+
+def run_pipeline(paths: WazuhPaths, options: RunOptions) -> int:
+    """Load the configuration and run until stopped; the ``run`` command."""
+    configuration = load_configuration(paths)
+    pipeline = Pipeline(paths, configuration, options)
+    return asyncio.run(pipeline.run())
