@@ -1,0 +1,118 @@
+"""Client-side rate limits: several windows enforced together, plus pauses a
+receiver asks for.
+
+Each :class:`~wazuh_integrator.config.models.RateLimit` is a sliding window
+("at most 4 in any 60 seconds"), kept as the times of the last ``count``
+acquisitions, so a limit is never exceeded over any stretch of time, not only
+over aligned minutes. A limiter holds several (4/minute *and* 500/day, like
+VirusTotal's free tier) and grants a slot only when every window has room.
+
+``pause_until`` is for a receiver that answered 429 or Retry-After: the whole
+integration waits, not only the delivery that was told, because every other
+request sent before then would be refused too.
+
+Time comes from an injectable clock and sleep, so tests can drive a day of
+quota in microseconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+
+from wazuh_integrator.config.models import RateLimit
+
+__all__ = ["Clock", "RateLimiter", "Sleep"]
+
+Clock = Callable[[], float]
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class _SlidingWindow:
+    """The last ``count`` acquisition times of one limit."""
+
+    __slots__ = ("limit", "times")
+
+    def __init__(self, limit: RateLimit) -> None:
+        if limit.count < 1:
+            raise ValueError(f"rate limit {limit}: count must be 1 or more")
+        if not limit.period_s > 0:
+            raise ValueError(f"rate limit {limit}: period must be positive")
+        self.limit = limit
+        self.times: deque[float] = deque(maxlen=limit.count)
+
+    def free_at(self) -> float:
+        """When this window has room for one more; minus infinity when it has now."""
+        if len(self.times) < self.limit.count:
+            return float("-inf")
+        return self.times[0] + self.limit.period_s
+
+    def record(self, now: float) -> None:
+        self.times.append(now)
+
+
+class RateLimiter:
+    """Grants delivery slots under every configured limit at once.
+
+    With no limits and no pause, :meth:`acquire` returns at once. The limiter
+    is meant for one event loop; it needs no lock because nothing awaits
+    between checking the windows and recording a slot.
+    """
+
+    def __init__(
+        self,
+        limits: Sequence[RateLimit] = (),
+        clock: Clock = time.monotonic,
+        sleep: Sleep = asyncio.sleep,
+    ) -> None:
+        self._windows = [_SlidingWindow(limit) for limit in limits]
+        self._clock = clock
+        self._sleep = sleep
+        self._paused_until = float("-inf")
+
+    @property
+    def limits(self) -> tuple[RateLimit, ...]:
+        return tuple(window.limit for window in self._windows)
+
+    @property
+    def paused_until(self) -> float:
+        """The end of the current pause on this limiter's clock (minus infinity: none)."""
+        return self._paused_until
+
+    def now(self) -> float:
+        return self._clock()
+
+    def available_at(self) -> float:
+        """The earliest time, on this limiter's clock, at which a slot is free."""
+        return max([self._paused_until, *(window.free_at() for window in self._windows)])
+
+    def delay_s(self) -> float:
+        """Seconds until a slot is free (0 when one is free now)."""
+        return max(0.0, self.available_at() - self._clock())
+
+    def try_acquire(self) -> bool:
+        """Take a slot if one is free now; never waits."""
+        now = self._clock()
+        if self.available_at() > now:
+            return False
+        for window in self._windows:
+            window.record(now)
+        return True
+
+    async def acquire(self) -> None:
+        """Wait until every window has room and no pause holds, then take a slot."""
+        while not self.try_acquire():
+            # Several waiters may wake for the same slot; the losers loop and
+            # wait for the next one.
+            await self._sleep(self.delay_s())
+
+    def pause_until(self, until: float) -> None:
+        """Grant no slot before ``until`` (this limiter's clock). A pause is
+        only ever extended: an earlier end than the current one is ignored."""
+        self._paused_until = max(self._paused_until, until)
+
+    def pause_for(self, seconds: float) -> None:
+        """Grant no slot for the next ``seconds``."""
+        self.pause_until(self._clock() + seconds)
