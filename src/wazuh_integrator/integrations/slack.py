@@ -1,0 +1,75 @@
+"""Slack: one legacy attachment per alert, posted to an incoming webhook."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from wazuh_integrator.errors import Permanent
+from wazuh_integrator.integrations.alert_fields import rule_level
+from wazuh_integrator.integrations.base import Alert, Integration
+from wazuh_integrator.integrations.http import post_json
+
+__all__ = ["SlackIntegration", "build_slack_payload", "slack_color"]
+
+
+def slack_color(level: int) -> str:
+    """The attachment's colour bar for a rule level, in stock's three bands."""
+    if level <= 4:
+        return "good"
+    if level <= 7:
+        return "warning"
+    return "danger"
+
+
+def _fields(alert: Alert, rule: Mapping[str, Any], level: int) -> list[dict[str, Any]]:
+    fields: list[dict[str, Any]] = []
+    agent = alert.get("agent")
+    if isinstance(agent, Mapping):
+        fields.append({"title": "Agent", "value": f"({agent.get('id')}) - {agent.get('name')}"})
+    agentless = alert.get("agentless")
+    if isinstance(agentless, Mapping):
+        fields.append({"title": "Agentless Host", "value": agentless.get("host")})
+    fields.append({"title": "Location", "value": alert.get("location")})
+    fields.append({"title": "Rule ID", "value": f"{rule.get('id')} _(Level {level})_"})
+    return fields
+
+
+def build_slack_payload(alert: Alert, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """The webhook body for ``alert``: ``{"attachments": [attachment]}``.
+
+    ``options`` are merged into the attachment, so that an administrator can
+    set ``pretext``, ``color``, ``author_name`` and the like.
+    """
+    rule: Mapping[str, Any] = alert.get("rule") or {}
+    level = rule_level(alert)
+    attachment: dict[str, Any] = {
+        "color": slack_color(level),
+        "pretext": "WAZUH Alert",
+        "title": rule.get("description", "N/A"),
+        "text": alert.get("full_log"),
+        "fields": _fields(alert, rule, level),
+        "ts": alert.get("id"),
+    }
+    if options:
+        attachment.update(options)
+    return {"attachments": [attachment]}
+
+
+class SlackIntegration(Integration):
+    name = "slack"
+    required = ("hook_url",)
+
+    def preview(self, alert: Alert) -> dict[str, Any]:
+        return build_slack_payload(alert, self.block.options)
+
+    async def send(self, alert: Alert) -> None:
+        if self.block.hook_url is None:
+            raise Permanent("slack: no <hook_url> configured")
+        await post_json(
+            self.context.session(),
+            self.block.hook_url.reveal(),
+            self.preview(alert),
+            timeout_s=self.block.timeout_s,
+            secrets=self.block.secrets,
+        )
