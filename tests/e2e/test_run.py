@@ -1,0 +1,182 @@
+"""End-to-end: the real ``wazuh-integrator run`` against real local receivers."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.harness import (
+    Daemon,
+    Receiver,
+    append_alerts,
+    short_home,
+    slack_block,
+    until,
+    write_config,
+)
+
+HOOK = "/services/T0/B0/secret-token-e2e"
+
+
+@pytest.fixture
+def home() -> AsyncIterator[Path]:
+    path = short_home()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    server = Receiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def alerts_file(home: Path) -> Path:
+    return home / "logs" / "alerts" / "alerts.json"
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wazuh_integrator", "--home", str(home), *args],
+        capture_output=True, text=True, timeout=60, check=False,
+    )
+
+
+async def test_an_appended_alert_arrives(home: Path, receiver: Receiver) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    alerts_file(home).write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Enabling integration for: 'slack'.")
+        await daemon.wait_for_log("Reading")
+        append_alerts(alerts_file(home), range(3))
+        await until(lambda: len(receiver.received.get(HOOK, [])) == 3, 15, "3 alerts", daemon)
+    finally:
+        assert await daemon.stop() == 0
+    assert receiver.ids(HOOK) == ["1764262800.0", "1764262800.1", "1764262800.2"]
+    assert "secret-token-e2e" not in daemon.log()
+
+
+async def test_once_delivers_the_file_and_exits(home: Path, receiver: Receiver) -> None:
+    write_config(home, slack_block(receiver.url(HOOK), "<level>7</level>"))
+    append_alerts(alerts_file(home), range(0, 5), level=3)
+    append_alerts(alerts_file(home), range(5, 10), level=12)
+    with alerts_file(home).open("ab") as handle:
+        handle.write(b"not json at all\n")
+    daemon = Daemon(home, ["--once"])
+    await daemon.start()
+    assert await daemon.wait() == 0
+    assert receiver.ids(HOOK) == [f"1764262800.{n}" for n in range(5, 10)]
+    assert "not a JSON object" in daemon.log()
+
+
+async def test_a_receiver_down_for_a_while_gets_every_alert(home: Path) -> None:
+    receiver = Receiver()
+    await receiver.start()
+    port = receiver.port
+    await receiver.stop()  # nothing listens there now: connection refused
+    write_config(home, slack_block(f"http://127.0.0.1:{port}{HOOK}"))
+    alerts_file(home).write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Reading")
+        append_alerts(alerts_file(home), range(20))
+        await asyncio.sleep(1.5)
+        await receiver.start(port)
+        await until(lambda: len(set(receiver.ids(HOOK))) == 20, 30, "20 alerts", daemon)
+    finally:
+        await daemon.stop()
+        await receiver.stop()
+    assert sorted(set(receiver.ids(HOOK))) == sorted(f"1764262800.{n}" for n in range(20))
+
+
+async def test_429_with_retry_after_is_waited_out(home: Path, receiver: Receiver) -> None:
+    receiver.script[HOOK] = [(429, {"Retry-After": "2"}), (200, {})]
+    write_config(home, slack_block(receiver.url(HOOK)))
+    append_alerts(alerts_file(home), range(1))
+    daemon = Daemon(home, ["--once"])
+    await daemon.start()
+    assert await daemon.wait() == 0
+    assert receiver.ids(HOOK) == ["1764262800.0"]
+    assert receiver.attempts[HOOK] == 2
+
+
+async def test_a_400_lands_in_the_dead_letters(home: Path, receiver: Receiver) -> None:
+    receiver.script[HOOK] = [(400, {})]
+    write_config(home, slack_block(receiver.url(HOOK)))
+    append_alerts(alerts_file(home), range(2))
+    daemon = Daemon(home, ["--once"])
+    await daemon.start()
+    assert await daemon.wait() == 0
+    listed = cli(home, "dead-letter", "list", "--json")
+    assert listed.returncode == 0, listed.stderr
+    letters = [json.loads(line) for line in listed.stdout.splitlines()]
+    assert [letter["alert_id"] for letter in letters] == ["1764262800.0", "1764262800.1"]
+    assert all(letter["status"] == 400 for letter in letters)
+    assert all("400" in letter["last_error"] for letter in letters)
+    assert "secret-token-e2e" not in listed.stdout + daemon.log()
+
+
+async def test_sigkill_then_restart_loses_nothing(home: Path, receiver: Receiver) -> None:
+    receiver.delay_s[HOOK] = 0.01
+    write_config(home, slack_block(receiver.url(HOOK)))
+    alerts_file(home).write_bytes(b"")
+    daemon = Daemon(home, ["--from-start"])
+    await daemon.start()
+    await daemon.wait_for_log("Reading")
+    append_alerts(alerts_file(home), range(300))
+    await until(lambda: len(receiver.received.get(HOOK, [])) >= 50, 20, "50 alerts", daemon)
+    await daemon.stop(signal.SIGKILL)
+    delivered_before = len(receiver.received.get(HOOK, []))
+    assert delivered_before < 300, "the kill must land mid-stream for this test to mean anything"
+    restarted = Daemon(home, ["--once"])
+    await restarted.start()
+    assert await restarted.wait() == 0
+    assert set(receiver.ids(HOOK)) == {f"1764262800.{n}" for n in range(300)}
+
+
+async def test_rotation_while_streaming_loses_nothing(home: Path, receiver: Receiver) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    alerts = alerts_file(home)
+    alerts.write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Reading")
+        append_alerts(alerts, range(0, 50))
+        # Wazuh rotates by renaming the day's file and creating a new alerts.json.
+        rotated = alerts.with_name("ossec-alerts-27.json")
+        os.rename(alerts, rotated)
+        append_alerts(rotated, range(50, 60))  # late writes to the old file still count
+        append_alerts(alerts, range(60, 100))
+        await until(lambda: len(set(receiver.ids(HOOK))) == 100, 20, "100 alerts", daemon)
+    finally:
+        assert await daemon.stop() == 0
+    assert sorted(set(receiver.ids(HOOK))) == sorted(f"1764262800.{n}" for n in range(100))
+
+
+async def test_a_slow_receiver_does_not_slow_another(home: Path, receiver: Receiver) -> None:
+    slow, fast = "/slow/T0/B0/x", "/fast/T0/B0/y"
+    receiver.delay_s[slow] = 1.0
+    write_config(home, slack_block(receiver.url(slow)) + slack_block(receiver.url(fast)))
+    append_alerts(alerts_file(home), range(200))
+    daemon = Daemon(home, ["--once"])
+    await daemon.start()
+    await until(lambda: len(receiver.received.get(fast, [])) == 200, 20, "fast receiver", daemon)
+    # All 200 reached the fast receiver while the slow one, at one second per
+    # answer and a handful of workers, had answered only a few.
+    assert len(receiver.received.get(slow, [])) < 100
+    await daemon.stop()
