@@ -1,0 +1,195 @@
+"""Custom integrations: run ``<home>/integrations/<name>`` once per alert.
+
+The argv contract is stock's (REFERENCE.md, "Calling a script"), minus its
+bugs: no shell and no splitting on spaces, no stray ninth argument, and the
+alert and options files are readable by the owner only, inside a private
+directory that is removed whatever happens. The script runs in its own process
+group so that a time-out kills whatever it started too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from wazuh_integrator.config.models import WazuhPaths
+from wazuh_integrator.errors import Permanent, Timeout, Transient
+from wazuh_integrator.integrations.base import Alert, Integration
+from wazuh_integrator.integrations.legacy_format import format_legacy_alert
+from wazuh_integrator.secret import redact_urls_in, scrub
+
+__all__ = ["OUTPUT_LIMIT_BYTES", "ScriptIntegration"]
+
+logger = logging.getLogger(__name__)
+
+OUTPUT_LIMIT_BYTES = 4096
+_READ_CHUNK_BYTES = 64 * 1024
+
+
+@dataclass
+class _Run:
+    """What a script run left behind; ``head`` fills while the script runs so
+    that a time-out can still report the output so far."""
+
+    head: bytearray
+    status: int | None = None
+
+
+class ScriptIntegration(Integration):
+    """Any ``custom-*`` block that no Python plugin claims."""
+
+    name = "custom-"  # a marker: the real name is self.block.name
+    needs_script = True
+    # A script may have done half its work before failing: failures go to the
+    # dead letters, to be replayed by a person, unless retry = true is set.
+    retry_by_default = False
+    default_concurrency = 4
+
+    @property
+    def script_path(self) -> Path:
+        return WazuhPaths.from_home(self.context.home.absolute()).integrations_dir / self.block.name
+
+    async def send(self, alert: Alert) -> None:
+        script = self._existing_script()
+        with _private_directory(self.context.state_dir.absolute() / "tmp") as workdir:
+            alert_file = workdir / f"{self.block.name}.alert"
+            _write_private(alert_file, self._alert_bytes(alert))
+            options_file: Path | None = None
+            if self.block.options is not None:
+                options_file = workdir / f"{self.block.name}.options"
+                _write_private(options_file, orjson.dumps(dict(self.block.options)))
+            argv = self._argv(script, alert_file, options_file)
+            logger.debug("running %s for alert %s", script, alert.get("id"))
+            run = await self._run(argv)
+        if run.status != 0:
+            raise Transient(
+                f"script {script} {_describe_status(run.status)}: {self._output(run)}",
+                status=run.status,
+            )
+
+    def _existing_script(self) -> Path:
+        name = self.block.name
+        if "/" in name or "\0" in name or name in (".", ".."):
+            raise Permanent(f"integration name {name!r} cannot name a script")
+        script = self.script_path
+        if not script.is_file():
+            raise Permanent(f"script {script} is missing")
+        return script
+
+    def _alert_bytes(self, alert: Alert) -> bytes:
+        if self.block.json_format:
+            try:
+                return orjson.dumps(alert) + b"\n"
+            except orjson.JSONEncodeError as exc:
+                raise Permanent(f"alert cannot be written as JSON: {exc}") from exc
+        return format_legacy_alert(alert, self.block.max_log).encode("utf-8", "surrogateescape")
+
+    def _argv(self, script: Path, alert_file: Path, options_file: Path | None) -> list[str]:
+        block = self.block
+        return [
+            str(script),
+            str(alert_file),
+            block.api_key.reveal() if block.api_key else "",
+            block.hook_url.reveal() if block.hook_url else "",
+            "debug" if self.context.debug else "",
+            str(options_file) if options_file is not None else "",
+            str(block.timeout_s),
+            str(block.retries),
+        ]
+
+    async def _run(self, argv: list[str]) -> _Run:
+        try:
+            process = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,
+                cwd=self.context.home.absolute(),
+            )
+        except (FileNotFoundError, PermissionError) as exc:
+            raise Permanent(f"script {argv[0]} cannot be run: {exc.strerror}") from exc
+        except OSError as exc:
+            raise Transient(f"script {argv[0]} could not start: {exc.strerror}") from exc
+
+        # Keep a little more than the limit so that a secret straddling the
+        # limit is still whole when it is scrubbed.
+        keep = OUTPUT_LIMIT_BYTES + max((len(s.encode()) for s in self.block.secrets), default=0)
+        run = _Run(head=bytearray())
+        finished = False
+        try:
+            async with asyncio.timeout(self.block.timeout_s):
+                assert process.stdout is not None
+                await _read_head(process.stdout, run.head, keep)
+                run.status = await process.wait()
+            finished = True
+        except TimeoutError:
+            raise Timeout(
+                f"script {argv[0]} did not finish within {self.block.timeout_s} s and was"
+                f" killed with its process group: {self._output(run)}"
+            ) from None
+        finally:
+            if not finished:
+                # Time-out or cancellation: nothing the script started may outlive it.
+                _kill_group(process.pid)
+                await process.wait()
+        return run
+
+    def _output(self, run: _Run) -> str:
+        text = run.head.decode("utf-8", "replace")
+        text = redact_urls_in(scrub(text, self.block.secrets))
+        text = text[:OUTPUT_LIMIT_BYTES].strip()
+        return text if text else "(no output)"
+
+
+async def _read_head(stream: asyncio.StreamReader, head: bytearray, keep: int) -> None:
+    """Read ``stream`` to its end, keeping its first ``keep`` bytes in ``head``.
+
+    Reading on past the limit matters: a script blocked on a full pipe would
+    otherwise never exit.
+    """
+    while chunk := await stream.read(_READ_CHUNK_BYTES):
+        room = keep - len(head)
+        if room > 0:
+            head += chunk[:room]
+
+
+def _kill_group(pgid: int) -> None:
+    # The group may already be empty: the script and its children all exited.
+    with suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
+
+
+def _describe_status(status: int | None) -> str:
+    if status is not None and status < 0:
+        return f"was killed by signal {-status}"
+    return f"exited with status {status}"
+
+
+@contextmanager
+def _private_directory(parent: Path) -> Iterator[Path]:
+    """A fresh directory only the daemon's user can enter, removed on exit."""
+    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path = Path(tempfile.mkdtemp(prefix="script-", dir=parent))
+    try:
+        os.chmod(path, 0o700)  # mkdtemp's mode is reduced by the umask; say it outright
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def _write_private(path: Path, content: bytes) -> None:
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    with os.fdopen(fd, "wb") as file:
+        os.fchmod(file.fileno(), 0o600)
+        file.write(content)
