@@ -252,6 +252,7 @@ async def test_non_zero_exit_raises_transient_with_output_and_no_secret(home: Ho
         """\
         #!/bin/sh
         echo "posting to $3 with key $2"
+        echo "POST /services/T000/B000/sekrit-token failed"
         echo "server said no: see https://api.example.com/v1/errors?token=abc" >&2
         exit 3
         """
@@ -267,6 +268,7 @@ async def test_non_zero_exit_raises_transient_with_output_and_no_secret(home: Ho
     message = str(error)
     assert "exited with status 3" in message
     assert "posting to <secret> with key <secret>" in message
+    assert "POST <secret> failed" in message
     assert "server said no: see https://api.example.com/<redacted>" in message
     for leak in (API_KEY, HOOK_URL, "sekrit-token", "token=abc"):
         assert leak not in message

@@ -19,10 +19,11 @@ from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import orjson
 
-from wazuh_integrator.config.models import WazuhPaths
+from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
 from wazuh_integrator.errors import Permanent, Timeout, Transient
 from wazuh_integrator.integrations.base import Alert, Integration
 from wazuh_integrator.integrations.legacy_format import format_legacy_alert
@@ -124,7 +125,8 @@ class ScriptIntegration(Integration):
 
         # Keep a little more than the limit so that a secret straddling the
         # limit is still whole when it is scrubbed.
-        keep = OUTPUT_LIMIT_BYTES + max((len(s.encode()) for s in self.block.secrets), default=0)
+        secrets = _secret_fragments(self.block)
+        keep = OUTPUT_LIMIT_BYTES + max((len(s.encode()) for s in secrets), default=0)
         run = _Run(head=bytearray())
         finished = False
         try:
@@ -147,9 +149,26 @@ class ScriptIntegration(Integration):
 
     def _output(self, run: _Run) -> str:
         text = run.head.decode("utf-8", "replace")
-        text = redact_urls_in(scrub(text, self.block.secrets))
+        text = redact_urls_in(scrub(text, _secret_fragments(self.block)))
         text = text[:OUTPUT_LIMIT_BYTES].strip()
         return text if text else "(no output)"
+
+
+def _secret_fragments(block: IntegrationBlock) -> list[str]:
+    """Every value to scrub from a script's output, longest first.
+
+    A script may print only the path or query of its hook URL, which is where
+    a webhook's token lives.
+    """
+    values = set(block.secrets)
+    if block.hook_url:
+        try:
+            parts = urlsplit(block.hook_url.reveal())
+        except ValueError:
+            parts = None
+        if parts is not None:
+            values.update(part for part in (parts.path, parts.query) if part not in ("", "/"))
+    return sorted(values, key=len, reverse=True)
 
 
 async def _read_head(stream: asyncio.StreamReader, head: bytearray, keep: int) -> None:
