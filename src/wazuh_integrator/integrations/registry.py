@@ -11,6 +11,7 @@ runs in-process instead of looking for a script.
 from __future__ import annotations
 
 import importlib
+import inspect
 from importlib.metadata import entry_points
 
 from wazuh_integrator.errors import IntegratorError
@@ -34,15 +35,32 @@ class PluginError(IntegratorError):
 
 
 def _load(target: str) -> type[Integration]:
-    module_name, _, attribute = target.partition(":")
+    """Import ``module:Class`` (``Class`` may be dotted) and check it is an Integration."""
+    module_name, colon, attribute = (part.strip() for part in target.partition(":"))
+    if not (colon and module_name and attribute):
+        raise PluginError(f"cannot load integration {target!r}: expected 'module:Class'")
     try:
         module = importlib.import_module(module_name)
-        cls = getattr(module, attribute)
-    except (ImportError, AttributeError) as exc:
-        raise PluginError(f"cannot load integration {target!r}: {exc}") from exc
-    if not (isinstance(cls, type) and issubclass(cls, Integration)):
+    except Exception as exc:  # a plugin's import may fail in any way; name it, do not crash
+        raise PluginError(
+            f"cannot load integration {target!r}: importing {module_name!r} failed:"
+            f" {type(exc).__name__}: {exc}"
+        ) from exc
+    found: object = module
+    for part in attribute.split("."):
+        try:
+            found = getattr(found, part)
+        except AttributeError:
+            raise PluginError(
+                f"cannot load integration {target!r}: module {module_name!r}"
+                f" has no attribute {attribute!r}"
+            ) from None
+    if not (isinstance(found, type) and issubclass(found, Integration)):
         raise PluginError(f"{target!r} is not a subclass of Integration")
-    return cls
+    if inspect.isabstract(found):
+        missing = ", ".join(sorted(getattr(found, "__abstractmethods__", ())))
+        raise PluginError(f"{target!r} does not implement {missing}")
+    return found
 
 
 class Registry:
@@ -52,17 +70,31 @@ class Registry:
         self._plugins: dict[str, type[Integration]] = {}
         if entry_point_plugins:
             for entry in entry_points(group=ENTRY_POINT_GROUP):
-                self._add_plugin(_load(entry.value))
+                cls = _load(entry.value)
+                if entry.name != getattr(cls, "name", None):
+                    raise PluginError(
+                        f"entry point {entry.name!r} in group {ENTRY_POINT_GROUP!r} loads"
+                        f" {entry.value!r}, whose name is {getattr(cls, 'name', None)!r}:"
+                        " the two must be the same"
+                    )
+                self._add_plugin(cls, entry.value)
         for target in plugins:
-            self._add_plugin(_load(target))
+            self._add_plugin(_load(target), target)
 
-    def _add_plugin(self, cls: type[Integration]) -> None:
-        if not cls.name.startswith(CUSTOM_PREFIX):
+    def _add_plugin(self, cls: type[Integration], target: str) -> None:
+        name = getattr(cls, "name", None)
+        if not isinstance(name, str) or not name.startswith(CUSTOM_PREFIX) or name == CUSTOM_PREFIX:
             raise PluginError(
-                f"plugin integration name {cls.name!r} must start with {CUSTOM_PREFIX!r}"
-                " so that Wazuh accepts the <integration> block too"
+                f"plugin {target!r} has the integration name {name!r}: it must start with"
+                f" {CUSTOM_PREFIX!r} so that Wazuh accepts the <integration> block too"
             )
-        self._plugins[cls.name] = cls
+        known = self._plugins.get(name)
+        if known is not None and known is not cls:
+            raise PluginError(
+                f"plugin {target!r} claims the name {name!r}, already taken by"
+                f" {known.__module__}:{known.__qualname__}"
+            )
+        self._plugins[name] = cls
 
     @staticmethod
     def is_supported_name(name: str) -> bool:
