@@ -1,0 +1,139 @@
+"""Shuffle: golden bodies, the loop-avoiding skip list, the retry table, no leaks."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import orjson
+import pytest
+
+from wazuh_integrator.errors import DeliveryError, RateLimited
+from wazuh_integrator.integrations.shuffle import (
+    SKIPPED_RULE_IDS,
+    ShuffleIntegration,
+    build_shuffle_payload,
+    shuffle_severity,
+)
+from wazuh_integrator.secret import Secret
+
+GOLDEN_INTEGRATION = "shuffle"
+HOOK_TOKEN = "webhook_0f3a8e2c-7d1b-4c55-secret-never-leak"
+HOOK_PATH = f"/api/v1/hooks/{HOOK_TOKEN}"
+# REFERENCE.md's list, restated rather than imported, so that a change to it shows.
+STOCK_SKIPS = [
+    "87924", "87900", "87901", "87902", "87903", "87904", "86001",
+    "86002", "86003", "87932", "80710", "87929", "87928", "5710",
+]  # fmt: skip
+
+ALERT: dict[str, Any] = {
+    "timestamp": "2024-05-01T10:20:30.123+0000",
+    "rule": {"level": 9, "description": "Test rule", "id": "100001", "groups": ["test"]},
+    "agent": {"id": "001", "name": "web-01"},
+    "id": "1714558830.1",
+    "full_log": "something happened",
+    "location": "/var/log/syslog",
+}
+
+
+def _with_rule_id(rule_id: Any) -> dict[str, Any]:
+    return {**ALERT, "rule": {**ALERT["rule"], "id": rule_id}}
+
+
+def test_payload_matches_golden(golden_case: Any) -> None:
+    payload = build_shuffle_payload(golden_case.alert, golden_case.options)
+    assert orjson.dumps(payload) == golden_case.expected_bytes
+
+
+async def test_send_posts_the_golden_body(
+    golden_case: Any, receiver: Any, make_block: Any, context: Any
+) -> None:
+    block = make_block(
+        "shuffle", hook_url=Secret(receiver.url(HOOK_PATH)), options=golden_case.options
+    )
+    integration = ShuffleIntegration(block, context)
+    assert orjson.dumps(integration.preview(golden_case.alert)) == golden_case.expected_bytes
+    await integration.send(golden_case.alert)
+    [request] = receiver.requests
+    assert request.method == "POST"
+    assert request.path_qs == HOOK_PATH
+    assert request.headers["Content-Type"] == "application/json"
+    assert request.body == golden_case.expected_bytes
+
+
+@pytest.mark.parametrize(("level", "severity"), [(0, 1), (4, 1), (5, 2), (7, 2), (8, 3), (16, 3)])
+def test_severity_bands(level: int, severity: int) -> None:
+    assert shuffle_severity(level) == severity
+    alert = {**ALERT, "rule": {**ALERT["rule"], "level": level}}
+    assert build_shuffle_payload(alert, None)["severity"] == severity
+
+
+def test_skip_list_is_stocks() -> None:
+    assert sorted(SKIPPED_RULE_IDS) == sorted(STOCK_SKIPS)
+
+
+@pytest.mark.parametrize("rule_id", [*STOCK_SKIPS, 5710, 87924])
+async def test_skipped_rules_send_nothing(
+    rule_id: Any, receiver: Any, make_block: Any, context: Any
+) -> None:
+    integration = ShuffleIntegration(
+        make_block("shuffle", hook_url=Secret(receiver.url(HOOK_PATH))), context
+    )
+    alert = _with_rule_id(rule_id)
+    assert integration.preview(alert) is None
+    await integration.send(alert)
+    assert receiver.requests == []
+
+
+@pytest.mark.parametrize("rule_id", ["5711", "87905", "8792", "100001"])
+def test_neighbouring_rules_are_not_skipped(
+    rule_id: str, make_block: Any, dry_context: Any
+) -> None:
+    integration = ShuffleIntegration(
+        make_block("shuffle", hook_url=Secret("http://h/x")), dry_context
+    )
+    assert integration.preview(_with_rule_id(rule_id)) is not None
+
+
+async def test_retry_table(
+    status_outcome: tuple[int, type[DeliveryError] | None],
+    receiver: Any,
+    make_block: Any,
+    context: Any,
+) -> None:
+    status, expected = status_outcome
+    receiver.answer(status, b"busy", {"Retry-After": "7"})
+    integration = ShuffleIntegration(
+        make_block("shuffle", hook_url=Secret(receiver.url(HOOK_PATH))), context
+    )
+    if expected is None:
+        await integration.send(ALERT)
+        return
+    with pytest.raises(DeliveryError) as info:
+        await integration.send(ALERT)
+    assert type(info.value) is expected
+    assert info.value.status == status
+    if isinstance(info.value, RateLimited):
+        assert info.value.retry_after_s == 7.0
+
+
+async def test_no_secret_leaks(
+    failure_mode: str,
+    failing_base_url: str,
+    expected_failure: type[DeliveryError],
+    make_block: Any,
+    context: Any,
+    caplog: pytest.LogCaptureFixture,
+    assert_no_leak: Any,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    block = make_block("shuffle", hook_url=Secret(failing_base_url + HOOK_PATH), timeout_s=1)
+    with pytest.raises(DeliveryError) as info:
+        await ShuffleIntegration(block, context).send(ALERT)
+    assert type(info.value) is expected_failure
+    assert_no_leak(info.value, [HOOK_TOKEN])
+
+
+def test_required_keys() -> None:
+    assert ShuffleIntegration.name == "shuffle"
+    assert ShuffleIntegration.required == ("hook_url",)
