@@ -132,7 +132,7 @@ def test_a_fresh_registry_renders_parseable_text_with_help_and_type() -> None:
     ("sample", "label", "values"),
     [
         ("wazuh_integrator_alerts_invalid_total", "reason", INVALID_REASONS),
-        ("wazuh_integrator_config_reloads_total", "result", ("success", "failure")),
+        ("wazuh_integrator_config_reloads_total", "result", ("applied", "refused")),
     ],
 )
 def test_fixed_label_sets_read_zero_from_the_start(
@@ -416,7 +416,9 @@ async def test_metrics_endpoint_serves_the_current_registry(
     [
         ({"status": "ok", "integrations": {"slack#0": "ok"}}, 200),
         ({"status": "degraded", "integrations": {"slack#0": "failing"}}, 200),
+        ({"status": "running", "uptime_s": 3.5}, 200),
         ({"uptime_s": 3.5}, 200),
+        ({"status": "stopping"}, 503),
         ({"status": "down"}, 503),
         ({"status": "starting"}, 503),
     ],

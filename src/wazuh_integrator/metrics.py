@@ -31,6 +31,7 @@ __all__ = [
     "CONTENT_TYPE",
     "DELIVERY_OUTCOMES",
     "DELIVERY_SECONDS_BUCKETS",
+    "HEALTHY_STATUSES",
     "INVALID_REASONS",
     "RELOAD_RESULTS",
     "Counter",
@@ -48,7 +49,7 @@ CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
 DELIVERY_OUTCOMES: Final = ("delivered", "retried", "parked", "dead_lettered", "failed")
 INVALID_REASONS: Final = ("not_json", "oversize", "no_rule")
-RELOAD_RESULTS: Final = ("success", "failure")
+RELOAD_RESULTS: Final = ("applied", "refused")
 # From a local receiver's milliseconds to the slowest script or API worth timing.
 DELIVERY_SECONDS_BUCKETS: Final = (
     0.005,
@@ -408,7 +409,7 @@ class Metrics:
         self.config_reloads_total = add(
             Counter(
                 PREFIX + "config_reloads_total",
-                "Configuration reloads, by result: success or failure.",
+                "Configuration reloads, by result: applied, or refused (the old one stays).",
                 ("result",),
             )
         )
@@ -442,8 +443,9 @@ class Metrics:
 
 
 HealthReport = Callable[[], Mapping[str, Any]]
-# Statuses a load balancer or orchestrator should keep routing to / not restart.
-HEALTHY_STATUSES: Final = frozenset({"ok", "degraded"})
+# Statuses that answer 200, so that a probe neither restarts nor drops the
+# daemon; "degraded" (one receiver failing) is healthy: a restart cannot fix it.
+HEALTHY_STATUSES: Final = frozenset({"ok", "running", "degraded"})
 
 
 async def serve_metrics(
@@ -453,9 +455,9 @@ async def serve_metrics(
     returned runner is cleaned up. ``port`` 0 picks a free port: read it from
     ``runner.addresses``.
 
-    ``/health`` answers 200 when ``health()["status"]`` is ``ok`` or
-    ``degraded`` (or absent), 503 for any other status, and 500 if ``health``
-    itself fails.
+    ``/health`` answers 200 when ``health()["status"]`` is ``ok``, ``running``
+    or ``degraded`` (or absent), 503 for any other status (``stopping``,
+    ``starting``, ``down`` …), and 500 if ``health`` itself fails.
     """
 
     async def metrics_page(request: web.Request) -> web.Response:
