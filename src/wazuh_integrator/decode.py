@@ -49,10 +49,11 @@ def decode_fields(line: bytes) -> FilterFields:
     """
     try:
         alert = _FIELDS_DECODER.decode(line)
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, UnicodeDecodeError):
         # Valid JSON of a shape the struct does not take (a level given as a
-        # string), or an edge where msgspec and orjson disagree (invalid UTF-8
-        # in a skipped string): the full decoder has the last word.
+        # string), or invalid UTF-8, which msgspec rejects in the fields it
+        # reads and lets pass in those it skips: the full decoder has the last
+        # word.
         return FilterFields.from_alert(decode_alert(line))
     rule = alert.rule
     if (
