@@ -1,0 +1,309 @@
+"""integrator.toml: our settings beyond ossec.conf, strict at load.
+
+Every key has a default, so no file at all is valid. Unknown keys and bad
+values are errors naming the file, the line (found by a light scan of the
+text, since :mod:`tomllib` does not report positions) and the dotted key.
+"""
+
+from __future__ import annotations
+
+import re
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from wazuh_integrator.config.models import IntegrationSettings, RateLimit, Settings
+from wazuh_integrator.errors import ConfigError, ConfigIssue
+from wazuh_integrator.integrations.registry import Registry
+
+__all__ = ["load_settings", "parse_duration", "parse_rate_limit"]
+
+_DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)\s*")
+_DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
+_RATE = re.compile(r"\s*([0-9]+)\s*/\s*([a-z]+)\s*")
+_RATE_PERIODS_S = {
+    **dict.fromkeys(("s", "sec", "second"), 1.0),
+    **dict.fromkeys(("m", "min", "minute"), 60.0),
+    **dict.fromkeys(("h", "hour"), 3600.0),
+    **dict.fromkeys(("d", "day"), 86400.0),
+}
+_PLUGIN = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
+_HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):([0-9]{1,5})")
+_API_VERSIONS = ("v2", "v3")
+_VERSIONED_INTEGRATION = "virustotal"
+
+
+class _Invalid(ValueError):
+    """A value that does not fit its key; the message is shown as is."""
+
+
+def parse_duration(value: object) -> float:
+    """Seconds from ``"30s"``, ``"90m"``, ``"24h"``, ``"2d"``, ``"500ms"`` or a number."""
+    if isinstance(value, bool):
+        raise _Invalid(f"{value!r} is not a duration")
+    if isinstance(value, int | float):
+        if value < 0:
+            raise _Invalid(f"{value!r} is negative")
+        return float(value)
+    if isinstance(value, str):
+        match = _DURATION.fullmatch(value)
+        if match:
+            return float(match.group(1)) * _DURATION_UNITS_S[match.group(2)]
+    raise _Invalid(
+        f"{value!r} is not a duration (a number of seconds, or like '30s', '90m', '24h', '2d')"
+    )
+
+
+def parse_rate_limit(value: str) -> RateLimit:
+    """``"4/minute"``, ``"10/s"``, ``"100/hour"``, ``"500/day"`` (plurals allowed)."""
+    match = _RATE.fullmatch(value.lower())
+    if match:
+        count, unit = int(match.group(1)), match.group(2)
+        period_s = _RATE_PERIODS_S.get(unit)
+        if period_s is None and len(unit) > 2 and unit.endswith("s"):  # "minutes", "days"
+            period_s = _RATE_PERIODS_S.get(unit[:-1])
+        if period_s is not None and count > 0:
+            return RateLimit(count, period_s)
+    raise _Invalid(
+        f"{value!r} is not a rate limit (like '4/minute', '10/s', '100/hour', '500/day')"
+    )
+
+
+def _positive_duration(value: object) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise _Invalid(f"{value!r} must be longer than zero")
+    return seconds
+
+
+def _int_at_least(low: int) -> Callable[[object], int]:
+    def parse(value: object) -> int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _Invalid(f"{value!r} is not an integer")
+        if value < low:
+            raise _Invalid(f"{value} is below {low}")
+        return value
+
+    return parse
+
+
+def _boolean(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise _Invalid(f"{value!r} is not true or false")
+    return value
+
+
+def _text(value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise _Invalid(f"{value!r} is not a non-empty string")
+    return value
+
+
+def _path(value: object) -> Path:
+    return Path(_text(value))
+
+
+def _host_port(value: object) -> str:
+    text = _text(value)
+    match = _HOST_PORT.fullmatch(text)
+    if not match or int(match.group(2)) > 65535:
+        raise _Invalid(f"{text!r} is not 'host:port' (like '127.0.0.1:9797')")
+    return text
+
+
+def _plugins(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise _Invalid(f"{value!r} is not a list of 'module:Class' strings")
+    for item in value:
+        if not isinstance(item, str) or not _PLUGIN.fullmatch(item):
+            raise _Invalid(f"{item!r} is not 'module:Class'")
+    return tuple(value)
+
+
+def _rate_limits(value: object) -> tuple[RateLimit, ...]:
+    items = value if isinstance(value, list) else [value]
+    limits = []
+    for item in items:
+        if not isinstance(item, str):
+            raise _Invalid(f"{item!r} is not a rate limit string (like '4/minute')")
+        limits.append(parse_rate_limit(item))
+    return tuple(limits)
+
+
+def _api_version(value: object) -> str:
+    if value not in _API_VERSIONS:
+        raise _Invalid(f"{value!r} is not one of {', '.join(_API_VERSIONS)}")
+    return str(value)
+
+
+@dataclass(frozen=True)
+class _Key:
+    field: str
+    parse: Callable[[object], object]
+
+
+_TOP_LEVEL: dict[str, _Key] = {
+    "state_dir": _Key("state_dir", _path),
+    "max_line_bytes": _Key("max_line_bytes", _int_at_least(1024)),
+    "metrics_address": _Key("metrics_address", _host_port),
+    "grace_period": _Key("grace_period_s", parse_duration),
+    "plugins": _Key("plugins", _plugins),
+}
+_PER_INTEGRATION: dict[str, _Key] = {
+    "rate_limit": _Key("rate_limits", _rate_limits),
+    "concurrency": _Key("concurrency", _int_at_least(1)),
+    "queue_size": _Key("queue_size", _int_at_least(1)),
+    "max_retry_age": _Key("max_retry_age_s", parse_duration),
+    "max_backoff": _Key("max_backoff_s", _positive_duration),
+    "initial_backoff": _Key("initial_backoff_s", _positive_duration),
+    "retry": _Key("retry", _boolean),
+    "cache_ttl": _Key("cache_ttl_s", parse_duration),
+    "api_version": _Key("api_version", _api_version),
+}
+_INTEGRATIONS_TABLE = "integrations"
+
+
+def load_settings(
+    path: Path, *, must_exist: bool = False, display_path: str | None = None
+) -> Settings:
+    """The settings in ``path``; defaults when it does not exist (unless ``must_exist``).
+
+    Raises :class:`ConfigError` carrying every problem found.
+    """
+    shown = display_path if display_path is not None else str(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError as exc:
+        if must_exist:
+            issue = ConfigIssue(shown, None, None, "cannot read: file not found")
+            raise ConfigError([issue]) from exc
+        return Settings()
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not valid UTF-8"
+        raise ConfigError([ConfigIssue(shown, None, None, f"cannot read: {reason}")]) from exc
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([_syntax_issue(shown, str(exc))]) from exc
+    reader = _SettingsReader(shown, _KeyLocator(text))
+    settings = reader.read(document, path)
+    if reader.issues:
+        raise ConfigError(reader.issues)
+    return settings
+
+
+def _syntax_issue(path: str, message: str) -> ConfigIssue:
+    where = re.search(r"\(at line (\d+), column (\d+)\)$", message)
+    if where is None:
+        return ConfigIssue(path, None, None, f"TOML syntax error: {message}")
+    reason = message[: where.start()].strip()
+    return ConfigIssue(
+        path, int(where.group(1)), None, f"TOML syntax error: {reason} (column {where.group(2)})"
+    )
+
+
+class _SettingsReader:
+    def __init__(self, path: str, locator: _KeyLocator) -> None:
+        self.path = path
+        self.locator = locator
+        self.issues: list[ConfigIssue] = []
+
+    def _issue(self, table: tuple[str, ...], key: str, message: str) -> None:
+        dotted = ".".join((*table, key))
+        line = self.locator.line_of(table, key)
+        self.issues.append(ConfigIssue(self.path, line, None, f"{dotted}: {message}"))
+
+    def _fields(
+        self, table: tuple[str, ...], values: dict[str, Any], keys: dict[str, _Key]
+    ) -> dict[str, object]:
+        fields: dict[str, object] = {}
+        for key, value in values.items():
+            spec = keys.get(key)
+            if spec is None:
+                self._issue(table, key, f"unknown key (expected one of: {', '.join(keys)})")
+                continue
+            try:
+                fields[spec.field] = spec.parse(value)
+            except _Invalid as exc:
+                self._issue(table, key, str(exc))
+        return fields
+
+    def read(self, document: dict[str, Any], path: Path) -> Settings:
+        top = {k: v for k, v in document.items() if k != _INTEGRATIONS_TABLE}
+        fields = self._fields((), top, _TOP_LEVEL)
+        integrations: dict[str, IntegrationSettings] = {}
+        tables = document.get(_INTEGRATIONS_TABLE, {})
+        if not isinstance(tables, dict):
+            self._issue((), _INTEGRATIONS_TABLE, "must be a table of [integrations.<name>]")
+            tables = {}
+        for name, values in tables.items():
+            table = (_INTEGRATIONS_TABLE, name)
+            if not isinstance(values, dict):
+                self._issue((_INTEGRATIONS_TABLE,), name, "must be a table")
+                continue
+            if not Registry.is_supported_name(name):
+                self._table_issue(table, f"'{name}' is not a supported integration name")
+                continue
+            integrations[name] = self._integration(table, name, values)
+        return Settings(path=path, integrations=integrations, **fields)  # type: ignore[arg-type]
+
+    def _table_issue(self, table: tuple[str, ...], message: str) -> None:
+        line = self.locator.table_line(table)
+        self.issues.append(ConfigIssue(self.path, line, None, f"{'.'.join(table)}: {message}"))
+
+    def _integration(
+        self, table: tuple[str, ...], name: str, values: dict[str, Any]
+    ) -> IntegrationSettings:
+        fields = self._fields(table, values, _PER_INTEGRATION)
+        if "api_version" in fields and name != _VERSIONED_INTEGRATION:
+            self._issue(table, "api_version", f"only {_VERSIONED_INTEGRATION} has API versions")
+            del fields["api_version"]
+        initial, most = fields.get("initial_backoff_s"), fields.get("max_backoff_s")
+        defaults = IntegrationSettings()
+        initial_s = initial if isinstance(initial, float) else defaults.initial_backoff_s
+        max_s = most if isinstance(most, float) else defaults.max_backoff_s
+        if initial_s > max_s:
+            key = "initial_backoff" if "initial_backoff_s" in fields else "max_backoff"
+            self._issue(
+                table, key, f"initial_backoff ({initial_s:g}s) exceeds max_backoff ({max_s:g}s)"
+            )
+        return IntegrationSettings(**fields)  # type: ignore[arg-type]
+
+
+class _KeyLocator:
+    """Finds the line of a key in TOML text: enough for messages, not a parser.
+
+    Handles ``[table]`` headers (quoted parts too) and ``key = value`` lines,
+    plus dotted keys written inline (``integrations.slack.retry = false``).
+    """
+
+    _HEADER = re.compile(r"\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+    _ASSIGNMENT = re.compile(r"\s*([^=\s][^=]*?)\s*=")
+
+    def __init__(self, text: str) -> None:
+        self._lines = text.splitlines()
+
+    @staticmethod
+    def _parts(dotted: str) -> tuple[str, ...]:
+        return tuple(part.strip().strip("\"'") for part in dotted.split("."))
+
+    def table_line(self, table: tuple[str, ...]) -> int | None:
+        for number, line in enumerate(self._lines, start=1):
+            header = self._HEADER.match(line)
+            if header and self._parts(header.group(1)) == table:
+                return number
+        return None
+
+    def line_of(self, table: tuple[str, ...], key: str) -> int | None:
+        current: tuple[str, ...] = ()
+        for number, line in enumerate(self._lines, start=1):
+            header = self._HEADER.match(line)
+            if header:
+                current = self._parts(header.group(1))
+                continue
+            assignment = self._ASSIGNMENT.match(line)
+            if assignment and (*current, *self._parts(assignment.group(1))) == (*table, key):
+                return number
+        return self.table_line((*table, key))
