@@ -8,7 +8,6 @@ data (``extra_transient``) rather than branching on it themselves.
 
 from __future__ import annotations
 
-import asyncio
 import math
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -122,7 +121,8 @@ def classify_exception(exc: BaseException) -> DeliveryError:
         return exc
     text = _exception_text(exc)
     # ServerTimeoutError is also a ClientError: test for time-outs first.
-    if isinstance(exc, asyncio.TimeoutError | TimeoutError | aiohttp.ServerTimeoutError):
+    # (asyncio.TimeoutError is TimeoutError since Python 3.11.)
+    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
         return Timeout(f"timed out: {text}")
     if isinstance(exc, aiohttp.InvalidURL):
         # Its text is the URL itself, possibly too malformed to be recognised
