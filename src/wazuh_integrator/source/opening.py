@@ -1,0 +1,201 @@
+"""Opens alerts.json, or the file a checkpoint names, at the right offset."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from wazuh_integrator.source.locate import find_file
+from wazuh_integrator.source.positions import FileId, Position
+from wazuh_integrator.source.splitter import LineSplitter
+
+log = logging.getLogger(__name__)
+
+_LOOKBACK_BLOCK_BYTES = 64 * 1024
+_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+
+
+class OpenFile:
+    """A file being read: its descriptor and the splitter that tracks its offset."""
+
+    __slots__ = ("fd", "splitter")
+
+    def __init__(self, fd: int, splitter: LineSplitter) -> None:
+        self.fd = fd
+        self.splitter = splitter
+
+    @property
+    def file_id(self) -> FileId:
+        return self.splitter.file_id
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class Opener:
+    """Opens the files to read, and counts what a checkpoint could not reach."""
+
+    def __init__(self, path: Path, max_line_bytes: int, search_dirs: Sequence[Path]) -> None:
+        self._path = path
+        self._max_line_bytes = max_line_bytes
+        self._search_dirs = search_dirs
+        self.lost_bytes = 0
+        self.lost_files = 0
+        self._last_open_error: str | None = None
+
+    def open_first(
+        self, start: Position | None, *, from_start: bool
+    ) -> tuple[OpenFile | None, OpenFile | None]:
+        """The file to read first, and the one to read once it is finished, if known.
+
+        The second is the current alerts.json when the first is the
+        checkpoint's file, rotated away while we were stopped.
+        """
+        if start is not None:
+            return self._open_checkpoint(start)
+        opened = self._open_path()
+        if opened is None:
+            return None, None
+        fd, status = opened
+        offset = 0 if from_start else self._start_of_last_line(fd, status.st_size)
+        return self._wrap(fd, status, offset, str(self._path)), None
+
+    def _open_checkpoint(self, start: Position) -> tuple[OpenFile | None, OpenFile | None]:
+        opened = self._open_path()
+        if opened is not None and FileId.of(opened[1]) == start.file_id:
+            fd, status = opened
+            offset = start.offset
+            if offset > status.st_size:
+                log.warning(
+                    "%s is shorter (%d bytes) than the checkpoint (offset %d): it was "
+                    "truncated while we were stopped; reading it from its start.",
+                    self._path,
+                    status.st_size,
+                    offset,
+                )
+                offset = 0
+            return self._wrap(fd, status, offset, str(self._path)), None
+        current = None if opened is None else self._wrap(opened[0], opened[1], 0, str(self._path))
+        rotated = self._open_rotated(start)
+        if rotated is None:
+            return current, None
+        return rotated, current
+
+    def _open_rotated(self, start: Position) -> OpenFile | None:
+        """The checkpoint's file, rotated away while we were stopped, at the checkpoint."""
+        hint = Path(start.path) if start.path else None
+        found = find_file(start.file_id, self._search_dirs, hint=hint)
+        if found is None:
+            self.lost_files += 1
+            log.warning(
+                "The file of the checkpoint (%s, device %d, inode %d) was rotated and is not "
+                "under %s any more (compressed or deleted): what it held after offset %d "
+                "could not be read (how many bytes is unknown). Reading %s from its start.",
+                start.path,
+                start.file_id.device,
+                start.file_id.inode,
+                ", ".join(str(directory) for directory in self._search_dirs),
+                start.offset,
+                self._path,
+            )
+            return None
+        try:
+            fd = os.open(found, _OPEN_FLAGS)
+        except OSError as exc:
+            self._count_unreadable(found, start, exc)
+            return None
+        status = os.fstat(fd)
+        offset = start.offset
+        if offset > status.st_size:
+            log.warning(
+                "%s, the checkpoint's file, is shorter (%d bytes) than the checkpoint "
+                "(offset %d): nothing more to read from it.",
+                found,
+                status.st_size,
+                offset,
+            )
+            offset = status.st_size
+        log.info(
+            "The checkpoint's file was rotated while we were stopped: finishing it as %s "
+            "from offset %d, then reading %s from its start.",
+            found,
+            offset,
+            self._path,
+        )
+        return self._wrap(fd, status, offset, str(found))
+
+    def _count_unreadable(self, found: Path, start: Position, error: OSError) -> None:
+        self.lost_files += 1
+        try:
+            lost = max(0, os.stat(found).st_size - start.offset)
+        except OSError:
+            lost = None
+        if lost is not None:
+            self.lost_bytes += lost
+        log.warning(
+            "The checkpoint's file, rotated to %s, cannot be read (%s): %s bytes after "
+            "offset %d are lost. Reading %s from its start.",
+            found,
+            error.strerror,
+            "unknown" if lost is None else lost,
+            start.offset,
+            self._path,
+        )
+
+    def open_from_start(self) -> OpenFile | None:
+        opened = self._open_path()
+        if opened is None:
+            return None
+        return self._wrap(opened[0], opened[1], 0, str(self._path))
+
+    def _open_path(self) -> tuple[int, os.stat_result] | None:
+        """Opens the path; the identity is taken from the descriptor, never the name."""
+        try:
+            fd = os.open(self._path, _OPEN_FLAGS)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            self.log_error(exc)
+            return None
+        self._last_open_error = None
+        try:
+            return fd, os.fstat(fd)
+        except OSError:
+            os.close(fd)
+            raise
+
+    def _wrap(self, fd: int, status: os.stat_result, offset: int, path: str) -> OpenFile:
+        if offset:
+            os.lseek(fd, offset, os.SEEK_SET)
+        splitter = LineSplitter(FileId.of(status), path, offset, self._max_line_bytes)
+        return OpenFile(fd, splitter)
+
+    def _start_of_last_line(self, fd: int, size: int) -> int:
+        """Where the last, maybe unfinished, line of the file begins.
+
+        Starting there rather than at the very end (as stock does) reads an
+        alert that was half written at start-up once it is complete, instead
+        of its second half as a broken line. When that line is already longer
+        than the limit, starting inside it still yields it as oversize.
+        """
+        limit = max(0, size - self._max_line_bytes - 1)
+        end = size
+        while end > limit:
+            begin = max(limit, end - _LOOKBACK_BLOCK_BYTES)
+            block = os.pread(fd, end - begin, begin)
+            newline = block.rfind(b"\n")
+            if newline >= 0:
+                return begin + newline + 1
+            end = begin
+        return limit
+
+    def log_error(self, error: OSError) -> None:
+        # Logged once per distinct error, not at every poll.
+        text = f"{error.strerror} ({error.errno})"
+        if text != self._last_open_error:
+            self._last_open_error = text
+            log.error("Cannot read %s: %s", self._path, text)
