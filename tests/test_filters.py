@@ -359,3 +359,18 @@ def test_rule_id_reads_leading_digits(number: int, tail: str) -> None:
     flt = compile_filter(block(rule_ids=(number,)))
     assert flt.matches(FilterFields(has_rule=True, rule_id=f"{number}{tail}"))
     assert not flt.matches(FilterFields(has_rule=True, rule_id=f"{number + 1}{tail}"))
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        (True, 5, "5712", ("syslog",), "/var/log/secure"),
+        (False, None, None, None, None),
+    ],
+)
+def test_trusted_builds_the_same_frozen_value(values: tuple[Any, ...]) -> None:
+    trusted = FilterFields.trusted(*values)
+    assert trusted == FilterFields(*values)
+    assert hash(trusted) == hash(FilterFields(*values))
+    with pytest.raises(AttributeError):
+        trusted.level = 3  # type: ignore[misc]

@@ -38,8 +38,6 @@ class _Alert(msgspec.Struct, gc=False):
 
 
 _FIELDS_DECODER: Final = msgspec.json.Decoder(_Alert)
-# An escaped NUL ends a string for the stock daemon; see filters._c_string.
-_ESCAPED_NUL: Final = b"\\u0000"
 
 
 def decode_fields(line: bytes) -> FilterFields:
@@ -56,24 +54,23 @@ def decode_fields(line: bytes) -> FilterFields:
         # word.
         return FilterFields.from_alert(decode_alert(line))
     rule = alert.rule
+    if rule is None:
+        return FilterFields.from_alert(decode_alert(line))
+    level, rule_id, groups, location = rule.level, rule.id, rule.groups, alert.location
     if (
-        rule is None
-        or rule.level is None
-        or rule.id is None
-        or rule.groups is None
-        or alert.location is None
-        or _ESCAPED_NUL in line
+        level is None
+        or rule_id is None
+        or groups is None
+        or location is None
+        # Joining is cheaper than a test per group, or a scan of the line.
+        or "\x00" in location
+        or "\x00" in "".join(groups)
     ):
         # Missing here may mean present under another case ("Rule"), which
-        # the stock daemon accepts, or null, which it does not: slow path.
+        # the stock daemon accepts, or null, which it does not; a NUL ends a
+        # string there. The slow path reads all of that like stock does.
         return FilterFields.from_alert(decode_alert(line))
-    return FilterFields(
-        has_rule=True,
-        level=rule.level,
-        rule_id=rule.id,
-        groups=rule.groups,
-        location=alert.location,
-    )
+    return FilterFields.trusted(True, level, rule_id, groups, location)
 
 
 def decode_alert(line: bytes) -> dict[str, Any]:
