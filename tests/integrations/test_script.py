@@ -15,6 +15,7 @@ import textwrap
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import orjson
@@ -344,6 +345,20 @@ async def test_concurrent_runs_use_separate_private_directories(home: Home) -> N
     directories = home.recorded("dirs").split()
     assert len(set(directories)) == 6
     assert home.leftover_files() == []
+
+
+async def test_unusable_state_directory_is_a_transient_failure(home: Home) -> None:
+    home.install("#!/bin/sh\nexit 0\n")
+    home.state_dir.write_text("a file where the state directory should be")
+    with pytest.raises(Transient, match="cannot create a private directory under"):
+        await home.integration().send(ALERT)
+
+
+async def test_read_only_options_mappings_are_written_as_json(home: Home) -> None:
+    home.install(RECORDERS["shell"](home))
+    options = MappingProxyType({"a": MappingProxyType({"b": 1})})
+    await home.integration(options=options).send(ALERT)
+    assert orjson.loads(home.recorded("options")) == {"a": {"b": 1}}
 
 
 def test_class_attributes_tell_the_delivery_layer_how_to_treat_scripts() -> None:

@@ -15,7 +15,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -62,14 +62,9 @@ class ScriptIntegration(Integration):
 
     async def send(self, alert: Alert) -> None:
         script = self._existing_script()
+        alert_bytes = self._alert_bytes(alert)
         with _private_directory(self.context.state_dir.absolute() / "tmp") as workdir:
-            alert_file = workdir / f"{self.block.name}.alert"
-            _write_private(alert_file, self._alert_bytes(alert))
-            options_file: Path | None = None
-            if self.block.options is not None:
-                options_file = workdir / f"{self.block.name}.options"
-                _write_private(options_file, orjson.dumps(dict(self.block.options)))
-            argv = self._argv(script, alert_file, options_file)
+            argv = self._prepare_files(script, workdir, alert_bytes)
             logger.debug("running %s for alert %s", script, alert.get("id"))
             run = await self._run(argv)
         if run.status != 0:
@@ -77,6 +72,19 @@ class ScriptIntegration(Integration):
                 f"script {script} {_describe_status(run.status)}: {self._output(run)}",
                 status=run.status,
             )
+
+    def _prepare_files(self, script: Path, workdir: Path, alert_bytes: bytes) -> list[str]:
+        """Write the alert (and options) files; return the script's argv."""
+        alert_file = workdir / f"{self.block.name}.alert"
+        options_file: Path | None = None
+        try:
+            _write_private(alert_file, alert_bytes)
+            if self.block.options is not None:
+                options_file = workdir / f"{self.block.name}.options"
+                _write_private(options_file, orjson.dumps(self.block.options, default=_plain))
+        except OSError as exc:
+            raise Transient(f"cannot write the files for script {script}: {exc}") from exc
+        return self._argv(script, alert_file, options_file)
 
     def _existing_script(self) -> Path:
         name = self.block.name
@@ -195,11 +203,21 @@ def _describe_status(status: int | None) -> str:
     return f"exited with status {status}"
 
 
+def _plain(value: object) -> object:
+    # Options may come from the config reader as read-only mappings.
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
 @contextmanager
 def _private_directory(parent: Path) -> Iterator[Path]:
     """A fresh directory only the daemon's user can enter, removed on exit."""
-    parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    path = Path(tempfile.mkdtemp(prefix="script-", dir=parent))
+    try:
+        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = Path(tempfile.mkdtemp(prefix="script-", dir=parent))
+    except OSError as exc:
+        raise Transient(f"cannot create a private directory under {parent}: {exc}") from exc
     try:
         os.chmod(path, 0o700)  # mkdtemp's mode is reduced by the umask; say it outright
         yield path
