@@ -68,14 +68,14 @@ async def service() -> AsyncIterator[FakeService]:
 
 
 @pytest.fixture
-def receiver() -> Iterator[DatagramReceiver]:
+def analysisd() -> Iterator[DatagramReceiver]:
     with analysisd_receiver() as running:
         yield running
 
 
 @pytest.fixture
-def sink(receiver: DatagramReceiver) -> Iterator[AnalysisdSocket]:
-    events = AnalysisdSocket(receiver.path)
+def sink(analysisd: DatagramReceiver) -> Iterator[AnalysisdSocket]:
+    events = AnalysisdSocket(analysisd.path)
     yield events
     events.close()
 
@@ -174,7 +174,7 @@ def test_v2_answer_without_response_code_is_permanent(body: Any) -> None:
 async def test_golden_case_end_to_end(
     case: Path,
     service: FakeService,
-    receiver: DatagramReceiver,
+    analysisd: DatagramReceiver,
     session: aiohttp.ClientSession,
     sink: AnalysisdSocket,
 ) -> None:
@@ -195,12 +195,12 @@ async def test_golden_case_end_to_end(
         assert request.query == {}
         assert request.headers["x-apikey"] == API_KEY
     expected = load_json(case / "event.json")
-    assert receiver.drain() == [format_event_message(expected, alert, "virustotal")]
+    assert analysisd.drain() == [format_event_message(expected, alert, "virustotal")]
 
 
 async def test_exact_datagram_for_an_agent_alert(
     service: FakeService,
-    receiver: DatagramReceiver,
+    analysisd: DatagramReceiver,
     session: aiohttp.ClientSession,
     sink: AnalysisdSocket,
 ) -> None:
@@ -209,7 +209,7 @@ async def test_exact_datagram_for_an_agent_alert(
 
     await virustotal.send(ALERT)
 
-    assert receiver.drain() == [
+    assert analysisd.drain() == [
         b"1:[001] (web-01) 10.0.0.5->virustotal:"
         b'{"virustotal":{"found":1,"malicious":1,'
         b'"source":{"alert_id":"1718040600.1234","file":"/tmp/eicar.com",'
@@ -240,7 +240,7 @@ async def test_exact_datagram_for_an_agent_alert(
 async def test_alerts_without_a_well_formed_md5_do_nothing(
     syscheck: Any,
     service: FakeService,
-    receiver: DatagramReceiver,
+    analysisd: DatagramReceiver,
     session: aiohttp.ClientSession,
     sink: AnalysisdSocket,
 ) -> None:
@@ -253,7 +253,7 @@ async def test_alerts_without_a_well_formed_md5_do_nothing(
     await virustotal.on_give_up(alert, Transient("HTTP 500", status=500))
 
     assert service.requests == []
-    assert receiver.drain() == []
+    assert analysisd.drain() == []
 
 
 # -- cache ------------------------------------------------------------------
@@ -262,7 +262,7 @@ async def test_alerts_without_a_well_formed_md5_do_nothing(
 async def test_a_hash_looked_up_recently_comes_from_the_cache_across_restarts(
     tmp_path: Path,
     service: FakeService,
-    receiver: DatagramReceiver,
+    analysisd: DatagramReceiver,
     session: aiohttp.ClientSession,
     sink: AnalysisdSocket,
 ) -> None:
@@ -283,7 +283,7 @@ async def test_a_hash_looked_up_recently_comes_from_the_cache_across_restarts(
         second_store.close()
 
     assert len(service.requests) == 1
-    datagrams = receiver.drain()
+    datagrams = analysisd.drain()
     assert len(datagrams) == 3
     events = [split_datagram(datagram)[1]["virustotal"] for datagram in datagrams]
     assert [event["source"]["alert_id"] for event in events] == [ALERT["id"], "2", ALERT["id"]]
@@ -292,7 +292,7 @@ async def test_a_hash_looked_up_recently_comes_from_the_cache_across_restarts(
 
 async def test_not_found_answers_are_cached_too(
     service: FakeService,
-    receiver: DatagramReceiver,
+    analysisd: DatagramReceiver,
     session: aiohttp.ClientSession,
     sink: AnalysisdSocket,
     store: StateStore,
@@ -302,12 +302,12 @@ async def test_not_found_answers_are_cached_too(
     await virustotal.send(ALERT)
     await virustotal.send(ALERT)
     assert len(service.requests) == 1
-    assert [split_datagram(d)[1]["virustotal"]["found"] for d in receiver.drain()] == [0, 0]
+    assert [split_datagram(d)[1]["virustotal"]["found"] for d in analysisd.drain()] == [0, 0]
 
 
 async def test_failures_are_not_cached(
     service: FakeService,
-    receiver: DatagramReceiver,
+    analysisd: DatagramReceiver,
     session: aiohttp.ClientSession,
     sink: AnalysisdSocket,
     store: StateStore,
@@ -319,12 +319,12 @@ async def test_failures_are_not_cached(
     service.answers[V3_PATH] = Answer(200, V3_FOUND)
     await virustotal.send(ALERT)
     assert len(service.requests) == 2
-    assert len(receiver.drain()) == 1
+    assert len(analysisd.drain()) == 1
 
 
 async def test_a_zero_ttl_disables_the_cache(
     service: FakeService,
-    receiver: DatagramReceiver,
+    analysisd: DatagramReceiver,
     session: aiohttp.ClientSession,
     sink: AnalysisdSocket,
     store: StateStore,
@@ -410,7 +410,7 @@ async def test_failure_is_classified_and_its_error_event_sent_on_give_up(
     status: int,
     error_event: dict[str, Any],
     service: FakeService,
-    receiver: DatagramReceiver,
+    analysisd: DatagramReceiver,
     session: aiohttp.ClientSession,
     sink: AnalysisdSocket,
 ) -> None:
@@ -420,10 +420,10 @@ async def test_failure_is_classified_and_its_error_event_sent_on_give_up(
     with pytest.raises(error_type) as caught:
         await virustotal.send(ALERT)
     assert caught.value.status == status
-    assert receiver.drain() == []
+    assert analysisd.drain() == []
 
     await virustotal.on_give_up(ALERT, caught.value)
-    assert receiver.drain() == [
+    assert analysisd.drain() == [
         format_event_message(
             {"virustotal": error_event, "integration": "virustotal"}, ALERT, "virustotal"
         )
@@ -432,7 +432,7 @@ async def test_failure_is_classified_and_its_error_event_sent_on_give_up(
 
 async def test_retry_after_of_a_429_reaches_the_delivery_layer(
     service: FakeService,
-    receiver: DatagramReceiver,
+    analysisd: DatagramReceiver,
     session: aiohttp.ClientSession,
     sink: AnalysisdSocket,
 ) -> None:
@@ -445,7 +445,7 @@ async def test_retry_after_of_a_429_reaches_the_delivery_layer(
 
 async def test_time_out_gives_error_408(
     service: FakeService,
-    receiver: DatagramReceiver,
+    analysisd: DatagramReceiver,
     session: aiohttp.ClientSession,
     sink: AnalysisdSocket,
 ) -> None:
@@ -456,7 +456,7 @@ async def test_time_out_gives_error_408(
 
     await virustotal.on_give_up(ALERT, caught.value)
 
-    assert receiver.drain() == [
+    assert analysisd.drain() == [
         b"1:[001] (web-01) 10.0.0.5->virustotal:"
         b'{"virustotal":{"error":408,"description":"Error: API request timed out"},'
         b'"integration":"virustotal"}'
@@ -464,13 +464,13 @@ async def test_time_out_gives_error_408(
 
 
 async def test_connection_refused_is_transient_with_a_null_error_code(
-    receiver: DatagramReceiver, session: aiohttp.ClientSession, sink: AnalysisdSocket
+    analysisd: DatagramReceiver, session: aiohttp.ClientSession, sink: AnalysisdSocket
 ) -> None:
     virustotal = make_virustotal(closed_port_url(), session, sink)
     with pytest.raises(Transient) as caught:
         await virustotal.send(ALERT)
     await virustotal.on_give_up({**ALERT, "agent": {"id": "000"}}, caught.value)
-    assert receiver.drain() == [
+    assert analysisd.drain() == [
         b'1:virustotal:{"virustotal":{"error":null,"description":"Error: API request fail"},'
         b'"integration":"virustotal"}'
     ]
@@ -478,19 +478,19 @@ async def test_connection_refused_is_transient_with_a_null_error_code(
 
 async def test_no_error_event_when_it_is_analysisd_that_failed(
     service: FakeService,
-    receiver: DatagramReceiver,
+    analysisd: DatagramReceiver,
     session: aiohttp.ClientSession,
     sink: AnalysisdSocket,
 ) -> None:
     service.answers[V3_PATH] = Answer(200, V3_FOUND)
     virustotal = make_virustotal(service.url, session, sink)
-    async with AnalysisdSocket(receiver.path.with_name("absent")) as absent:
+    async with AnalysisdSocket(analysisd.path.with_name("absent")) as absent:
         virustotal.context.events = absent
         with pytest.raises(AnalysisdUnavailable) as caught:
             await virustotal.send(ALERT)
     virustotal.context.events = sink
     await virustotal.on_give_up(ALERT, caught.value)
-    assert receiver.drain() == []
+    assert analysisd.drain() == []
 
 
 # -- settings and registration ------------------------------------------------
@@ -505,7 +505,7 @@ def test_registered_with_its_defaults() -> None:
 
 
 async def test_unknown_api_version_is_refused(
-    receiver: DatagramReceiver, session: aiohttp.ClientSession, sink: AnalysisdSocket
+    analysisd: DatagramReceiver, session: aiohttp.ClientSession, sink: AnalysisdSocket
 ) -> None:
     with pytest.raises(ValueError, match="api_version must be one of v2, v3, not 'v4'"):
         make_virustotal("http://127.0.0.1:1", session, sink, api_version="v4")
@@ -520,7 +520,7 @@ async def test_the_api_key_never_leaks(
     api_version: str,
     failure: str,
     service: FakeService,
-    receiver: DatagramReceiver,
+    analysisd: DatagramReceiver,
     session: aiohttp.ClientSession,
     sink: AnalysisdSocket,
     caplog: pytest.LogCaptureFixture,
@@ -554,7 +554,7 @@ async def test_the_api_key_never_leaks(
         repr(virustotal.block),
         *(record.getMessage() for record in caplog.records),
         *(repr(record.args) for record in caplog.records),
-        *(datagram.decode() for datagram in receiver.drain()),
+        *(datagram.decode() for datagram in analysisd.drain()),
     ]
     assert len(seen) > 4
     assert not [text for text in seen if API_KEY in text]

@@ -75,7 +75,8 @@ class Indicator:
 
     @property
     def path(self) -> str:
-        return f"{_API_PATHS[self.kind]}/{quote(self.key, safe='')}"
+        # ':' stays as is, as stock sends IPv6 addresses; '/', '?' and '#' would change the request.
+        return f"{_API_PATHS[self.kind]}/{quote(self.key, safe=':')}"
 
     @property
     def cache_key(self) -> str:
