@@ -325,6 +325,23 @@ async def test_script_that_is_not_executable_is_permanent(home: Home) -> None:
     assert home.leftover_files() == []
 
 
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("exit 0\n", "Exec format error (check its #! line)"),
+        ("#!/nonexistent/interpreter\nexit 0\n", "No such file or directory (check its #! line)"),
+    ],
+)
+async def test_script_that_cannot_be_executed_is_permanent(
+    home: Home, body: str, reason: str
+) -> None:
+    home.install(body)
+    with pytest.raises(Permanent) as caught:
+        await home.integration().send(ALERT)
+    assert str(caught.value).endswith(f"cannot be run: {reason}")
+    assert home.leftover_files() == []
+
+
 @pytest.mark.parametrize("name", ["custom-../../../bin/true", "custom-a/b"])
 async def test_a_name_with_a_slash_never_leaves_the_integrations_directory(
     home: Home, name: str

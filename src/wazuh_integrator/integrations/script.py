@@ -10,6 +10,7 @@ group so that a time-out kills whatever it started too.
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import os
 import shutil
@@ -35,6 +36,8 @@ logger = logging.getLogger(__name__)
 
 OUTPUT_LIMIT_BYTES = 4096
 _READ_CHUNK_BYTES = 64 * 1024
+# exec failures that running again cannot cure.
+_NOT_RUNNABLE = frozenset({errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.EISDIR})
 
 
 @dataclass
@@ -84,6 +87,8 @@ class ScriptIntegration(Integration):
                 _write_private(options_file, orjson.dumps(self.block.options, default=_plain))
         except OSError as exc:
             raise Transient(f"cannot write the files for script {script}: {exc}") from exc
+        except TypeError as exc:  # orjson's encode error: an option that is not JSON
+            raise Permanent(f"options cannot be written as JSON: {exc}") from exc
         return self._argv(script, alert_file, options_file)
 
     def _existing_script(self) -> Path:
@@ -126,9 +131,11 @@ class ScriptIntegration(Integration):
                 start_new_session=True,
                 cwd=self.context.home.absolute(),
             )
-        except (FileNotFoundError, PermissionError) as exc:
-            raise Permanent(f"script {argv[0]} cannot be run: {exc.strerror}") from exc
         except OSError as exc:
+            if exc.errno in _NOT_RUNNABLE:
+                # The script was there a moment ago, so ENOENT means its #! interpreter.
+                hint = " (check its #! line)" if exc.errno in (errno.ENOENT, errno.ENOEXEC) else ""
+                raise Permanent(f"script {argv[0]} cannot be run: {exc.strerror}{hint}") from exc
             raise Transient(f"script {argv[0]} could not start: {exc.strerror}") from exc
 
         # Keep a little more than the limit so that a secret straddling the
