@@ -1,0 +1,95 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from tests.config.wazuh_home import integration_block, ossec_conf
+
+from wazuh_integrator.config.ossec import read_ossec_conf
+
+
+def warnings_of(tmp_path: Path, *blocks: str) -> list[str]:
+    path = tmp_path / "ossec.conf"
+    path.write_text(ossec_conf(*blocks), encoding="utf-8")
+    config = read_ossec_conf(path, display_path="etc/ossec.conf")
+    assert config.errors == ()
+    return [str(warning) for warning in config.warnings]
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        integration_block("slack", hook_url="https://hooks.slack.com/services/T/B/x", level="16"),
+        integration_block("custom-x", hook_url="http://127.0.0.1:8080/hook"),
+        integration_block("custom-x", hook_url="http://localhost/hook"),
+        integration_block("custom-x", hook_url="http://[::1]:9000/x"),
+        integration_block("custom-x", hook_url="anything a script understands"),
+        integration_block("custom-x", group="a,b", alert_format="json"),
+        integration_block("custom-x", group="only one "),
+        integration_block("custom-x", alert_format="text"),
+    ],
+)
+def test_no_warning_for_what_is_right(tmp_path: Path, block: str) -> None:
+    assert warnings_of(tmp_path, block) == []
+
+
+@pytest.mark.parametrize(
+    ("elements", "warning"),
+    [
+        (
+            {"group": "sshd, authentication_failed"},
+            "etc/ossec.conf:4: <group>: spaces around commas: we trim them, but stock Wazuh "
+            "compares each item with its spaces and never matches it; write "
+            "'sshd,authentication_failed'",
+        ),
+        (
+            {"group": "a ,b"},
+            "etc/ossec.conf:4: <group>: spaces around commas: we trim them, but stock Wazuh "
+            "compares each item with its spaces and never matches it; write 'a,b'",
+        ),
+        (
+            {"level": "17"},
+            "etc/ossec.conf:4: <level>: 17 is above 16, the highest rule level: "
+            "no alert will ever match",
+        ),
+        (
+            {"hook_url": "http://alerts.example.com/services/token123"},
+            "etc/ossec.conf:4: <hook_url>: http://alerts.example.com/<redacted> is plain http: "
+            "alerts would cross the network unencrypted; use https",
+        ),
+        (
+            {"alert_format": "JSON"},
+            "etc/ossec.conf:4: <alert_format>: 'JSON' is not 'json' (the comparison is "
+            "case-sensitive): the legacy text format is used",
+        ),
+    ],
+)
+def test_warnings(tmp_path: Path, elements: dict[str, str], warning: str) -> None:
+    assert warnings_of(tmp_path, integration_block("custom-x", **elements)) == [warning]
+
+
+def test_a_hook_that_is_not_a_url_is_warned_for_http_integrations(tmp_path: Path) -> None:
+    assert warnings_of(tmp_path, integration_block("slack", hook_url="hooks.slack.com/x")) == [
+        "etc/ossec.conf:4: <hook_url>: not an http(s) URL: slack cannot reach it"
+    ]
+
+
+def test_the_token_of_a_hook_url_never_shows(tmp_path: Path) -> None:
+    warnings = warnings_of(
+        tmp_path, integration_block("shuffle", hook_url="http://shuffle.example/api/hooks/tok-42")
+    )
+
+    assert warnings and all("tok-42" not in w for w in warnings)
+
+
+def test_identical_blocks_are_warned_about_at_the_second(tmp_path: Path) -> None:
+    block = integration_block("pagerduty", api_key="k", group="a,b", options='{"x": 1}')
+    same_in_other_order = integration_block(
+        "pagerduty", api_key="k", group="b,a", options='{"x":1}'
+    )
+    different_key = integration_block("pagerduty", api_key="other", group="a,b", options='{"x": 1}')
+
+    assert warnings_of(tmp_path, block, different_key, same_in_other_order) == [
+        "etc/ossec.conf:14: <integration>: same as the block at line 2: "
+        "every matching alert is delivered twice"
+    ]
