@@ -130,8 +130,9 @@ def _parse_tree(text: str) -> tuple[_Node, tuple[int, str] | None]:
     parser.EndElementHandler = end
     parser.CharacterDataHandler = characters
     last_line = text.count("\n") + 1
+    opening = f"<{_ROOT}>"
     try:
-        parser.Parse(f"<{_ROOT}>{text}</{_ROOT}>", True)
+        parser.Parse(f"{opening}{text}</{_ROOT}>", True)
     except expat.ExpatError as exc:
         unclosed = stack[1:]
         if unclosed and exc.lineno >= last_line and exc.code == _MISMATCHED_TAG:
@@ -139,7 +140,8 @@ def _parse_tree(text: str) -> tuple[_Node, tuple[int, str] | None]:
             node = unclosed[-1]
             return root, (node.line, f"XML syntax error: <{node.tag}> is never closed")
         reason = expat.errors.messages[exc.code]
-        return root, (exc.lineno, f"XML syntax error: {reason} (column {exc.offset + 1})")
+        column = exc.offset + 1 - (len(opening) if exc.lineno == 1 else 0)
+        return root, (exc.lineno, f"XML syntax error: {reason} (column {column})")
     return root, None
 
 
