@@ -146,7 +146,7 @@ class Pipeline:
     async def run(self) -> int:
         settings = self.configuration.settings
         self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
-        store = StateStore(self.state_dir / "state.db")
+        store = StateStore(settings.state_database(self.paths.home))
         self._store = store
         metrics_runner = None
         try:

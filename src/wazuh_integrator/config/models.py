@@ -169,3 +169,7 @@ class Settings:
     def resolved_state_dir(self, home: Path) -> Path:
         # A relative state_dir is relative to the Wazuh home; an absolute one wins the join.
         return home / self.state_dir if self.state_dir is not None else home / "var" / "integrator"
+
+    def state_database(self, home: Path) -> Path:
+        """The SQLite file holding the checkpoint, parked deliveries and dead letters."""
+        return self.resolved_state_dir(home) / "state.db"
