@@ -21,7 +21,7 @@ from enrich_support import (
     load_json,
 )
 
-from wazuh_integrator.analysisd import AnalysisdSocket, format_event_message
+from wazuh_integrator.analysisd import AnalysisdSocket, EventTooLarge, format_event_message
 from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Timeout, Transient
 from wazuh_integrator.integrations.base import IntegrationContext, LookupCache
@@ -479,3 +479,23 @@ async def test_the_api_key_never_leaks(
         *(datagram.decode() for datagram in analysisd.drain()),
     ]
     assert not [text for text in seen if API_KEY in text]
+
+
+async def test_an_oversized_event_does_not_hold_back_the_others(
+    service: FakeService,
+    analysisd: DatagramReceiver,
+    session: aiohttp.ClientSession,
+    sink: AnalysisdSocket,
+) -> None:
+    huge = {**SAMPLE_ANSWER, "blacklist": [{"source": "A", "description": "x" * 70_000}]}
+    service.answers[f"/sample/md5/{MD5}"] = Answer(200, huge)
+    service.answers[f"/sample/sha1/{SHA1}"] = Answer(200, SAMPLE_ANSWER)
+    with pytest.raises(EventTooLarge):
+        await make_maltiverse(service.url, session, sink).send(HASH_ALERT)
+    assert analysisd.drain() == [
+        format_event_message(
+            build_maltiverse_event(HASH_ALERT, SHA1, "sha1", SAMPLE_ANSWER),
+            HASH_ALERT,
+            "maltiverse",
+        )
+    ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+from wazuh_integrator.analysisd import EventTooLarge
 from wazuh_integrator.errors import Permanent
 from wazuh_integrator.integrations.base import Alert, Integration
 from wazuh_integrator.integrations.http import get_json
@@ -205,9 +206,16 @@ class MaltiverseIntegration(Integration):
         if not known:
             return
         sink = self.context.event_sink()
+        too_large: EventTooLarge | None = None
         for indicator, answer in known:
             event = build_maltiverse_event(alert, indicator.name, indicator.kind, answer)
-            await sink.send_event(event, alert, INTEGRATION)
+            try:
+                await sink.send_event(event, alert, INTEGRATION)
+            except EventTooLarge as error:
+                # One oversized answer must not hold back the alert's other events.
+                too_large = error
+        if too_large is not None:
+            raise too_large
 
     async def _answer(self, indicator: Indicator) -> dict[str, Any]:
         """Maltiverse's answer for ``indicator``; empty when it knows nothing of it."""
