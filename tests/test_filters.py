@@ -278,7 +278,7 @@ def test_single_filter(flt: IntegrationBlock, alert_: dict[str, Any], expected: 
 
 
 ALL_SET = block(level=10, groups=("web",), rule_ids=(100,), event_location="^(web01)")
-FAILING_FIELDS = {
+FAILING_FIELDS: dict[str, dict[str, Any]] = {
     "event_location": {"location": "/var/log/secure"},
     "level": {"level": 3},
     "group": {"groups": ["syslog"]},
