@@ -456,8 +456,16 @@ class StateStore(StateReader):
 
     def _scheduled_commit_due(self) -> None:
         self._scheduled_commit = None
-        if not self._closed:
+        if self._closed:
+            return
+        try:
             self._commit()
+        except sqlite3.OperationalError as error:
+            # Another process held the lock past busy_timeout: keep the batch
+            # open and try again rather than lose it in the loop's handler.
+            log.warning("state commit postponed: %s", error)
+            self._last_commit = self._monotonic()
+            self._schedule_commit()
 
     def _commit(self) -> None:
         checkpoint = self._pending_checkpoint
