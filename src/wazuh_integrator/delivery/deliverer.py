@@ -226,14 +226,14 @@ class Deliverer:
         self._store.flush()
 
     def stats(self) -> dict[str, int]:
-        """Counts for the health report: now (queued, in flight, parked,
-        circuit open) and since start (one per delivery outcome)."""
+        """Counts for the health report: now (``queued``, ``in_flight``,
+        ``parked``, ``circuit_open``) and since start (``<outcome>_total``)."""
         return {
             "queued": self._queue.qsize(),
             "in_flight": len(self._in_flight),
             "parked": self._parked_now,
             "circuit_open": int(self._circuit.is_open),
-            **self._counts,
+            **{f"{outcome}_total": count for outcome, count in self._counts.items()},
         }
 
     # -- live deliveries ---------------------------------------------------
@@ -300,14 +300,16 @@ class Deliverer:
             self._settle(job.delivery)
             await self._call_on_give_up(job.delivery.alert, error)
             return False
-        if isinstance(error, RateLimited):
-            initial = backoff_s(
+        if isinstance(error, RateLimited) and error.retry_after_s is not None:
+            # The receiver is alive and said when to come back: wait it out
+            # without using up a retry, a few times, then park.
+            backoff = backoff_s(
                 job.rate_limit_waits + 1,
                 initial_s=self.settings.initial_backoff_s,
                 max_s=self._quick_cap_s(),
                 rng=self._rng,
             )
-            wait_s = self._pause_for_rate_limit(error, initial)
+            wait_s = self._pause_for_rate_limit(error, backoff)
             if wait_s <= MAX_IN_MEMORY_WAIT_S and job.rate_limit_waits < MAX_RATE_LIMIT_WAITS:
                 job.rate_limit_waits += 1
                 self._count("retried")
@@ -331,6 +333,10 @@ class Deliverer:
                 max_s=self._quick_cap_s(),
                 rng=self._rng,
             )
+            if isinstance(error, RateLimited):
+                # "Slow down" without saying how long (VirusTotal's 204, a bare
+                # 429 or 503): the whole integration backs off, not only this one.
+                self._pause_for_rate_limit(error, wait_s)
             self._count("retried")
             self._failures.failed(
                 "retry",
@@ -426,11 +432,11 @@ class Deliverer:
         if isinstance(error, Permanent) or not self._retry or too_old:
             await self._dead_letter_parked(parked, alert, error, attempts=attempts, call_back=True)
             return
+        wait_s = self._parked_backoff_s(attempts)
         if isinstance(error, RateLimited):
-            wait_s = self._pause_for_rate_limit(error, self._parked_backoff_s(attempts))
-        else:
+            wait_s = self._pause_for_rate_limit(error, wait_s)
+        if not isinstance(error, RateLimited) or error.retry_after_s is None:
             self._record_transient_failure(now)
-            wait_s = self._parked_backoff_s(attempts)
         text = self._text(error)
         self._store.reschedule_parked(
             parked.id, attempts=attempts, next_attempt_at=now + wait_s, last_error=text
