@@ -175,6 +175,22 @@ def test_too_long_pattern_is_an_error(pattern: str) -> None:
     )
 
 
+@pytest.mark.parametrize(
+    ("pattern", "message"),
+    [
+        ("é" * 10_240, None),
+        ("é" * 10_240 + "x", "pattern is 20481 bytes long in UTF-8; at most 20480 are allowed"),
+        ("€" * 6_827, "pattern is 20481 bytes long in UTF-8; at most 20480 are allowed"),
+    ],
+)
+def test_size_is_counted_in_utf8_bytes_like_stock(pattern: str, message: str | None) -> None:
+    if message is None:
+        assert compile_sregex(pattern).match("é" * 10_240)
+    else:
+        with pytest.raises(SRegexError, match=f"^{message}$"):
+            compile_sregex(pattern)
+
+
 def test_error_is_a_value_error() -> None:
     assert issubclass(SRegexError, ValueError)
 

@@ -9,7 +9,8 @@ The semantics are those REFERENCE.md states for the stock daemon:
 * a leading ``!`` negates the whole pattern (elsewhere ``!`` is a plain character),
   so ``!`` alone matches nothing;
 * case is ignored for ASCII letters only;
-* a pattern longer than :data:`MAX_PATTERN_CHARS` characters is an error.
+* a pattern longer than :data:`MAX_PATTERN_CHARS` characters is an error
+  (counted in UTF-8 bytes, as stock does).
 
 Patterns are compiled once into sets of prefixes, suffixes, whole texts and
 substrings, so that matching is a handful of C-level string operations.
@@ -105,12 +106,19 @@ class SRegex:
         return hash(self.pattern)
 
 
+def _check_size(pattern: str) -> None:
+    # Stock measures the pattern with strlen, in bytes: "é" counts twice.
+    if pattern.isascii():
+        size, unit = len(pattern), "characters long"
+    else:
+        size, unit = len(pattern.encode("utf-8", "surrogatepass")), "bytes long in UTF-8"
+    if size > MAX_PATTERN_CHARS:
+        raise SRegexError(f"pattern is {size} {unit}; at most {MAX_PATTERN_CHARS} are allowed")
+
+
 def compile_sregex(pattern: str) -> SRegex:
     """Compile an sregex; raise :class:`SRegexError` when it is too long."""
-    if len(pattern) > MAX_PATTERN_CHARS:
-        raise SRegexError(
-            f"pattern is {len(pattern)} characters long; at most {MAX_PATTERN_CHARS} are allowed"
-        )
+    _check_size(pattern)
     negate = pattern.startswith("!")
     body = ascii_lower(pattern[1:] if negate else pattern)
 
