@@ -159,14 +159,17 @@ class Pipeline:
                     log.warning("No integration is enabled: alerts are read but go nowhere.")
                 for route in self.routes:
                     await route.deliverer.start()
+                self._seed_state_gauges(store)
                 self._install_signal_handlers()
                 if settings.metrics_address:
                     host, _, port = settings.metrics_address.rpartition(":")
                     metrics_runner = await serve_metrics(
                         self.metrics, host or "127.0.0.1", int(port), self.health
                     )
+                self.metrics.up.set(1)
                 await self._read_until_stopped(store)
                 await self._shutdown(settings.grace_period_s)
+                self.metrics.up.set(0)
         finally:
             if metrics_runner is not None:
                 await metrics_runner.cleanup()
@@ -175,6 +178,14 @@ class Pipeline:
             self._remove_signal_handlers()
             store.close()
         return 0
+
+    def _seed_state_gauges(self, store: StateStore) -> None:
+        """Start the parked and dead-letter gauges from what the store holds."""
+        parked, dead = store.parked_counts(), store.dead_letter_counts()
+        for route in self.routes:
+            key = route.block.key
+            self.metrics.parked.labels(integration=key).set(parked.get(key, 0))
+            self.metrics.dead_letters.labels(integration=key).set(dead.get(key, 0))
 
     def _install_signal_handlers(self) -> None:
         loop = asyncio.get_running_loop()
