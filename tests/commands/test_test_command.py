@@ -1,0 +1,313 @@
+"""``wazuh-integrator test``: dry runs of alerts, as the installed command and in process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from tests.config.wazuh_home import (
+    DATA,
+    WazuhHome,
+    integration_block,
+    make_home,
+    ossec_conf,
+    run_command,
+)
+
+from wazuh_integrator.commands.test_alerts import AlertInput, read_alert_inputs
+
+ROOT = Path(__file__).resolve().parents[2]
+ALERTS = DATA / "alerts"
+PLUGINS = (
+    'plugins = ["tests.config.sample_plugin:TicketIntegration",'
+    ' "tests.config.sample_plugin:BrokenPreviewIntegration"]\n'
+)
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> WazuhHome:
+    home = make_home(tmp_path / "ossec")
+    home.add_script("custom-script")
+    home.write_config(
+        ossec_conf(
+            integration_block("custom-ticket", api_key="tk-secret-1", level="7"),
+            integration_block("custom-script", group="ossec"),
+            integration_block("custom-ticket", api_key="tk-secret-2", rule_id="503"),
+            integration_block("custom-disabled"),  # no script: disabled, not shown
+        )
+    )
+    home.write_settings(PLUGINS)
+    return home
+
+
+def run_test(home: WazuhHome, *args: str, stdin: str | None = None) -> Any:
+    return run_command("test", *args, home=home.root, stdin=stdin, env={"PYTHONPATH": str(ROOT)})
+
+
+def json_lines(text: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in text.splitlines()]
+
+
+def miss(name: str, index: int, reason: str) -> dict[str, Any]:
+    return {
+        "integration": name,
+        "index": index,
+        "matched": False,
+        "reason": reason,
+        "payload": None,
+    }
+
+
+def hit(name: str, index: int, payload: Any) -> dict[str, Any]:
+    return {
+        "integration": name,
+        "index": index,
+        "matched": True,
+        "reason": None,
+        "payload": payload,
+    }
+
+
+def test_json_lines_with_bad_lines(home: WazuhHome) -> None:
+    result = run_test(home, "--json", str(ALERTS / "mixed.jsonl"))
+
+    assert result.returncode == 2, result.stderr
+    name = str(ALERTS / "mixed.jsonl")
+    assert json_lines(result.stdout) == [
+        {
+            "alert_id": "1709288430.98765",
+            "results": [
+                hit(
+                    "custom-ticket",
+                    0,
+                    {
+                        "title": "sshd: brute force trying to get access to the system.",
+                        "alert": "1709288430.98765",
+                        "token": "<secret>",
+                    },
+                ),
+                miss(
+                    "custom-script",
+                    1,
+                    "none of groups [ossec] in rule.groups [syslog, sshd, authentication_failures]",
+                ),
+                miss("custom-ticket", 2, "rule.id 5712 not in [503]"),
+            ],
+        },
+        {
+            "alert_id": "1709288460.1",
+            "results": [
+                miss("custom-ticket", 0, "level 3 < 7"),
+                hit("custom-script", 1, None),
+                hit(
+                    "custom-ticket",
+                    2,
+                    {"title": "Wazuh agent started.", "alert": "1709288460.1", "token": "<secret>"},
+                ),
+            ],
+        },
+        {"error": f"{name}:4: not valid JSON: Expecting value (column 1)"},
+        {"error": f"{name}:5: not a JSON object but an array"},
+        {
+            "alert_id": "1709288520.2",
+            "results": [
+                miss("custom-ticket", 0, "alert has no rule"),
+                miss("custom-script", 1, "alert has no rule"),
+                miss("custom-ticket", 2, "alert has no rule"),
+            ],
+        },
+    ]
+    assert "tk-secret" not in result.stdout + result.stderr
+    assert (
+        "note: custom-disabled #3 (line 16) is disabled: script integrations/custom-disabled"
+        in (result.stderr)
+    )
+
+
+def test_a_pretty_printed_alert_from_stdin(home: WazuhHome) -> None:
+    text = (ALERTS / "ssh_brute_force.json").read_text(encoding="utf-8")
+
+    result = run_test(home, "--json", stdin=text)
+
+    assert result.returncode == 0, result.stderr
+    (output,) = json_lines(result.stdout)
+    assert output["alert_id"] == "1709288430.98765"
+    assert [r["matched"] for r in output["results"]] == [True, False, False]
+
+
+def test_dash_means_stdin_and_files_are_read_in_order(home: WazuhHome) -> None:
+    pretty = str(ALERTS / "ssh_brute_force.json")
+    line = '{"id": "from-stdin", "rule": {"level": 1, "id": "1", "groups": []}}\n'
+
+    result = run_test(home, "--json", pretty, "-", pretty, stdin=line)
+
+    assert result.returncode == 0
+    assert [o["alert_id"] for o in json_lines(result.stdout)] == [
+        "1709288430.98765",
+        "from-stdin",
+        "1709288430.98765",
+    ]
+
+
+def test_a_missing_input_file_is_an_error_line_and_the_rest_goes_on(home: WazuhHome) -> None:
+    missing = str(home.root / "nope.json")
+
+    result = run_test(home, "--json", missing, str(ALERTS / "ssh_brute_force.json"))
+
+    assert result.returncode == 2
+    first, second = json_lines(result.stdout)
+    assert first == {"error": f"{missing}: cannot read: No such file or directory"}
+    assert second["alert_id"] == "1709288430.98765"
+
+
+def test_readable_output(home: WazuhHome) -> None:
+    result = run_test(home, str(ALERTS / "mixed.jsonl"))
+
+    assert result.returncode == 2
+    name = str(ALERTS / "mixed.jsonl")
+    assert result.stdout.startswith(
+        f'{name}:1: alert 1709288430.98765, rule 5712 level 10, location "/var/log/auth.log"\n'
+        "  #0   custom-ticket  MATCH\n"
+        "        {\n"
+        '          "title": "sshd: brute force trying to get access to the system.",\n'
+        '          "alert": "1709288430.98765",\n'
+        '          "token": "<secret>"\n'
+        "        }\n"
+        "  #1   custom-script  no match: none of groups [ossec] in rule.groups "
+        "[syslog, sshd, authentication_failures]\n"
+        "  #2   custom-ticket  no match: rule.id 5712 not in [503]\n"
+        "\n"
+    )
+    assert "  #1   custom-script  MATCH (no body to show)\n" in result.stdout
+    assert f"{name}:4: not valid JSON: Expecting value (column 1)\n" in result.stdout
+    assert f'{name}:6: alert 1709288520.2, no rule, location "syscheck"\n' in result.stdout
+
+
+def test_no_payload_option(home: WazuhHome) -> None:
+    result = run_test(home, "--no-payload", str(ALERTS / "ssh_brute_force.json"))
+
+    assert result.returncode == 0
+    assert "  #0   custom-ticket  MATCH\n  #1   custom-script  no match" in result.stdout
+    assert "title" not in result.stdout
+
+
+def test_a_preview_that_fails_gives_a_null_payload_and_a_warning(home: WazuhHome) -> None:
+    home.write_config(ossec_conf(integration_block("custom-broken")))
+
+    result = run_test(home, "--json", str(ALERTS / "ssh_brute_force.json"))
+
+    assert result.returncode == 0
+    assert json_lines(result.stdout) == [
+        {"alert_id": "1709288430.98765", "results": [hit("custom-broken", 0, None)]}
+    ]
+    assert "custom-broken#0 could not build its payload for alert 1709288430.98765" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
+
+
+def test_builtin_payloads_are_previewed(home: WazuhHome) -> None:
+    home.write_config(
+        ossec_conf(
+            integration_block(
+                "slack", hook_url="https://hooks.slack.com/services/T/B/hook-token", level="5"
+            )
+        )
+    )
+
+    result = run_test(home, "--json", str(ALERTS / "ssh_brute_force.json"))
+
+    assert result.returncode == 0, result.stderr
+    (output,) = json_lines(result.stdout)
+    (slack,) = output["results"]
+    assert slack["matched"] is True
+    attachment = slack["payload"]["attachments"][0]
+    assert attachment["color"] == "danger"
+    assert attachment["ts"] == "1709288430.98765"
+    assert "hook-token" not in result.stdout
+
+
+@pytest.mark.parametrize("conf", ["bad_values.conf", "mismatched_tag.conf", "binary_garbage.conf"])
+def test_an_invalid_configuration_exits_1_and_reads_nothing(home: WazuhHome, conf: str) -> None:
+    home.copy_config(conf)
+
+    result = run_test(home, "--json", stdin='{"id": "1", "rule": {}}\n')
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert result.stderr.startswith("wazuh-integrator: etc/ossec.conf:")
+    assert "Traceback" not in result.stderr
+    assert "secret-token" not in result.stderr
+
+
+def test_invalid_settings_exit_1(home: WazuhHome) -> None:
+    home.write_settings("concurrency = 3\n")
+
+    result = run_test(home, "--json", stdin="")
+
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        "wazuh-integrator: etc/integrator.toml:1: concurrency: unknown key (expected one of: "
+        "state_dir, max_line_bytes, metrics_address, grace_period, plugins)"
+    ]
+
+
+def test_no_input_at_all_is_fine(home: WazuhHome) -> None:
+    result = run_test(home, "--json", stdin="\n\n")
+
+    assert (result.returncode, result.stdout) == (0, "")
+
+
+# -- reading alert inputs, in process ------------------------------------------
+
+
+def test_json_lines_skip_blank_lines_and_keep_line_numbers() -> None:
+    text = '{"id": "a"}\n\n  \n{"id": "b"}\n42\n'
+
+    assert list(read_alert_inputs("f", text)) == [
+        AlertInput("f:1", alert={"id": "a"}),
+        AlertInput("f:4", alert={"id": "b"}),
+        AlertInput("f:5", error="f:5: not a JSON object but a number"),
+    ]
+
+
+def test_pretty_printed_objects_one_after_another() -> None:
+    text = '{\n  "id": "a"\n}\n{\n  "id": "b",\n  "rule": {"level": 3}\n}\n'
+
+    assert list(read_alert_inputs("f", text)) == [
+        AlertInput("f:1", alert={"id": "a"}),
+        AlertInput("f:4", alert={"id": "b", "rule": {"level": 3}}),
+    ]
+
+
+def test_a_broken_pretty_printed_object_is_located_and_ends_the_file() -> None:
+    text = '{\n  "id": "a"\n}\n{\n  "id": "b",\n}\n{"id": "c"}\n'
+
+    assert list(read_alert_inputs("f", text)) == [
+        AlertInput("f:1", alert={"id": "a"}),
+        AlertInput(
+            "f:4",
+            error="f:6: not valid JSON: Expecting property name enclosed in double quotes "
+            "(column 1)",
+        ),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("line", "error"),
+    [
+        ("[]", "f:1: not a JSON object but an array"),
+        ('"x"', "f:1: not a JSON object but a string"),
+        ("true", "f:1: not a JSON object but a boolean"),
+        ("null", "f:1: not a JSON object but null"),
+        (
+            "{bad",
+            "f:1: not valid JSON: Expecting property name enclosed in double quotes (column 2)",
+        ),
+        ("nope", "f:1: not valid JSON: Expecting value (column 1)"),
+    ],
+)
+def test_lines_that_are_not_alerts(line: str, error: str) -> None:
+    assert list(read_alert_inputs("f", line + "\n")) == [AlertInput("f:1", error=error)]
