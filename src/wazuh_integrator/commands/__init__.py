@@ -19,7 +19,7 @@ from wazuh_integrator.config.models import WazuhPaths
 __all__ = ["COMMAND_MODULES", "Command", "GlobalOptions", "display_path", "load_commands"]
 
 # Module names under wazuh_integrator.commands, in the order --help lists them.
-COMMAND_MODULES: tuple[str, ...] = ("check_config", "test_alerts")
+COMMAND_MODULES: tuple[str, ...] = ("run", "check_config", "test_alerts", "dead_letter", "demo")
 
 
 @dataclass(frozen=True)
