@@ -46,6 +46,8 @@ FAILURE_TEXT = "Error: API request fail"
 # v2 answers 403 to a bad key, v3 answers 401.
 _CREDENTIAL_STATUSES = frozenset({401, 403})
 
+# What v2 answers, and what we note, for a file VirusTotal does not know.
+NOT_FOUND: dict[str, Any] = {"response_code": 0}
 _REPORT_FIELDS = ("sha1", "scan_date", "positives", "total", "permalink")
 _SCAN_DATE_FORMAT = "%Y-%m-%d %H:%M:%S"
 
@@ -91,9 +93,6 @@ def answer_from_v3(md5: str, body: Any) -> dict[str, Any]:
 def _is_v3_not_found(body: Any) -> bool:
     error = body.get("error") if isinstance(body, dict) else None
     return isinstance(error, dict) and error.get("code") == "NotFoundError"
-
-
-NOT_FOUND: dict[str, Any] = {"response_code": 0}
 
 
 def build_virustotal_event(alert: Alert, answer: dict[str, Any]) -> dict[str, Any]:
