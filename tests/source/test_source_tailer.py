@@ -5,9 +5,11 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import random
+import time
 from collections.abc import Callable, Iterator
 from contextlib import aclosing
-from itertools import pairwise
+from itertools import accumulate, pairwise
 from pathlib import Path
 from typing import BinaryIO
 
@@ -94,6 +96,13 @@ class Collector:
                     raise AssertionError("tailer ended before the marker")
                 await asyncio.sleep(0.002)
         self.lines.pop()
+
+    def wait_in_thread_for_a_line_from(self, file: FileId) -> None:
+        """For a writer thread: blocks until a line of that file has been read."""
+        deadline = time.monotonic() + WAIT_S
+        while not any(line.start.file_id == file for line in reversed(self.lines)):
+            assert time.monotonic() < deadline, "the tailer never read the file"
+            time.sleep(0.001)
 
     async def finish(self) -> list[Line]:
         await self.tailer.stop()
@@ -305,6 +314,53 @@ async def test_rotation_while_writing_loses_and_repeats_nothing(
     assert [line.start.file_id for line in lines] == [old_id] * 8 + [new_id] * 2
     # The unterminated last alert of the old file ends where that file ends.
     assert lines[7].end.offset == len(alerts(range(7)) + alert(7))
+    assert_contiguous(lines)
+
+
+def write_with_rotations(
+    alerts_json: Path, count: int, rotations: int, seed: int, collector: Collector
+) -> None:
+    """Writes like a busy analysisd from another thread: pieces of lines, rotations between.
+
+    Like Wazuh's daily rotation, a file is not rotated again before the
+    tailer has read from it: a file that lives less than one poll is never
+    seen under the name alerts.json.
+    """
+    randomness = random.Random(seed)
+    data = alerts(range(count))
+    line_ends = list(accumulate(len(alert(n)) + 1 for n in range(count)))
+    # analysisd rotates between alerts, never inside one.
+    rotate_at = set(randomness.sample(line_ends[:-1], rotations))
+    cut_points = sorted({*randomness.sample(range(1, len(data)), 400), *rotate_at})
+    writer = open_for_append(alerts_json)
+    try:
+        for begin, end in pairwise([0, *cut_points, len(data)]):
+            writer.write(data[begin:end])
+            if end in rotate_at:
+                collector.wait_in_thread_for_a_line_from(file_id(alerts_json))
+                rotate_like_wazuh(alerts_json)
+                writer.close()
+                writer = open_for_append(alerts_json)
+            if randomness.random() < 0.05:
+                time.sleep(0.001)
+    finally:
+        writer.close()
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+async def test_a_writer_in_another_thread_rotating_often_loses_nothing(
+    alerts_json: Path, seed: int
+) -> None:
+    touch(alerts_json)
+    collector = Collector(AlertTailer(alerts_json, start=None, from_start=True))
+
+    await asyncio.to_thread(write_with_rotations, alerts_json, 3000, 3, seed, collector)
+
+    await collector.wait_for(3000)
+    await collector.settle(alerts_json)
+    lines = await collector.finish()
+    assert [line.data for line in lines] == [alert(n) for n in range(3000)]
+    assert len({line.start.file_id for line in lines}) == 4
     assert_contiguous(lines)
 
 
