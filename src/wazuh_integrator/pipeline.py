@@ -295,6 +295,8 @@ class Pipeline:
             follow=not self.options.once,
         )
         initial = tailer.initial_position()
+        if tailer.lost_bytes:  # final once the start is resolved
+            self.metrics.lost_bytes_total.inc(tailer.lost_bytes)
         self._watermark = Watermark(initial)
         if checkpoint is None and initial is not None:
             # Saved at once, so that a crash right after a first start skips nothing.
@@ -324,8 +326,6 @@ class Pipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
             await tailer.close()
-            if tailer.lost_bytes:
-                self.metrics.lost_bytes_total.inc(tailer.lost_bytes)
 
     async def _read(self, tailer: AlertTailer) -> None:
         async for batch in tailer.batches():
