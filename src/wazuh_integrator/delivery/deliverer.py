@@ -289,6 +289,8 @@ class Deliverer:
             job.first_failed_at = now
         job.last_error = error
         text = self._text(error)
+        if isinstance(error, Permanent):
+            self._receiver_answered()
         if isinstance(error, Permanent) or not self._retry:
             self._store_dead_letter(
                 job.delivery.raw,
@@ -428,6 +430,8 @@ class Deliverer:
             self._parked_count_changed(-1)
             self._delivered()
             return
+        if isinstance(error, Permanent):
+            self._receiver_answered()
         too_old = now - parked.first_failed_at >= self.settings.max_retry_age_s
         if isinstance(error, Permanent) or not self._retry or too_old:
             await self._dead_letter_parked(parked, alert, error, attempts=attempts, call_back=True)
@@ -441,11 +445,10 @@ class Deliverer:
         self._store.reschedule_parked(
             parked.id, attempts=attempts, next_attempt_at=now + wait_s, last_error=text
         )
-        self._count("retried")
         self._failures.failed(
             "parked retry",
             text,
-            "Integration '%s': parked delivery failed again, next attempt in %.0f s: %s",
+            "Integration '%s': parked delivery failed again, next attempt in %.1f s: %s",
             self.key,
             wait_s,
             text,
@@ -536,11 +539,16 @@ class Deliverer:
 
     def _delivered(self) -> None:
         self._count("delivered")
+        self._receiver_answered()
+        if self._failures.recovered():
+            log.info("Integration '%s': delivering again.", self.key)
+
+    def _receiver_answered(self) -> None:
+        """A success, or a refusal of this one alert (a 4xx): either way the
+        receiver is up, so the circuit closes."""
         if self._circuit.record_success():
             log.info("Integration '%s': the receiver answers again; circuit closed.", self.key)
             self._parked_changed.set()
-        if self._failures.recovered():
-            log.info("Integration '%s': delivering again.", self.key)
 
     def _record_transient_failure(self, now: float) -> None:
         if self._circuit.record_failure(now):
