@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -24,6 +25,7 @@ from aiohttp import web
 from wazuh_integrator.classify import classify_exception, classify_status
 from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings, RateLimit
 from wazuh_integrator.delivery import Deliverer, Delivery
+from wazuh_integrator.delivery.circuit import Circuit
 from wazuh_integrator.errors import DeliveryError, Permanent, Transient
 from wazuh_integrator.integrations.base import Alert, Integration, IntegrationContext
 from wazuh_integrator.metrics import Metrics
@@ -713,3 +715,45 @@ async def test_join_with_nothing_submitted_returns(harness: Harness) -> None:
     await deliverer.start()
     await asyncio.wait_for(deliverer.join(), timeout=5)
     assert deliverer.stats()["delivered_total"] == 0
+
+
+async def test_a_repeating_failure_is_logged_once(
+    harness: Harness, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.default = Answer(500)
+    deliverer = harness.make(PostIntegration, url=receiver.url(), retries=0, circuit_threshold=1000)
+    await deliverer.start()
+    with caplog.at_level(logging.INFO):
+        await submit_all(deliverer, harness, range(20))
+        await deliverer.join()
+    parked_lines = [r for r in caplog.records if "parked for a later retry" in r.getMessage()]
+    assert len(parked_lines) == 1
+    assert harness.store.count_parked(deliverer.key) == 20
+    assert TOKEN not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("threshold", "failures", "is_open"),
+    [(1, 0, False), (1, 1, True), (5, 4, False), (5, 5, True), (5, 9, True)],
+)
+def test_the_circuit_opens_after_the_threshold(
+    threshold: int, failures: int, is_open: bool
+) -> None:
+    circuit = Circuit(threshold, initial_s=1.0, max_s=60.0, rng=random.Random(3))
+    opened = [circuit.record_failure(now=100.0) for _ in range(failures)]
+    assert circuit.is_open is is_open
+    assert opened.count(True) == (1 if is_open else 0)
+    if is_open:
+        assert 101.0 <= circuit.next_probe_at <= 160.0
+    assert circuit.record_success() is is_open
+    assert not circuit.is_open
+
+
+def test_failed_probes_push_the_next_probe_further_up_to_the_cap() -> None:
+    circuit = Circuit(1, initial_s=1.0, max_s=8.0, rng=random.Random(5))
+    circuit.record_failure(now=0.0)
+    for probe in range(1, 12):
+        circuit.record_failure(now=float(probe * 100))
+        wait = circuit.next_probe_at - probe * 100
+        # Never a busy loop, never past the cap.
+        assert 1.0 <= wait <= 8.0
