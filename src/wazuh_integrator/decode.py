@@ -64,6 +64,7 @@ def decode_fields(line: bytes) -> FilterFields:
         or location is None
         # Joining is cheaper than a test per group, or a scan of the line.
         or "\x00" in location
+        or "\x00" in rule_id
         or "\x00" in "".join(groups)
     ):
         # Missing here may mean present under another case ("Rule"), which

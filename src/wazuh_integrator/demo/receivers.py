@@ -109,7 +109,7 @@ class DemoReceivers:
     async def _maltiverse(self, request: web.Request) -> web.Response:
         kind, value = request.match_info["kind"], request.match_info["value"]
         self.requests.append(Received("maltiverse", request.path, None))
-        if kind == "ip" and value == "198.51.100.77":
+        if kind == "ip" and value == "185.220.101.45":
             return web.json_response(
                 {
                     "ip_addr": value,
