@@ -126,7 +126,7 @@ def print_report(report: ConfigurationReport, options: GlobalOptions, out: TextI
     running = f"{len(report.enabled)} of {len(rows)} integrations will run"
     warnings = _plural(len(report.config.warnings), "warning")
     if errors or report.disabled:
-        problems = [_plural(len(errors), "error")]
+        problems = [_plural(len(errors), "error")] if errors else []
         if report.disabled:
             problems.append(_plural(len(report.disabled), "disabled integration"))
         out.write(f"\nResult: NOT OK: {', '.join(problems)}, {warnings}; {running}.\n")
