@@ -123,14 +123,7 @@ class ScriptIntegration(Integration):
 
     async def _run(self, argv: list[str]) -> _Run:
         try:
-            process = await asyncio.create_subprocess_exec(
-                *argv,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=asyncio.subprocess.PIPE,
-                stderr=asyncio.subprocess.STDOUT,
-                start_new_session=True,
-                cwd=self.context.home.absolute(),
-            )
+            process = await _spawn(argv, self.context.home.absolute())
         except OSError as exc:
             if exc.errno in _NOT_RUNNABLE:
                 # The script was there a moment ago, so ENOENT means its #! interpreter.
@@ -167,6 +160,32 @@ class ScriptIntegration(Integration):
         text = redact_urls_in(scrub(text, _secret_fragments(self.block)))
         text = text[:OUTPUT_LIMIT_BYTES].strip()
         return text if text else "(no output)"
+
+
+async def _spawn(argv: list[str], cwd: Path) -> asyncio.subprocess.Process:
+    """Start ``argv`` as the leader of a new process group, output piped.
+
+    The process exists before its pipes are connected; a cancellation in
+    between must not leave it, or what it started, running unseen.
+    """
+    spawning = asyncio.ensure_future(
+        asyncio.create_subprocess_exec(
+            *argv,
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.STDOUT,
+            start_new_session=True,
+            cwd=cwd,
+        )
+    )
+    try:
+        return await asyncio.shield(spawning)
+    except asyncio.CancelledError:
+        with suppress(OSError):
+            process = await spawning
+            _kill_group(process.pid)
+            await process.wait()
+        raise
 
 
 def _secret_fragments(block: IntegrationBlock) -> list[str]:
