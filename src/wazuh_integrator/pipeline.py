@@ -205,6 +205,7 @@ class Pipeline:
         if self.options.once and not self._stop.is_set():
             for route in self.routes:
                 await route.deliverer.join()
+            await self._settle_due_parked()
         await asyncio.gather(*(route.deliverer.stop(grace_s) for route in self.routes))
         for route in self.routes:
             await route.integration.close()
@@ -212,6 +213,31 @@ class Pipeline:
         position = self._watermark.position
         if position is not None:
             log.info("Checkpoint saved at %s offset %d.", position.path, position.offset)
+
+    async def _settle_due_parked(self) -> None:
+        """With ``--once``, give what was already due in the parked table (a
+        ``dead-letter replay``, an earlier run's failures) its attempt before
+        exiting. Deliveries that fail again are rescheduled into the future,
+        so this ends; an integration whose receiver is down (circuit open) is
+        not waited for."""
+        store = self._store
+        assert store is not None
+        started_at = time.time()
+
+        def waiting() -> bool:
+            for route in self.routes:
+                if route.deliverer.stats()["circuit_open"]:
+                    continue
+                due_at = store.next_parked_due_at(route.block.key)
+                if due_at is not None and due_at <= started_at:
+                    return True
+            return False
+
+        # The parked table lives in SQLite, where no event can be awaited: poll.
+        while waiting() and not self._stop.is_set():  # noqa: ASYNC110
+            await asyncio.sleep(0.05)
+        for route in self.routes:
+            await route.deliverer.join()
 
     # -- routes ----------------------------------------------------------
 

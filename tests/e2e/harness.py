@@ -65,8 +65,10 @@ class Receiver:
         return web.Response(status=status, headers=headers, text="ok" if status < 300 else "no")
 
     def ids(self, path: str, key: str = "ts") -> list[Any]:
-        return [body["attachments"][0][key] if key == "ts" else body[key]
-                for body in self.received.get(path, [])]
+        return [
+            body["attachments"][0][key] if key == "ts" else body[key]
+            for body in self.received.get(path, [])
+        ]
 
 
 def short_home() -> Path:
@@ -79,9 +81,7 @@ def short_home() -> Path:
 
 def write_config(home: Path, blocks: str, settings: str = "") -> None:
     (home / "etc" / "ossec.conf").write_text(f"<ossec_config>\n{blocks}\n</ossec_config>\n")
-    fast_retries = (
-        'initial_backoff = "0.05s"\nmax_backoff = "0.5s"\n'
-    )
+    fast_retries = 'initial_backoff = "0.05s"\nmax_backoff = "0.5s"\n'
     base = ""
     for name in ("slack", "pagerduty", "shuffle"):
         base += f"[integrations.{name}]\n{fast_retries}"
@@ -98,8 +98,12 @@ def slack_block(url: str, extra: str = "") -> str:
 def make_alert(number: int, level: int = 10) -> dict[str, Any]:
     return {
         "timestamp": "2026-11-27T17:00:00.000+0000",
-        "rule": {"level": level, "description": f"test alert {number}", "id": "5712",
-                 "groups": ["syslog", "sshd"]},
+        "rule": {
+            "level": level,
+            "description": f"test alert {number}",
+            "id": "5712",
+            "groups": ["syslog", "sshd"],
+        },
         "agent": {"id": "001", "name": "web01", "ip": "10.0.0.11"},
         "manager": {"name": "wazuh-manager"},
         "id": f"1764262800.{number}",
@@ -132,8 +136,16 @@ class Daemon:
     async def start(self) -> None:
         log_file = self.log_path.open("ab")
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "wazuh_integrator", "--home", str(self.home), "run", *self.args,
-            stdout=log_file, stderr=log_file, stdin=asyncio.subprocess.DEVNULL,
+            sys.executable,
+            "-m",
+            "wazuh_integrator",
+            "--home",
+            str(self.home),
+            "run",
+            *self.args,
+            stdout=log_file,
+            stderr=log_file,
+            stdin=asyncio.subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         log_file.close()

@@ -13,7 +13,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-
 from tests.e2e.harness import (
     Daemon,
     Receiver,
@@ -49,7 +48,10 @@ def alerts_file(home: Path) -> Path:
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "wazuh_integrator", "--home", str(home), *args],
-        capture_output=True, text=True, timeout=60, check=False,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
     )
 
 
@@ -180,3 +182,60 @@ async def test_a_slow_receiver_does_not_slow_another(home: Path, receiver: Recei
     # answer and a handful of workers, had answered only a few.
     assert len(receiver.received.get(slow, [])) < 100
     await daemon.stop()
+
+
+async def test_replayed_dead_letters_are_delivered(home: Path, receiver: Receiver) -> None:
+    receiver.script[HOOK] = [(400, {}), (400, {}), (200, {})]
+    write_config(home, slack_block(receiver.url(HOOK)))
+    append_alerts(alerts_file(home), range(2))
+    first = Daemon(home, ["--once"])
+    await first.start()
+    assert await first.wait() == 0
+    assert receiver.received.get(HOOK) is None
+
+    replayed = cli(home, "dead-letter", "replay", "--all")
+    assert replayed.returncode == 0, replayed.stderr
+    assert "2 dead letter(s) queued" in replayed.stdout
+
+    second = Daemon(home, ["--once"])
+    await second.start()
+    assert await second.wait() == 0
+    assert sorted(receiver.ids(HOOK)) == ["1764262800.0", "1764262800.1"]
+    listed = cli(home, "dead-letter", "list", "--json")
+    assert listed.stdout == ""
+
+
+async def test_sighup_applies_a_new_configuration_and_refuses_a_bad_one(
+    home: Path, receiver: Receiver
+) -> None:
+    first, second = "/first/T0/B0/a", "/second/T0/B0/b"
+    write_config(home, slack_block(receiver.url(first)))
+    alerts = alerts_file(home)
+    alerts.write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Reading")
+        append_alerts(alerts, range(0, 2))
+        await until(lambda: len(receiver.received.get(first, [])) == 2, 15, "first", daemon)
+
+        write_config(home, slack_block(receiver.url(second)))
+        assert daemon.process is not None
+        daemon.process.send_signal(signal.SIGHUP)
+        await daemon.wait_for_log("Disabling integration 'slack'")
+        append_alerts(alerts, range(2, 4))
+        await until(lambda: len(receiver.received.get(second, [])) == 2, 15, "second", daemon)
+
+        (home / "etc" / "ossec.conf").write_text(
+            "<ossec_config><integration><name>slack</name><level>high</level>"
+            "</integration></ossec_config>"
+        )
+        daemon.process.send_signal(signal.SIGHUP)
+        await daemon.wait_for_log("New configuration refused")
+        append_alerts(alerts, range(4, 5))
+        await until(lambda: len(receiver.received.get(second, [])) == 3, 15, "still second", daemon)
+    finally:
+        assert await daemon.stop() == 0
+    assert receiver.ids(first) == ["1764262800.0", "1764262800.1"]
+    assert receiver.ids(second) == ["1764262800.2", "1764262800.3", "1764262800.4"]
+    assert "'high' is not a number" in daemon.log()

@@ -6,6 +6,7 @@ import argparse
 
 from wazuh_integrator.commands import Command, GlobalOptions
 
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=("list", "show", "replay", "purge"))
     parser.add_argument("ids", nargs="*", type=int, metavar="ID", help="dead letter ids")
