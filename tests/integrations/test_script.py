@@ -219,7 +219,7 @@ wait
 
 async def test_time_out_kills_the_whole_process_group(home: Home) -> None:
     home.install(SPAWNER.format(record=home.record))
-    integration = home.integration(api_key=Secret(API_KEY), timeout_s=1)
+    integration = home.integration(api_key=Secret(API_KEY), timeout_s=1, retries=0)
 
     with pytest.raises(Timeout) as caught:
         await integration.send(ALERT)
@@ -389,3 +389,11 @@ async def test_tmp_directory_is_private(home: Home) -> None:
     home.install("#!/bin/sh\nexit 0\n")
     await home.integration().send(ALERT)
     assert stat.S_IMODE(os.stat(home.state_dir / "tmp").st_mode) == 0o700
+
+
+@pytest.mark.parametrize(("timeout_s", "retries", "limit_s"), [(10, 3, 40.0), (5, 0, 5.0)])
+def test_a_script_may_spend_its_time_out_on_each_of_its_tries(
+    home: Home, timeout_s: int, retries: int, limit_s: float
+) -> None:
+    integration = home.integration(timeout_s=timeout_s, retries=retries)
+    assert integration.attempt_timeout_s == limit_s

@@ -118,7 +118,7 @@ class Deliverer:
         self._retry = settings.retry if settings.retry is not None else integration.retry_by_default
         self._quick_retries = block.retries
         self._concurrency = settings.concurrency or integration.default_concurrency
-        self._attempt_timeout_s = block.timeout_s + safety_margin_s
+        self._attempt_timeout_s = integration.attempt_timeout_s + safety_margin_s
         limits = (
             settings.rate_limits
             if settings.rate_limits is not None

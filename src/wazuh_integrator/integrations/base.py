@@ -81,6 +81,14 @@ class Integration(ABC):
         self.block = block
         self.context = context
 
+    @property
+    def attempt_timeout_s(self) -> float:
+        """How long one whole ``send`` may take before the delivery layer
+        abandons the attempt as timed out. One request's ``<timeout>`` by
+        default; integrations that make several requests, or scripts that
+        do their own retries, allow more."""
+        return float(self.block.timeout_s)
+
     def preview(self, alert: Alert) -> Any | None:
         """The exact JSON body this integration would send for ``alert``.
 

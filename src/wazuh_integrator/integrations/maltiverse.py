@@ -85,6 +85,9 @@ class Indicator:
         return f"{self.kind}:{key}"
 
 
+MAX_INDICATORS_PER_ALERT = 5  # md5, sha1, srcip, hostname, url
+
+
 def indicators_of(alert: Alert) -> list[Indicator]:
     """The alert's indicators, in the order their events are sent."""
     found: list[Indicator] = []
@@ -192,6 +195,11 @@ class MaltiverseIntegration(Integration):
 
     name: ClassVar[str] = INTEGRATION
     required: ClassVar[tuple[str, ...]] = ("hook_url", "api_key")
+
+    @property
+    def attempt_timeout_s(self) -> float:
+        # One alert can need a lookup for each kind of indicator, one after another.
+        return float(self.block.timeout_s * MAX_INDICATORS_PER_ALERT)
 
     async def send(self, alert: Alert) -> None:
         indicators = indicators_of(alert)

@@ -60,6 +60,13 @@ class ScriptIntegration(Integration):
     default_concurrency = 4
 
     @property
+    def attempt_timeout_s(self) -> float:
+        # The script gets <timeout> and <retries> and, like stock's own
+        # scripts, may spend a time-out on each of its tries: killing it after
+        # one would cut short a script doing exactly what it was told.
+        return float(self.block.timeout_s * (self.block.retries + 1))
+
+    @property
     def script_path(self) -> Path:
         return WazuhPaths.from_home(self.context.home.absolute()).integrations_dir / self.block.name
 
@@ -138,14 +145,14 @@ class ScriptIntegration(Integration):
         run = _Run(head=bytearray())
         finished = False
         try:
-            async with asyncio.timeout(self.block.timeout_s):
+            async with asyncio.timeout(self.attempt_timeout_s):
                 assert process.stdout is not None
                 await _read_head(process.stdout, run.head, keep)
                 run.status = await process.wait()
             finished = True
         except TimeoutError:
             raise Timeout(
-                f"script {argv[0]} did not finish within {self.block.timeout_s} s and was"
+                f"script {argv[0]} did not finish within {self.attempt_timeout_s:g} s and was"
                 f" killed with its process group: {self._output(run)}"
             ) from None
         finally:
