@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -27,7 +28,21 @@ def machine() -> dict[str, object]:
         "memory_gib": round(mem_kb / 1024 / 1024, 1),
         "python": sys.version.split()[0],
         "kernel": platform.release(),
+        "commit": _commit(),
     }
+
+
+def _commit() -> str:
+    """The commit measured, marked ``+changes`` when src/ differs from it."""
+    repo = Path(__file__).resolve().parent.parent
+
+    def git(*args: str) -> str:
+        return subprocess.run(
+            ["git", *args], cwd=repo, capture_output=True, text=True, check=False
+        ).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    return head + ("+changes" if git("status", "--porcelain", "src") else "")
 
 
 def cpu_seconds(pid: int) -> float:

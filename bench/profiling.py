@@ -34,7 +34,6 @@ def profiler_command(output: Path) -> list[str] | None:
         str(SAMPLE_RATE_HZ),
         "--format",
         "raw",
-        "--nonblocking",
         "--output",
         str(output),
         "--",

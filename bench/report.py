@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import Check, Outcome
+from bench.profiling import as_markdown
 
 
 def _value(check: Check) -> str:
@@ -73,7 +74,8 @@ def write_markdown(
         + ".",
         "",
         f"Machine: {machine['cpu_model']}, {machine['cores']} cores, "
-        f"{machine['memory_gib']} GiB, Linux {machine['kernel']}, Python {machine['python']}.",
+        f"{machine['memory_gib']} GiB, Linux {machine['kernel']}, Python {machine['python']}, "
+        f"commit {machine['commit']}.",
         "",
         "## Summary",
         "",
@@ -88,6 +90,9 @@ def write_markdown(
                 continue
             lines.append(f"| {key} | {_figure(value)} |")
         lines.append("")
+        profile = outcome.figures.get("profile")
+        if isinstance(profile, dict) and "self" in profile:
+            lines += [as_markdown(profile, f"Profile: {outcome.title}"), ""]
         if "per_run" in outcome.figures:
             lines += [
                 "Per run: "

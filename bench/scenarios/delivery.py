@@ -17,7 +17,7 @@ from pathlib import Path
 from bench.common import Check, Context, Outcome, median, per_s
 from bench.daemon import Daemon, Finished
 from bench.home import SLACK_HOOK, BenchHome, slack_block
-from bench.profiling import as_markdown, profiler_command, summarize
+from bench.profiling import profiler_command, summarize
 from bench.receivers import fast_receiver
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,4 @@ def profile(context: Context, home: BenchHome, alerts: Path) -> dict[str, object
         return {"error": "py-spy not found"}
     daemon_once(home, alerts, profiler=prefix)
     summary = summarize(output)
-    (context.results_dir / "profile-delivery.md").write_text(
-        as_markdown(summary, "Scenario 2: run --once delivering every alert to Slack on nginx")
-    )
     return summary

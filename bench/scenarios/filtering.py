@@ -14,7 +14,7 @@ from bench.common import Check, Context, Outcome, median, per_s
 from bench.daemon import Daemon, Finished
 from bench.home import SHUFFLE_HOOK, SLACK_HOOK, BenchHome, custom_block, shuffle_block, slack_block
 from bench.nginx import free_port
-from bench.profiling import as_markdown, profiler_command, summarize
+from bench.profiling import profiler_command, summarize
 
 log = logging.getLogger(__name__)
 
@@ -135,7 +135,4 @@ def profile(context: Context, path: Path, port: int) -> dict[str, object]:
         return {"error": "py-spy not found"}
     daemon_once(path, port, profiler=prefix)
     summary = summarize(output)
-    (context.results_dir / "profile-filtering.md").write_text(
-        as_markdown(summary, "Scenario 1: run --once over alerts that match nothing")
-    )
     return summary
