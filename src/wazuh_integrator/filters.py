@@ -229,8 +229,30 @@ class AlertFilter:
         return None
 
     def matches(self, fields: FilterFields) -> bool:
-        """Whether the alert passes every filter."""
-        return self.reason(fields) is None
+        """Whether the alert passes every filter: :meth:`reason` without the
+        text. Most alerts fail some filter, and formatting why for each one
+        cost the daemon a quarter of its time when nothing matched."""
+        if not fields.has_rule:
+            return False
+        if self._location is not None:
+            location = fields.location
+            if location is None or not self._location.match(location):
+                return False
+        if self._level is not None:
+            level = fields.level
+            if level is None or level < self._level:
+                return False
+        if self._groups:
+            groups = fields.groups
+            if groups is None or self._group_set.isdisjoint(groups):
+                return False
+        if self._rule_ids:
+            if fields.rule_id is None:
+                return False
+            rule_id = c_atoi(fields.rule_id)
+            if rule_id is None or rule_id not in self._rule_id_set:
+                return False
+        return True
 
 
 def compile_filter(block: IntegrationBlock) -> AlertFilter:
