@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 import time
 from dataclasses import dataclass
@@ -367,6 +368,19 @@ class Pipeline:
             if self._reload_requested:
                 await self._reload()
             self._save_checkpoint()
+            self._measure_lag()
+
+    def _measure_lag(self) -> None:
+        """How far the checkpoint trails the end of alerts.json, in bytes."""
+        position = self._watermark.position
+        alerts_path = self.options.alerts_path or self.paths.alerts
+        try:
+            stat = os.stat(alerts_path)
+        except OSError:
+            return
+        same_file = position is not None and position.file_id == FileId(stat.st_dev, stat.st_ino)
+        lag = stat.st_size - position.offset if same_file and position else stat.st_size
+        self.metrics.checkpoint_lag_bytes.set(max(lag, 0))
 
     async def _route_line(self, line: Line) -> None:
         metrics = self.metrics

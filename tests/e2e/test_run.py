@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import aiohttp
 import pytest
 from tests.e2e.harness import (
     Daemon,
@@ -239,3 +240,36 @@ async def test_sighup_applies_a_new_configuration_and_refuses_a_bad_one(
     assert receiver.ids(first) == ["1764262800.0", "1764262800.1"]
     assert receiver.ids(second) == ["1764262800.2", "1764262800.3", "1764262800.4"]
     assert "'high' is not a number" in daemon.log()
+
+
+async def test_metrics_and_health_endpoints(home: Path, receiver: Receiver) -> None:
+    probe = Receiver()
+    await probe.start()
+    metrics_port = probe.port
+    await probe.stop()
+    write_config(home, slack_block(receiver.url(HOOK)))
+    settings = home / "etc" / "integrator.toml"
+    settings.write_text(f'metrics_address = "127.0.0.1:{metrics_port}"\n' + settings.read_text())
+    alerts_file(home).write_bytes(b"")
+    daemon = Daemon(home, ["--from-start"])
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Reading")
+        append_alerts(alerts_file(home), range(3))
+        await until(lambda: len(receiver.received.get(HOOK, [])) == 3, 15, "3 alerts", daemon)
+        async with aiohttp.ClientSession() as session:
+            async with session.get(f"http://127.0.0.1:{metrics_port}/metrics") as answer:
+                assert answer.status == 200
+                metrics = await answer.text()
+            async with session.get(f"http://127.0.0.1:{metrics_port}/health") as answer:
+                health = await answer.json()
+    finally:
+        assert await daemon.stop() == 0
+    series = 'wazuh_integrator_deliveries_total{{integration="slack#0",outcome="{}"}} {}'
+    assert series.format("delivered", 3) in metrics
+    assert series.format("dead_lettered", 0) in metrics, "every label set reads zero from start"
+    assert "wazuh_integrator_alerts_read_total 3" in metrics
+    assert "wazuh_integrator_up 1" in metrics
+    assert "secret-token-e2e" not in metrics
+    assert health["status"] == "running"
+    assert health["integrations"]["slack#0"]["delivered_total"] == 3
