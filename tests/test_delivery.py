@@ -553,6 +553,26 @@ async def test_a_full_queue_makes_submit_wait(harness: Harness, receiver: Receiv
     assert sorted(receiver.accepted) == [f"1764262800.{n}" for n in range(4)]
 
 
+async def test_a_submit_waiting_for_room_when_stop_comes_is_parked(
+    harness: Harness, receiver: Receiver
+) -> None:
+    receiver.default = Answer(hang=True)
+    settings = IntegrationSettings(concurrency=1, queue_size=1)
+    deliverer = harness.make(PostIntegration, url=receiver.url(), settings=settings)
+    await deliverer.start()
+    await deliverer.submit(harness.delivery(0))
+    await until(lambda: receiver.attempts == 1, "the worker busy")
+    await deliverer.submit(harness.delivery(1))
+    blocked = asyncio.create_task(deliverer.submit(harness.delivery(2)))
+    await asyncio.sleep(0.05)
+    assert not blocked.done()
+    await deliverer.stop(grace_s=0.1)
+    await blocked
+    await asyncio.wait_for(deliverer.join(), 5)
+    assert harness.settled == {f"1764262800.{n}": 1 for n in range(3)}
+    assert harness.store.count_parked(deliverer.key) == 3
+
+
 async def test_a_slow_integration_does_not_slow_another(
     harness: Harness, receiver: Receiver
 ) -> None:

@@ -301,10 +301,13 @@ class Pipeline:
         self.routes = new_routes
         self.configuration = configuration
         grace_s = configuration.settings.grace_period_s
+        live_keys = {route.block.key for route in new_routes}
         for route in retired:
             log.info("Disabling integration '%s' (block %d).", route.block.name, route.block.index)
             await route.deliverer.stop(grace_s)
             await route.integration.close()
+            if route.block.key not in live_keys:
+                self.metrics.forget_integration(route.block.key)
         self.metrics.config_reloads_total.labels(result="applied").inc()
 
     # -- reading ---------------------------------------------------------

@@ -194,6 +194,9 @@ class Deliverer:
             if self._unsettled == 0:
                 self._all_settled.set()
             raise
+        if self._stop_requested.is_set():
+            # stop() ran while this waited for room: no worker will take it.
+            self._park_queued()
         self._queue_gauge.set(self._queue.qsize())
 
     async def join(self) -> None:
