@@ -131,12 +131,6 @@ def _selected_ids(database: Path, selection: Selection) -> list[int]:
 
 def replay_dead_letters(database: Path, selection: Selection, out: TextIO = sys.stdout) -> int:
     """Move the selected dead letters back to the parked table, due now."""
-    if selection.is_empty:
-        print("error: name dead letter ids, --integration, or --all", file=sys.stderr)
-        return 2
-    if not database.exists():
-        print("No dead letters.", file=out)
-        return 0
     ids = _selected_ids(database, selection)
     with StateStore(database) as store:
         now = time.time()
@@ -160,12 +154,6 @@ def replay_dead_letters(database: Path, selection: Selection, out: TextIO = sys.
 
 
 def purge_dead_letters(database: Path, selection: Selection, out: TextIO = sys.stdout) -> int:
-    if selection.is_empty:
-        print("error: name dead letter ids, --integration, or --all", file=sys.stderr)
-        return 2
-    if not database.exists():
-        print("No dead letters.", file=out)
-        return 0
     ids = _selected_ids(database, selection)
     with StateStore(database) as store:
         deleted = store.delete_dead_letters(ids) if ids else 0
@@ -194,9 +182,15 @@ def dead_letter_command(
                 print("error: show takes exactly one dead letter id", file=sys.stderr)
                 return 2
             return show_dead_letter(database, ids[0])
-        if action == "replay":
-            return replay_dead_letters(database, selection)
-        if action == "purge":
+        if action in ("replay", "purge"):
+            if selection.is_empty:
+                print("error: name dead letter ids, --integration, or --all", file=sys.stderr)
+                return 2
+            if not database.exists():
+                print("No dead letters.")
+                return 0
+            if action == "replay":
+                return replay_dead_letters(database, selection)
             return purge_dead_letters(database, selection)
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
