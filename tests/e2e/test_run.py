@@ -273,3 +273,30 @@ async def test_metrics_and_health_endpoints(home: Path, receiver: Receiver) -> N
     assert "secret-token-e2e" not in metrics
     assert health["status"] == "running"
     assert health["integrations"]["slack#0"]["delivered_total"] == 3
+
+
+async def test_a_restart_finishes_the_file_rotated_while_it_was_down(
+    home: Path, receiver: Receiver
+) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    alerts = alerts_file(home)
+    day_file = home / "logs" / "alerts" / "2026" / "Nov" / "ossec-alerts-27.json"
+    day_file.parent.mkdir(parents=True)
+    append_alerts(day_file, range(0, 10))
+    os.link(day_file, alerts)  # alerts.json is a hard link to the day's file, as in Wazuh
+    first = Daemon(home, ["--once"])
+    await first.start()
+    assert await first.wait() == 0
+    assert len(receiver.received[HOOK]) == 10
+
+    # While the daemon is down: more alerts for the 27th, then midnight.
+    append_alerts(day_file, range(10, 15))
+    alerts.unlink()
+    next_day = day_file.with_name("ossec-alerts-28.json")
+    append_alerts(next_day, range(15, 20))
+    os.link(next_day, alerts)
+
+    second = Daemon(home, ["--once"])
+    await second.start()
+    assert await second.wait() == 0
+    assert receiver.ids(HOOK) == [f"1764262800.{n}" for n in range(20)]
