@@ -23,7 +23,8 @@ from wazuh_integrator.analysisd import (
 from wazuh_integrator.errors import Permanent, Transient
 
 EVENT = {"virustotal": {"found": 0, "malicious": 0}, "integration": "virustotal"}
-EVENT_JSON = '{"virustotal":{"found":0,"malicious":0},"integration":"virustotal"}'
+# Stock's scripts write events with Python's json.dumps defaults: ", " and ": ".
+EVENT_JSON = '{"virustotal": {"found": 0, "malicious": 0}, "integration": "virustotal"}'
 
 
 @pytest.mark.parametrize(
@@ -40,6 +41,22 @@ EVENT_JSON = '{"virustotal":{"found":0,"malicious":0},"integration":"virustotal"
             {"agent": {"id": "002", "name": "db"}},
             "1:[002] (db) any->virustotal:",
             id="agent-without-ip",
+        ),
+        pytest.param(
+            {"agent": {"id": "002", "name": "db", "ip": None}},
+            "1:[002] (db) any->virustotal:",
+            id="agent-with-null-ip",
+        ),
+        pytest.param(
+            {"agent": {"id": "005", "name": "db", "ip": ""}},
+            "1:[005] (db) ->virustotal:",
+            id="agent-with-empty-ip-kept-as-stock-does",
+        ),
+        pytest.param({"agent": {}}, "1:virustotal:", id="empty-agent"),
+        pytest.param(
+            {"agent": {"id": "000", "name": "manager", "ip": "10.0.0.1"}},
+            "1:virustotal:",
+            id="manager-with-ip",
         ),
         pytest.param(
             {"agent": {"id": "003", "name": "a|b:c", "ip": "fe80::1"}},
@@ -59,9 +76,15 @@ def test_format_event_message_locates_the_event_like_the_alert(
     assert format_event_message(EVENT, alert, "virustotal") == (prefix + EVENT_JSON).encode()
 
 
-def test_format_event_message_keeps_non_ascii_as_utf8() -> None:
-    message = format_event_message({"file": "/tmp/résumé"}, {}, "maltiverse")
-    assert message == '1:maltiverse:{"file":"/tmp/résumé"}'.encode()
+def test_format_event_message_escapes_non_ascii_in_the_json_like_stock() -> None:
+    message = format_event_message({"file": "/tmp/résumé", "n": [1, 2.5, None]}, {}, "maltiverse")
+    assert message == b'1:maltiverse:{"file": "/tmp/r\\u00e9sum\\u00e9", "n": [1, 2.5, null]}'
+
+
+def test_format_event_message_keeps_a_non_ascii_agent_name_as_utf8() -> None:
+    alert = {"agent": {"id": "007", "name": "caf\u00e9", "ip": "10.0.0.7"}}
+    message = format_event_message({"n": 1}, alert, "maltiverse")
+    assert message == '1:[007] (caf\u00e9) 10.0.0.7->maltiverse:{"n": 1}'.encode()
 
 
 @pytest.fixture
@@ -103,7 +126,7 @@ async def test_send_event_delivers_one_datagram(queue_path: Path, receiver: sock
         await sink.send_event(EVENT, alert, "virustotal")
         await sink.send_event({"n": 2}, {}, "maltiverse")
     assert receiver.recv(MAX_DATAGRAM_BYTES + 1) == format_event_message(EVENT, alert, "virustotal")
-    assert receiver.recv(MAX_DATAGRAM_BYTES + 1) == b'1:maltiverse:{"n":2}'
+    assert receiver.recv(MAX_DATAGRAM_BYTES + 1) == b'1:maltiverse:{"n": 2}'
 
 
 async def test_a_datagram_of_exactly_the_limit_is_sent_whole(
@@ -152,7 +175,7 @@ async def test_reconnects_when_analysisd_restarts(queue_path: Path) -> None:
     sink = AnalysisdSocket(queue_path)
     try:
         await sink.send_event({"n": 1}, {}, "virustotal")
-        assert first.recv(1024) == b'1:virustotal:{"n":1}'
+        assert first.recv(1024) == b'1:virustotal:{"n": 1}'
 
         stop_receiver(first, queue_path)
         with pytest.raises(AnalysisdUnavailable):
@@ -161,7 +184,7 @@ async def test_reconnects_when_analysisd_restarts(queue_path: Path) -> None:
         second = bind_receiver(queue_path)
         try:
             await sink.send_event({"n": 3}, {}, "virustotal")
-            assert second.recv(1024) == b'1:virustotal:{"n":3}'
+            assert second.recv(1024) == b'1:virustotal:{"n": 3}'
         finally:
             second.close()
     finally:
@@ -180,7 +203,7 @@ async def test_reconnects_without_losing_the_event_when_the_socket_was_replaced(
         try:
             # The open connection points at the old socket; the event still arrives.
             await sink.send_event({"n": 2}, {}, "virustotal")
-            assert second.recv(1024) == b'1:virustotal:{"n":2}'
+            assert second.recv(1024) == b'1:virustotal:{"n": 2}'
         finally:
             second.close()
     finally:

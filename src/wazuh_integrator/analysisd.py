@@ -1,19 +1,21 @@
 """Enrichment events to Wazuh's analysisd, over its Unix datagram queue socket.
 
-Each event is one datagram, ``1:<location>:<compact json>``, located like the
-alert it enriches so that analysisd attributes it to the same agent.
+Each event is one datagram, ``1:<location>:<json>``, located like the alert it
+enriches so that analysisd attributes it to the same agent. The JSON is written
+byte for byte as stock's scripts write it (Python's ``json.dumps`` defaults:
+``", "`` and ``": "`` separators, non-ASCII escaped as ``\\uXXXX``), so that a
+datagram of ours and one of stock's for the same alert are identical.
 """
 
 from __future__ import annotations
 
 import errno
+import json
 import logging
 import socket
 from pathlib import Path
 from types import TracebackType
 from typing import Any
-
-import orjson
 
 from wazuh_integrator.errors import Permanent, Transient
 
@@ -76,14 +78,15 @@ def _location(alert: dict[str, Any], integration: str) -> str:
     if agent_id is None or str(agent_id) == _MANAGER_AGENT_ID:
         return integration
     name = agent.get("name", "")
-    ip = agent.get("ip") or "any"
+    # Stock writes the ip whenever the key is there, an empty one included;
+    # only a missing (or null) ip stands as ``any``.
+    ip = agent["ip"] if agent.get("ip") is not None else "any"
     return f"{_escape_location(f'[{agent_id}] ({name}) {ip}')}->{integration}"
 
 
 def format_event_message(event: dict[str, Any], alert: dict[str, Any], integration: str) -> bytes:
     """The exact datagram analysisd expects for ``event``, enriching ``alert``."""
-    header = f"1:{_location(alert, integration)}:".encode()
-    return header + orjson.dumps(event)
+    return f"1:{_location(alert, integration)}:{json.dumps(event)}".encode()
 
 
 class AnalysisdSocket:

@@ -186,6 +186,54 @@ def test_type_and_reference(answer: dict[str, Any], ecs_type: str | None, refere
     assert ("ip" in indicator) == (answer.get("type") == "ip")
 
 
+@pytest.mark.parametrize(
+    ("blacklist", "description", "provider", "sightings"),
+    [
+        pytest.param(
+            [{"description": "b", "source": "y"}, {"description": "a", "source": "x"}],
+            "a, b",
+            "x, y",
+            2,
+            id="sorted",
+        ),
+        pytest.param(
+            [{"description": "a", "source": "x"}, {"description": "a", "source": "x"}],
+            "a",
+            "x",
+            2,
+            id="distinct-but-every-entry-a-sighting",
+        ),
+        pytest.param(
+            [{"description": "", "source": "x"}, {"description": "a", "source": ""}],
+            ", a",
+            ", x",
+            2,
+            id="empty-strings-kept-as-stock-joins-them",
+        ),
+        pytest.param(
+            [{"source": "x"}, {"description": "a", "source": "x"}],
+            "a",
+            "x",
+            2,
+            id="missing-values-left-out",
+        ),
+        pytest.param([{"description": "a", "source": "x"}, "junk"], "a", "x", 2, id="junk-entry"),
+        pytest.param([], "", "", 0, id="empty"),
+        pytest.param(None, "", "", 0, id="null"),
+    ],
+)
+def test_blacklist_description_provider_and_sightings(
+    blacklist: Any, description: str, provider: str, sightings: int
+) -> None:
+    answer = {"type": "hostname", "classification": "malicious", "blacklist": blacklist}
+    indicator = build_maltiverse_event(IP_ALERT, "h.example", "hostname", answer)["threat"][
+        "indicator"
+    ]
+    assert (indicator["description"], indicator["provider"]) == (description, provider)
+    assert indicator["sightings"] == sightings
+    assert indicator["confidence"] == ("High" if sightings > 1 else "Medium")
+
+
 def test_threat_software_only_from_mitre_software_ids() -> None:
     answer = {
         "type": "sample",
@@ -306,15 +354,15 @@ async def test_exact_datagram_for_an_agent_alert(
 
     assert analysisd.drain() == [
         b"1:[001] (web-01) 10.0.0.5->maltiverse:"
-        b'{"integration":"maltiverse","alert_id":"1718040660.2",'
-        b'"maltiverse":{"source":{"type":"ip","ip_addr":"185.220.101.4",'
-        b'"classification":"malicious",'
-        b'"blacklist":[{"source":"Tor Project","description":"Tor exit node"}]}},'
-        b'"threat":{"indicator":{"name":"185.220.101.4","type":"ipv4-addr",'
-        b'"description":"Tor exit node","provider":"Tor Project",'
-        b'"first_seen":null,"modified_at":null,"last_seen":null,'
-        b'"confidence":"Medium","sightings":1,'
-        b'"reference":"https://maltiverse.com/ip/185.220.101.4","ip":"185.220.101.4"}}}'
+        b'{"integration": "maltiverse", "alert_id": "1718040660.2", '
+        b'"maltiverse": {"source": {"type": "ip", "ip_addr": "185.220.101.4", '
+        b'"classification": "malicious", '
+        b'"blacklist": [{"source": "Tor Project", "description": "Tor exit node"}]}}, '
+        b'"threat": {"indicator": {"name": "185.220.101.4", "type": "ipv4-addr", '
+        b'"description": "Tor exit node", "provider": "Tor Project", '
+        b'"first_seen": null, "modified_at": null, "last_seen": null, '
+        b'"confidence": "Medium", "sightings": 1, '
+        b'"reference": "https://maltiverse.com/ip/185.220.101.4", "ip": "185.220.101.4"}}}'
     ]
 
 

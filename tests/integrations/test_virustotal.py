@@ -31,6 +31,7 @@ from wazuh_integrator.integrations.virustotal import (
     VirusTotalIntegration,
     answer_from_v2,
     answer_from_v3,
+    build_error_event,
     build_virustotal_event,
 )
 from wazuh_integrator.secret import Secret
@@ -211,14 +212,53 @@ async def test_exact_datagram_for_an_agent_alert(
 
     assert analysisd.drain() == [
         b"1:[001] (web-01) 10.0.0.5->virustotal:"
-        b'{"virustotal":{"found":1,"malicious":1,'
-        b'"source":{"alert_id":"1718040600.1234","file":"/tmp/eicar.com",'
-        b'"md5":"44d88612fea8a8f36de82e1278abb02f",'
-        b'"sha1":"3395856ce81f2b7382dee72602f798b642f14140"},'
-        b'"sha1":"3395856ce81f2b7382dee72602f798b642f14140",'
-        b'"scan_date":"2024-06-10 17:22:03","positives":3,"total":6,'
-        b'"permalink":"https://www.virustotal.com/gui/file/44d88612fea8a8f36de82e1278abb02f"},'
-        b'"integration":"virustotal"}'
+        b'{"virustotal": {"found": 1, "malicious": 1, '
+        b'"source": {"alert_id": "1718040600.1234", "file": "/tmp/eicar.com", '
+        b'"md5": "44d88612fea8a8f36de82e1278abb02f", '
+        b'"sha1": "3395856ce81f2b7382dee72602f798b642f14140"}, '
+        b'"sha1": "3395856ce81f2b7382dee72602f798b642f14140", '
+        b'"scan_date": "2024-06-10 17:22:03", "positives": 3, "total": 6, '
+        b'"permalink": "https://www.virustotal.com/gui/file/44d88612fea8a8f36de82e1278abb02f"}, '
+        b'"integration": "virustotal"}'
+    ]
+
+
+async def test_exact_v2_datagram_copies_the_answer_as_stock_does(
+    service: FakeService,
+    analysisd: DatagramReceiver,
+    session: aiohttp.ClientSession,
+    sink: AnalysisdSocket,
+) -> None:
+    # The v2 answer's values go into the event as they are: scan_date and
+    # permalink are VirusTotal's own strings, positives and total its numbers.
+    service.answers[V2_PATH] = Answer(
+        200,
+        {
+            "response_code": 1,
+            "sha1": SHA1,
+            "scan_date": "2024-06-10 17:22:03",
+            "positives": 0,
+            "total": 70,
+            "permalink": "https://www.virustotal.com/gui/file/275a02/detection/f-275a02-1718040123",
+            "md5": MD5,
+        },
+    )
+    alert = {**ALERT, "agent": {"id": "000", "name": "manager"}}
+    virustotal = make_virustotal(service.url, session, sink, api_version="v2")
+
+    await virustotal.send(alert)
+
+    assert analysisd.drain() == [
+        b"1:virustotal:"
+        b'{"virustotal": {"found": 1, "malicious": 0, '
+        b'"source": {"alert_id": "1718040600.1234", "file": "/tmp/eicar.com", '
+        b'"md5": "44d88612fea8a8f36de82e1278abb02f", '
+        b'"sha1": "3395856ce81f2b7382dee72602f798b642f14140"}, '
+        b'"sha1": "3395856ce81f2b7382dee72602f798b642f14140", '
+        b'"scan_date": "2024-06-10 17:22:03", "positives": 0, "total": 70, '
+        b'"permalink": "https://www.virustotal.com/gui/file/275a02/detection/'
+        b'f-275a02-1718040123"}, '
+        b'"integration": "virustotal"}'
     ]
 
 
@@ -235,6 +275,9 @@ async def test_exact_datagram_for_an_agent_alert(
         {"md5_after": MD5 + "\n"},
         {"md5_after": "g" + MD5[1:]},
         {"md5_after": "xxx"},
+        # Stock accepts one case or the other, never both mixed in one hash.
+        {"md5_after": "5D41402abc4b2a76b9719d911017c592"},
+        {"md5_after": MD5[:-1] + "F"},
     ],
 )
 async def test_alerts_without_a_well_formed_md5_do_nothing(
@@ -350,8 +393,33 @@ RATE_LIMIT_EVENT = {"error": 204, "description": "Error: Public API request rate
             Answer(429, {}, {"Retry-After": "30"}),
             RateLimited,
             429,
-            RATE_LIMIT_EVENT,
+            # Stock's v2 script knows only 204 as the quota: a proxy's 429 is a failure.
+            {"error": 429, "description": "Error: API request fail"},
             id="v2-429",
+        ),
+        pytest.param(
+            "v2",
+            Answer(401),
+            Permanent,
+            401,
+            {"error": 401, "description": "Error: API request fail"},
+            id="v2-401",
+        ),
+        pytest.param(
+            "v3",
+            Answer(403, {"error": {"code": "ForbiddenError"}}),
+            Permanent,
+            403,
+            {"error": 403, "description": "Error: Check credentials"},
+            id="v3-403",
+        ),
+        pytest.param(
+            "v2",
+            Answer(404, b"<html>no such page</html>"),
+            Permanent,
+            404,
+            {"error": 404, "description": "Error: API request fail"},
+            id="v2-404",
         ),
         pytest.param(
             "v3",
@@ -458,22 +526,73 @@ async def test_time_out_gives_error_408(
 
     assert analysisd.drain() == [
         b"1:[001] (web-01) 10.0.0.5->virustotal:"
-        b'{"virustotal":{"error":408,"description":"Error: API request timed out"},'
-        b'"integration":"virustotal"}'
+        b'{"virustotal": {"error": 408, "description": "Error: API request timed out"}, '
+        b'"integration": "virustotal"}'
     ]
 
 
-async def test_connection_refused_is_transient_with_a_null_error_code(
-    analysisd: DatagramReceiver, session: aiohttp.ClientSession, sink: AnalysisdSocket
+@pytest.mark.parametrize("api_version", ["v2", "v3"])
+async def test_connection_refused_is_transient_and_sends_no_error_event(
+    api_version: str,
+    analysisd: DatagramReceiver,
+    session: aiohttp.ClientSession,
+    sink: AnalysisdSocket,
 ) -> None:
-    virustotal = make_virustotal(closed_port_url(), session, sink)
+    # Stock's script only reports answers it got (and time-outs); a refused
+    # connection ends it with nothing sent to analysisd.
+    virustotal = make_virustotal(closed_port_url(), session, sink, api_version=api_version)
     with pytest.raises(Transient) as caught:
         await virustotal.send(ALERT)
-    await virustotal.on_give_up({**ALERT, "agent": {"id": "000"}}, caught.value)
-    assert analysisd.drain() == [
-        b'1:virustotal:{"virustotal":{"error":null,"description":"Error: API request fail"},'
-        b'"integration":"virustotal"}'
-    ]
+    assert caught.value.status is None
+    await virustotal.on_give_up(ALERT, caught.value)
+    assert analysisd.drain() == []
+
+
+@pytest.mark.parametrize("api_version", ["v2", "v3"])
+async def test_an_unreadable_200_sends_no_error_event(
+    api_version: str,
+    service: FakeService,
+    analysisd: DatagramReceiver,
+    session: aiohttp.ClientSession,
+    sink: AnalysisdSocket,
+) -> None:
+    service.answers[V2_PATH if api_version == "v2" else V3_PATH] = Answer(200, b"<html>hi</html>")
+    virustotal = make_virustotal(service.url, session, sink, api_version=api_version)
+    with pytest.raises(Transient) as caught:
+        await virustotal.send(ALERT)
+    await virustotal.on_give_up(ALERT, caught.value)
+    assert analysisd.drain() == []
+
+
+@pytest.mark.parametrize(
+    ("api_version", "error", "expected"),
+    [
+        ("v2", RateLimited("quota", status=204), (204, RATE_LIMIT_EVENT["description"])),
+        ("v3", RateLimited("quota", status=429), (204, RATE_LIMIT_EVENT["description"])),
+        ("v2", RateLimited("slow down", status=429), (429, "Error: API request fail")),
+        ("v2", Timeout("timed out"), (408, "Error: API request timed out")),
+        ("v3", Timeout("timed out"), (408, "Error: API request timed out")),
+        ("v2", Permanent("forbidden", status=403), (403, "Error: Check credentials")),
+        ("v2", Permanent("unauthorized", status=401), (401, "Error: API request fail")),
+        ("v3", Permanent("unauthorized", status=401), (401, "Error: Check credentials")),
+        ("v2", Transient("bad gateway", status=502), (502, "Error: API request fail")),
+        ("v2", Transient("connection failed"), None),
+        ("v3", Permanent("no data.attributes"), None),
+        ("v2", Transient("answer is not JSON", status=200), None),
+    ],
+)
+def test_error_event_table(
+    api_version: str, error: DeliveryError, expected: tuple[int, str] | None
+) -> None:
+    event = build_error_event(error, api_version)
+    if expected is None:
+        assert event is None
+        return
+    code, text = expected
+    assert event == {
+        "virustotal": {"error": code, "description": text},
+        "integration": "virustotal",
+    }
 
 
 async def test_no_error_event_when_it_is_analysisd_that_failed(

@@ -7,15 +7,32 @@ import ipaddress
 import re
 from typing import Any
 
-__all__ = ["alert_field", "is_md5", "is_public_ip", "is_sha1", "url_sha256"]
+__all__ = [
+    "alert_field",
+    "is_md5",
+    "is_public_ip",
+    "is_sha1",
+    "is_single_case_md5",
+    "url_sha256",
+]
 
 _MD5 = re.compile(r"[0-9a-fA-F]{32}")
+_SINGLE_CASE_MD5 = re.compile(r"[0-9a-f]{32}|[0-9A-F]{32}")
 _SHA1 = re.compile(r"[0-9a-fA-F]{40}")
 
 
 def is_md5(value: object) -> bool:
     """True for exactly 32 hexadecimal digits, either case, nothing around them."""
     return isinstance(value, str) and _MD5.fullmatch(value) is not None
+
+
+def is_single_case_md5(value: object) -> bool:
+    """True for exactly 32 hexadecimal digits, all lower case or all upper case.
+
+    What stock's VirusTotal script accepts (around it, nothing): a hash whose
+    letters mix both cases is not looked up there, so not here either.
+    """
+    return isinstance(value, str) and _SINGLE_CASE_MD5.fullmatch(value) is not None
 
 
 def is_sha1(value: object) -> bool:

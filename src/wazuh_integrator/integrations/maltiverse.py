@@ -110,8 +110,10 @@ def indicators_of(alert: Alert) -> list[Indicator]:
 
 
 def _joined_distinct(entries: list[dict[str, Any]], field: str) -> str:
+    # An empty string is a value like any other (stock's join keeps it, as a
+    # leading ", "); only entries without a text value are left out.
     values = {entry.get(field) for entry in entries}
-    return ", ".join(sorted(value for value in values if isinstance(value, str) and value))
+    return ", ".join(sorted(value for value in values if isinstance(value, str)))
 
 
 def _confidence(classification: Any, sightings: int) -> str:
@@ -156,12 +158,11 @@ def build_maltiverse_event(
     ``sha1``, ``ip``, ``hostname``, ``url``; ``answer`` the API's answer as received.
     """
     raw_blacklist = answer.get("blacklist")
-    blacklist = (
-        [entry for entry in raw_blacklist if isinstance(entry, dict)]
-        if isinstance(raw_blacklist, list)
-        else []
-    )
-    sightings = len(blacklist)
+    if not isinstance(raw_blacklist, list):
+        raw_blacklist = []
+    blacklist = [entry for entry in raw_blacklist if isinstance(entry, dict)]
+    # Every entry is a sighting, as stock counts them, even one we cannot read.
+    sightings = len(raw_blacklist)
     answer_type = answer.get("type")
     reference_name = url_sha256(indicator) if kind == "url" else indicator
     threat_indicator: dict[str, Any] = {

@@ -44,9 +44,15 @@ def shuffle_severity(level: int) -> int:
 
 
 def is_skipped(alert: Alert) -> bool:
-    """True for alerts of the rules in :data:`SKIPPED_RULE_IDS`."""
-    rule = alert.get("rule") or {}
-    return str(rule.get("id")) in SKIPPED_RULE_IDS
+    """True for alerts of the rules in :data:`SKIPPED_RULE_IDS`.
+
+    The id is compared as written in the alert, a string, exactly as stock
+    compares it: analysisd always writes ``"5710"``, and an alert written by
+    hand with the number ``5710`` (or ``"05710"``) is forwarded, as stock does.
+    """
+    rule = alert.get("rule")
+    rule_id = rule.get("id") if isinstance(rule, dict) else None
+    return isinstance(rule_id, str) and rule_id in SKIPPED_RULE_IDS
 
 
 def build_shuffle_payload(alert: Alert, options: Mapping[str, Any] | None) -> dict[str, Any]:

@@ -16,7 +16,7 @@ from wazuh_integrator.config.models import IntegrationBlock, RateLimit
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Timeout
 from wazuh_integrator.integrations.base import Alert, Integration, IntegrationContext
 from wazuh_integrator.integrations.http import get_json
-from wazuh_integrator.integrations.indicators import alert_field, is_md5
+from wazuh_integrator.integrations.indicators import alert_field, is_single_case_md5
 
 __all__ = [
     "API_VERSIONS",
@@ -44,7 +44,7 @@ TIMEOUT_CODE = 408
 TIMEOUT_TEXT = "Error: API request timed out"
 FAILURE_TEXT = "Error: API request fail"
 # v2 answers 403 to a bad key, v3 answers 401.
-_CREDENTIAL_STATUSES = frozenset({401, 403})
+_CREDENTIAL_STATUSES = {"v2": frozenset({403}), "v3": frozenset({401, 403})}
 
 # What v2 answers, and what we note, for a file VirusTotal does not know.
 NOT_FOUND: dict[str, Any] = {"response_code": 0}
@@ -122,17 +122,29 @@ def build_virustotal_event(alert: Alert, answer: dict[str, Any]) -> dict[str, An
     return {"virustotal": report, "integration": INTEGRATION}
 
 
-def build_error_event(error: DeliveryError) -> dict[str, Any]:
-    """The event that tells analysisd a lookup was abandoned, in stock's words."""
-    code: int | None
-    if isinstance(error, RateLimited):
+def build_error_event(
+    error: DeliveryError, api_version: str = DEFAULT_API_VERSION
+) -> dict[str, Any] | None:
+    """The event that tells analysisd a lookup was abandoned, in stock's words.
+
+    None when stock would have sent nothing: a failure without an HTTP answer
+    (connection refused, a name that does not resolve) or a 2xx answer we
+    could not read. With API v2 the codes are exactly stock's: only 204 is the
+    quota and only 403 the credentials, any other status (a proxy's 429 or
+    401 included) is ``Error: API request fail``. With v3, whose quota answer
+    is 429 and bad-key answer 401, those map to stock's texts.
+    """
+    status = error.status
+    if status == RATE_LIMIT_CODE or (isinstance(error, RateLimited) and api_version != "v2"):
         code, text = RATE_LIMIT_CODE, RATE_LIMIT_TEXT
     elif isinstance(error, Timeout):
         code, text = TIMEOUT_CODE, TIMEOUT_TEXT
-    elif error.status in _CREDENTIAL_STATUSES:
-        code, text = error.status, CREDENTIALS_TEXT
+    elif status is None or 200 <= status <= 299:
+        return None
+    elif status in _CREDENTIAL_STATUSES[api_version]:
+        code, text = status, CREDENTIALS_TEXT
     else:
-        code, text = error.status, FAILURE_TEXT
+        code, text = status, FAILURE_TEXT
     return {"virustotal": {"error": code, "description": text}, "integration": INTEGRATION}
 
 
@@ -165,7 +177,7 @@ class VirusTotalIntegration(Integration):
 
     async def send(self, alert: Alert) -> None:
         md5 = alert_field(alert, "syscheck", "md5_after")
-        if not is_md5(md5):
+        if not is_single_case_md5(md5):
             return
         answer = await self._report(md5)
         event = build_virustotal_event(alert, answer)
@@ -175,9 +187,11 @@ class VirusTotalIntegration(Integration):
         if isinstance(error, AnalysisdUnavailable | EventTooLarge):
             # The lookup worked; it is analysisd that could not take the event.
             return
-        if not is_md5(alert_field(alert, "syscheck", "md5_after")):
+        if not is_single_case_md5(alert_field(alert, "syscheck", "md5_after")):
             return
-        await self.context.event_sink().send_event(build_error_event(error), alert, INTEGRATION)
+        event = build_error_event(error, self.api_version)
+        if event is not None:
+            await self.context.event_sink().send_event(event, alert, INTEGRATION)
 
     async def _report(self, md5: str) -> dict[str, Any]:
         cache = self.context.cache
