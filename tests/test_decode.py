@@ -61,10 +61,16 @@ def test_decode_alert_keeps_everything() -> None:
 @pytest.mark.parametrize(
     ("rule_patch", "top_patch", "expected"),
     [
-        ({"level": "10"}, {}, {"level": None}),
+        # a present level is cJSON's valueint: 0 for another type
+        ({"level": "10"}, {}, {"level": 0}),
         ({"level": 10.7}, {}, {"level": 10}),
         ({"level": True}, {}, {"level": 1}),
-        ({"level": None}, {}, {"level": None}),
+        ({"level": None}, {}, {"level": 0}),
+        ({"level": -3}, {}, {"level": -3}),
+        # saturated to a C int, on the fast path too
+        ({"level": 2**40}, {}, {"level": 2**31 - 1}),
+        ({"level": -(2**40)}, {}, {"level": -(2**31)}),
+        ({"level": 2**63}, {}, {"level": 2**31 - 1}),
         ({"id": 5712}, {}, {"rule_id": "5712"}),
         ({"id": None}, {}, {"rule_id": None}),
         ({"groups": ["a", 1, "b"]}, {}, {"groups": ("a", "b")}),

@@ -67,16 +67,21 @@ def test_from_alert_reads_a_typical_alert() -> None:
         (10, 10),
         (0, 0),
         (-3, -3),
-        (2**70, 2**70),
-        # cJSON keeps a number's integer part, and true as 1
+        # cJSON keeps a number's integer part, saturated to a C int, and true as 1
+        (2**70, 2**31 - 1),
+        (-(2**70), -(2**31)),
+        (1e300, 2**31 - 1),
+        (2**31 - 1, 2**31 - 1),
         (7.9, 7),
         (-0.5, 0),
+        (-1.5, -1),
         (True, 1),
+        # any other type is there with a valueint of 0
         (False, 0),
-        ("10", None),
-        (None, None),
-        ([10], None),
-        ({"n": 10}, None),
+        ("10", 0),
+        (None, 0),
+        ([10], 0),
+        ({"n": 10}, 0),
     ],
 )
 def test_from_alert_level(raw: Any, expected: int | None) -> None:
@@ -214,12 +219,21 @@ def test_c_atoi(text: str, expected: int | None) -> None:
         (block(level=5), alert(level=5), None),
         (block(level=5), alert(level=6), None),
         (block(level=10), alert(level=3), "level 3 < 10"),
-        (block(level=10), alert(level=-1), "level -1 < 10"),
+        # stock compares as C unsigned ints: a negative level is huge
+        (block(level=10), alert(level=-1), None),
+        (block(level=10), alert(level=-(2**40)), None),
+        (block(level=10), alert(level=-0.5), "level 0 < 10"),
+        (block(level=10), alert(level=2**70), None),
+        (block(level=4294967296), alert(level=0), None),  # stock's atoi wraps it to 0: unset
+        (block(level=4294967301), alert(level=4), "level 4 < 5"),
         (block(level=10), alert(level=9.99), "level 9 < 10"),
         (block(level=10), alert(level=10.5), None),
         (block(level=1), alert(level=True), None),
-        (block(level=10), alert(level="12"), "alert has no rule.level"),
-        (block(level=10), alert(level=None), "alert has no rule.level"),
+        # a level of another type reads as 0 (cJSON's valueint), true as 1
+        (block(level=10), alert(level="12"), "level 0 < 10"),
+        (block(level=10), alert(level=None), "level 0 < 10"),
+        (block(level=10), alert(level=[12]), "level 0 < 10"),
+        (block(level=1), alert(level=False), "level 0 < 1"),
         (block(level=10), {"rule": {}}, "alert has no rule.level"),
         # group
         (block(groups=("sshd",)), alert(), None),
@@ -235,6 +249,13 @@ def test_c_atoi(text: str, expected: int | None) -> None:
         (block(groups=("sshd",)), alert(groups=None), "alert has no rule.groups"),
         (block(groups=("sshd",)), alert(groups="sshd"), "alert has no rule.groups"),
         (block(groups=("sshd",)), alert(groups=["sshd\x00x"]), None),
+        # an empty item of <group> is compared like any other, as stock does
+        (block(groups=("",)), alert(groups=["x", ""]), None),
+        (
+            block(groups=("", "web")),
+            alert(groups=["x"]),
+            "none of groups [, web] in rule.groups [x]",
+        ),
         # rule_id
         (block(rule_ids=(5712,)), alert(), None),
         (block(rule_ids=(100, 5712)), alert(), None),
@@ -245,7 +266,17 @@ def test_c_atoi(text: str, expected: int | None) -> None:
         (block(rule_ids=(1,)), alert(rule_id="4294967297"), None),
         (block(rule_ids=(0,)), alert(rule_id="abc"), "rule.id 'abc' is not a number"),
         (block(rule_ids=(0,)), alert(rule_id=""), "rule.id '' is not a number"),
-        (block(rule_ids=(0,)), alert(rule_id="0"), None),
+        # 0 ends stock's id list: it never matches, and alone it lets nothing pass
+        (block(rule_ids=(0,)), alert(rule_id="0"), "rule.id 0 never matches"),
+        (block(rule_ids=(0,)), alert(rule_id="5712"), "rule.id 5712 not in [0]"),
+        (block(rule_ids=(100, 0, 5712)), alert(), None),
+        (block(rule_ids=(4294967296,)), alert(rule_id="0"), "rule.id 0 never matches"),
+        # ids on both sides are read with atoi, so they wrap the same way
+        (block(rule_ids=(99999999999,)), alert(rule_id="1215752191"), None),
+        (block(rule_ids=(99999999999,)), alert(rule_id="99999999999"), None),
+        (block(rule_ids=(4294967295,)), alert(rule_id="-1"), None),
+        (block(rule_ids=(5712,)), alert(rule_id=" 5712"), None),
+        (block(rule_ids=(5712,)), alert(rule_id="+5712"), None),
         (block(rule_ids=(5712,)), alert(rule_id=None), "alert has no rule.id"),
         (block(rule_ids=(5712,)), alert(rule_id=5712.0), "alert has no rule.id"),
         # event_location
@@ -349,12 +380,12 @@ def test_group_filter_passes_iff_the_lists_share_a_name(
 
 
 @given(st.integers(min_value=1, max_value=16), st.integers(min_value=-5, max_value=20))
-def test_level_filter_is_greater_or_equal(minimum: int, level: int) -> None:
+def test_level_filter_is_greater_or_equal_as_unsigned(minimum: int, level: int) -> None:
     flt = compile_filter(block(level=minimum))
-    assert flt.matches(FilterFields(has_rule=True, level=level)) is (level >= minimum)
+    assert flt.matches(FilterFields(has_rule=True, level=level)) is (level >= minimum or level < 0)
 
 
-@given(st.integers(min_value=0, max_value=2**31 - 1), st.text(st.sampled_from(" x-"), max_size=2))
+@given(st.integers(min_value=1, max_value=2**31 - 2), st.text(st.sampled_from(" x-"), max_size=2))
 def test_rule_id_reads_leading_digits(number: int, tail: str) -> None:
     flt = compile_filter(block(rule_ids=(number,)))
     assert flt.matches(FilterFields(has_rule=True, rule_id=f"{number}{tail}"))

@@ -59,6 +59,8 @@ def decode_fields(line: bytes) -> FilterFields:
     level, rule_id, groups, location = rule.level, rule.id, rule.groups, alert.location
     if (
         level is None
+        # Beyond a C int, cJSON saturates it: the full path does the same.
+        or not -0x8000_0000 <= level <= 0x7FFF_FFFF
         or rule_id is None
         or groups is None
         or location is None

@@ -8,9 +8,14 @@ first that fails, in words an administrator reads (``test`` prints it).
 
 Where the alert has odd types, :meth:`FilterFields.from_alert` reads it the
 way the stock daemon's JSON library (cJSON) does where that is well defined:
-member names are found ignoring ASCII case, a numeric ``rule.level`` is
-truncated to an integer, strings end at an embedded NUL; ``rule.id`` is read
-like C's ``atoi``.
+member names are found ignoring ASCII case, ``rule.level`` is cJSON's
+``valueint`` (a number's integer part saturated to a C ``int``, 1 for
+``true``, 0 for any other type), strings end at an embedded NUL; ``rule.id``
+is read like C's ``atoi``.
+
+Stock compares levels and rule ids as C ``unsigned int``: a negative
+``rule.level`` is a huge level that passes every level filter, and a rule id
+of 0 is the end of its id list, so it never matches (see :func:`compile_filter`).
 """
 
 from __future__ import annotations
@@ -23,10 +28,21 @@ from typing import Any, Final
 from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.sregex import SRegex, ascii_lower, compile_sregex
 
-__all__ = ["AlertFilter", "FilterFields", "c_atoi", "compile_filter"]
+__all__ = [
+    "AlertFilter",
+    "FilterFields",
+    "c_atoi",
+    "c_member",
+    "c_string",
+    "c_valueint",
+    "compile_filter",
+]
 
 _LONG_MIN: Final = -(2**63)
 _LONG_MAX: Final = 2**63 - 1
+_INT_MIN: Final = -(2**31)
+_INT_MAX: Final = 2**31 - 1
+_UINT_MASK: Final = 0xFFFF_FFFF
 # C's isspace() in the "C" locale, which atoi skips before the number.
 _ATOI: Final = re.compile(r"[ \t\n\v\f\r]*([+-]?[0-9]+)")
 _CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
@@ -48,40 +64,64 @@ def c_atoi(text: str) -> int | None:
         if found is None:
             return None
         value = int(found.group(1))
-    if 0 <= value <= 0x7FFF_FFFF:
-        return value
-    value = min(max(value, _LONG_MIN), _LONG_MAX) & 0xFFFF_FFFF
-    return value - 0x1_0000_0000 if value & 0x8000_0000 else value
+    return _c_int(value)
 
 
-def _c_string(value: str) -> str:
-    # cJSON decodes "\u0000" into a NUL byte, where C strings end.
+def c_string(value: str) -> str:
+    """A decoded JSON string as C code sees it: cJSON decodes ``\\u0000`` into
+    a NUL byte, where C strings end."""
     return value.split("\x00", 1)[0] if "\x00" in value else value
 
 
-def _member(obj: Mapping[str, Any], name: str) -> Any:
+_MISSING: Final = object()
+
+
+def c_member(obj: Mapping[str, Any], name: str, default: Any = None) -> Any:
     """``obj[name]`` the way cJSON_GetObjectItem finds it: the first member whose
-    name equals ``name`` ignoring ASCII case; ``None`` when there is none."""
+    name equals ``name`` ignoring ASCII case; ``default`` when there is none."""
     width = len(name)
     for key, value in obj.items():
         if len(key) == width and (key == name or ascii_lower(key) == name):
             return value
-    return None
+    return default
 
 
-def _level(value: Any) -> int | None:
-    # cJSON keeps a number's integer part in valueint (and true as 1), which
-    # is what the stock level check compares; any other type has no level.
-    if isinstance(value, int):
+def c_valueint(value: Any) -> int:
+    """cJSON's ``valueint`` of a decoded JSON value.
+
+    cJSON parses every number as a double and keeps its integer part,
+    saturated to the bounds of a C ``int``; ``true`` is 1 and every other type
+    (string, null, false, array, object) is 0.
+    """
+    if value is True:
+        return 1
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        if value >= _INT_MAX:
+            return _INT_MAX
+        if value <= _INT_MIN:
+            return _INT_MIN
         return int(value)
-    if isinstance(value, float):
-        return int(value)
-    return None
+    return 0
+
+
+def _c_int(value: int) -> int:
+    """``value`` as a C ``int`` after ``atoi``: saturated to a ``long``, low 32 bits kept."""
+    if 0 <= value <= _INT_MAX:
+        return value
+    value = min(max(value, _LONG_MIN), _LONG_MAX) & _UINT_MASK
+    return value - 0x1_0000_0000 if value & 0x8000_0000 else value
+
+
+def _unsigned_level(level: int) -> int:
+    # The stock check is ``(unsigned) valueint < (unsigned) <level>``.
+    if 0 <= level <= _INT_MAX:
+        return level
+    return c_valueint(level) & _UINT_MASK
 
 
 def _rule_id(value: Any) -> str | None:
     if isinstance(value, str):
-        return _c_string(value)
+        return c_string(value)
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
     return None
@@ -96,7 +136,7 @@ def _groups(value: Any) -> tuple[str, ...] | None:
         items = value.values()
     else:
         return None
-    return tuple(_c_string(item) for item in items if isinstance(item, str))
+    return tuple(c_string(item) for item in items if isinstance(item, str))
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,18 +171,20 @@ class FilterFields:
 
     @classmethod
     def from_alert(cls, alert: Mapping[str, Any]) -> FilterFields:
-        """Read the filter fields of a decoded alert; a field of the wrong type
-        counts as missing."""
-        location = _member(alert, "location")
-        location = _c_string(location) if isinstance(location, str) else None
-        rule = _member(alert, "rule")
+        """Read the filter fields of a decoded alert. A present ``rule.level``
+        is always a number (cJSON's ``valueint``); another field of the wrong
+        type counts as missing."""
+        location = c_member(alert, "location")
+        location = c_string(location) if isinstance(location, str) else None
+        rule = c_member(alert, "rule")
         if not isinstance(rule, Mapping):
             return cls(has_rule=False, location=location)
+        level = c_member(rule, "level", _MISSING)
         return cls(
             has_rule=True,
-            level=_level(_member(rule, "level")),
-            rule_id=_rule_id(_member(rule, "id")),
-            groups=_groups(_member(rule, "groups")),
+            level=None if level is _MISSING else c_valueint(level),
+            rule_id=_rule_id(c_member(rule, "id")),
+            groups=_groups(c_member(rule, "groups")),
             location=location,
         )
 
@@ -178,11 +220,15 @@ class AlertFilter:
         rule_ids: tuple[int, ...],
     ) -> None:
         self._location = location
-        self._level = level or None  # <level>0</level> is the same as unset
+        # Stock keeps <level> in a C unsigned int, where 0 means unset.
+        self._level = (_c_int(level) & _UINT_MASK) or None if level is not None else None
         self._groups = groups
         self._group_set = frozenset(groups)
         self._rule_ids = rule_ids
-        self._rule_id_set = frozenset(rule_ids)
+        # Stock ends its id list at the first 0, and overwrites that 0 with the
+        # next id it reads: a 0 is never matched, yet a list of only zeros is
+        # still a set filter, which no alert passes.
+        self._rule_id_set = frozenset(_c_int(rule_id) for rule_id in rule_ids) - {0}
 
     @property
     def unfiltered(self) -> bool:
@@ -210,7 +256,7 @@ class AlertFilter:
             level = fields.level
             if level is None:
                 return "alert has no rule.level"
-            if level < self._level:
+            if _unsigned_level(level) < self._level:
                 return f"level {level} < {self._level}"
         if self._groups:
             groups = fields.groups
@@ -224,6 +270,8 @@ class AlertFilter:
             rule_id = c_atoi(fields.rule_id)
             if rule_id is None:
                 return f"rule.id {_quoted(fields.rule_id)} is not a number"
+            if rule_id == 0:
+                return "rule.id 0 never matches"
             if rule_id not in self._rule_id_set:
                 return f"rule.id {rule_id} not in {_listed(self._rule_ids)}"
         return None
@@ -240,7 +288,7 @@ class AlertFilter:
                 return False
         if self._level is not None:
             level = fields.level
-            if level is None or level < self._level:
+            if level is None or _unsigned_level(level) < self._level:
                 return False
         if self._groups:
             groups = fields.groups

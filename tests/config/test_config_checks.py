@@ -25,7 +25,7 @@ def warnings_of(tmp_path: Path, *blocks: str) -> list[str]:
         integration_block("custom-x", hook_url="http://[::1]:9000/x"),
         integration_block("custom-x", hook_url="anything a script understands"),
         integration_block("custom-x", group="a,b", alert_format="json"),
-        integration_block("custom-x", group="only one "),
+        integration_block("custom-x", group="a,b,"),
         integration_block("custom-x", alert_format="text"),
     ],
 )
@@ -60,7 +60,32 @@ def test_no_warning_for_what_is_right(tmp_path: Path, block: str) -> None:
         (
             {"alert_format": "JSON"},
             "etc/ossec.conf:4: <alert_format>: 'JSON' is not 'json' (the comparison is "
-            "case-sensitive): the legacy text format is used",
+            "exact and case-sensitive): the legacy text format is used",
+        ),
+        (
+            {"alert_format": "json "},
+            "etc/ossec.conf:4: <alert_format>: 'json ' is not 'json' (the comparison is "
+            "exact and case-sensitive): the legacy text format is used",
+        ),
+        (
+            {"group": "only one "},
+            "etc/ossec.conf:4: <group>: spaces around the group name: we trim them, but stock "
+            "Wazuh compares each item with its spaces and never matches it; write 'only one'",
+        ),
+        (
+            {"group": "a,,b"},
+            "etc/ossec.conf:4: <group>: an empty item: like stock, it matches only an alert "
+            "with an empty group name",
+        ),
+        (
+            {"level": "4294967296"},
+            "etc/ossec.conf:4: <level>: 4294967296 does not fit a C unsigned int: stock reads "
+            "it as 0 (no level filter)",
+        ),
+        (
+            {"level": "4294967301"},
+            "etc/ossec.conf:4: <level>: 4294967301 does not fit a C unsigned int: stock reads "
+            "it as 5 (level 5)",
         ),
     ],
 )

@@ -47,9 +47,9 @@ def test_stock_manager_conf_yields_its_four_blocks_with_real_line_numbers() -> N
     assert pagerduty.options == {"payload": {"severity": "critical"}}
     assert virustotal.groups == ("syscheck",)
     assert virustotal.api_key is not None
-    # &amp; is the XML way to write "&"; the value is the URL itself.
+    # Stock's XML reader decodes no entity: "&amp;" is five characters there too.
     assert ticketing.hook_url == Secret(
-        "https://tickets.example.com/api/new?token=s3cr3t&queue=soc"
+        "https://tickets.example.com/api/new?token=s3cr3t&amp;queue=soc"
     )
     assert ticketing.event_location == "^web|db01$"
     assert (ticketing.max_log, ticketing.timeout_s, ticketing.retries) == (300, 20, 5)
@@ -113,13 +113,26 @@ def test_integration_outside_ossec_config_or_nested_deeper_is_ignored(tmp_path: 
     ("element", "text", "field", "value"),
     [
         ("level", "0", "level", 0),
-        ("level", " 16 ", "level", 16),
+        ("level", "016", "level", 16),
         ("level", "20", "level", 20),
         ("rule_id", "5712", "rule_ids", (5712,)),
         ("rule_id", " 1, 2 ,,3, ", "rule_ids", (1, 2, 3)),
         ("group", "sshd", "groups", ("sshd",)),
-        ("group", "a,b,,c", "groups", ("a", "b", "c")),
+        # stock compares an empty item too, but not an empty last one
+        ("group", "a,b,,c", "groups", ("a", "b", "", "c")),
+        ("group", "a,b,", "groups", ("a", "b")),
+        ("group", ",a", "groups", ("", "a")),
+        ("group", ",", "groups", ("",)),
         ("group", "a, b", "groups", ("a", "b")),
+        # what stock takes as written: no trimming, no entity decoding
+        ("alert_format", " json", "alert_format", " json"),
+        ("event_location", " web01", "event_location", " web01"),
+        ("event_location", "a&amp;b", "event_location", "a&amp;b"),
+        ("event_location", "&#60;x&gt;", "event_location", "&#60;x&gt;"),
+        ("event_location", "a\\<b", "event_location", "a\\<b"),
+        ("event_location", "a>b", "event_location", "a>b"),
+        # except for the secrets, whose spaces would shift stock's arguments
+        ("hook_url", " https://h.example/x\n", "hook_url", Secret("https://h.example/x")),
         ("event_location", "^/var/log|!x", "event_location", "^/var/log|!x"),
         ("options", '{"color": "#ff0000"}', "options", {"color": "#ff0000"}),
         ("options", "{}", "options", {}),
@@ -147,12 +160,13 @@ def test_valid_values(tmp_path: Path, element: str, text: str, field: str, value
     [
         ("level", "high", "'high' is not a number"),
         ("level", "-1", "'-1' is not a number"),
+        ("level", "+1", "'+1' is not a number"),
         ("level", "1.5", "'1.5' is not a number"),
+        ("level", " 16", "' 16' is not a number"),
+        ("level", "16\n", "'16\n' is not a number"),
         ("level", "١٢", "'١٢' is not a number"),  # Unicode digits are not digits here
-        ("rule_id", "5712,abc", "'abc' is not a rule id (an integer)"),
-        ("rule_id", "5712 5713", "'5712 5713' is not a rule id (an integer)"),
-        ("rule_id", " , ,", "no rule id in ', ,'"),
-        ("group", ",", "no group in ','"),
+        ("max_log", " 200", "' 200' is not a number"),
+        ("hook_url", "  ", "empty element"),
         ("event_location", "x" * 20_481, "does not compile: "),
         ("options", "[1, 2]", "must be a JSON object, not an array"),
         ("options", '"text"', "must be a JSON object, not a string"),
@@ -201,14 +215,14 @@ def test_every_structural_problem_is_reported_at_its_line() -> None:
 
     assert errors_of(config) == [
         "etc/ossec.conf:5: <level>: 'high' is not a number",
-        "etc/ossec.conf:6: <rule_id>: 'abc' is not a rule id (an integer)",
+        "etc/ossec.conf:6: <rule_id>: empty element",
         "etc/ossec.conf:7: <options>: must be a JSON object, not an array",
         "etc/ossec.conf:8: <max_log>: 100 is out of range 165-1024",
         "etc/ossec.conf:9: <colour>: unknown element (expected one of: name, hook_url, "
         "api_key, alert_format, level, rule_id, group, event_location, options, max_log, "
         "timeout, retries)",
         "etc/ossec.conf:11: <integration>: missing <name>",
-        "etc/ossec.conf:18: <level>: duplicated element (first at line 17)",
+        "etc/ossec.conf:18: <level>: '7 ' is not a number",
         "etc/ossec.conf:19: <group>: empty element",
     ]
     assert config.blocks == ()
@@ -227,11 +241,19 @@ def test_secrets_never_appear_in_any_message() -> None:
     assert "pd-secret-key" not in messages
 
 
-def test_an_empty_name_is_empty_not_missing(tmp_path: Path) -> None:
-    config = read_text(tmp_path, ossec_conf("  <integration><name> </name></integration>\n"))
+@pytest.mark.parametrize("name", ["<name></name>", "<name/>"])
+def test_an_empty_name_is_empty_not_missing(tmp_path: Path, name: str) -> None:
+    config = read_text(tmp_path, ossec_conf(f"  <integration>{name}</integration>\n"))
 
     assert errors_of(config) == ["etc/ossec.conf:2: <name>: empty element"]
     assert config.invalid_blocks == (InvalidBlock(0, 2, None),)
+
+
+def test_a_blank_name_is_a_name_like_in_stock(tmp_path: Path) -> None:
+    # Stock reads the block and then disables it: ' ' is no supported name.
+    config = read_text(tmp_path, ossec_conf("  <integration><name> </name></integration>\n"))
+
+    assert only_block(config).name == " "
 
 
 def test_an_element_holding_elements_is_an_error(tmp_path: Path) -> None:
@@ -295,9 +317,178 @@ def test_an_unreadable_file_is_one_issue(tmp_path: Path) -> None:
     assert errors_of(config) == ["etc/ossec.conf: cannot read: Is a directory"]
 
 
-def test_undefined_entity_is_a_syntax_error(tmp_path: Path) -> None:
+def test_an_unknown_entity_is_text_like_any_other(tmp_path: Path) -> None:
     text = ossec_conf(integration_block("custom-x", hook_url="https://h/&nbsp;"))
 
+    assert only_block(read_text(tmp_path, text)).hook_url == Secret("https://h/&nbsp;")
+
+
+@pytest.mark.parametrize("name", ["custom-x ", " custom-x", "\n  custom-x\n"])
+def test_a_name_is_not_trimmed_like_in_stock(tmp_path: Path, name: str) -> None:
+    # Stock then disables the block: its name is no supported name.
+    text = ossec_conf(f"  <integration>\n    <name>{name}</name>\n  </integration>\n")
+
+    assert only_block(read_text(tmp_path, text)).name == name
+
+
+# -- what stock accepts and how it reads it -----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "rule_ids", "warnings"),
+    [
+        ("5712", (5712,), []),
+        ("5712,5713", (5712, 5713), []),
+        (" 5712 , 5713 ", (5712, 5713), []),
+        ("5712,,5713,", (5712, 5713), []),
+        (",,5712", (5712,), []),
+        ("05712", (5712,), []),
+        # at a digit stock reads atoi's number, then goes on after the next comma
+        ("5712x,5713", (5712, 5713), ["'x' is skipped"]),
+        ("5712 5713", (5712,), ["'5713' is skipped"]),
+        ("5712;5713", (5712,), ["';5713' is skipped"]),
+        # at any other character it stops
+        ("5712,abc,5713", (5712,), ["'abc,5713' is skipped"]),
+        ("5712,-1", (5712,), ["'-1' is skipped"]),
+        ("5712,\t5713", (5712,), ["'\t5713' is skipped"]),
+        # no id at all: no filter
+        ("abc", (), ["'abc' is skipped", "no rule id in 'abc'"]),
+        (" , ,", (), ["no rule id in ' , ,'"]),
+        ("-5712", (), ["'-5712' is skipped", "no rule id in '-5712'"]),
+        # 0 ends stock's list and is overwritten by the next id
+        ("0", (0,), ["0 is read as 0 by stock"]),
+        ("5712,0,5713", (5712, 0, 5713), ["0 is read as 0 by stock"]),
+        # atoi keeps the low 32 bits of a saturated long
+        ("4294967296", (4294967296,), ["4294967296 is read as 0 by stock"]),
+        (
+            "99999999999",
+            (99999999999,),
+            ["99999999999 does not fit a C int: stock reads it as 1215752191"],
+        ),
+    ],
+)
+def test_rule_ids_are_read_like_stock(
+    tmp_path: Path, text: str, rule_ids: tuple[int, ...], warnings: list[str]
+) -> None:
+    config = read_text(tmp_path, ossec_conf(integration_block("custom-x", rule_id=text)))
+
+    assert only_block(config).rule_ids == rule_ids
+    shown = [str(warning) for warning in config.warnings]
+    assert len(shown) == len(warnings), shown
+    for got, start in zip(shown, warnings, strict=True):
+        assert got.startswith(f"etc/ossec.conf:4: <rule_id>: {start}")
+
+
+def test_a_repeated_element_is_not_an_error_and_the_last_one_wins(tmp_path: Path) -> None:
+    text = ossec_conf(
+        "  <integration>\n"
+        "    <name>custom-a</name>\n"
+        "    <level>5</level>\n"
+        "    <group>web</group>\n"
+        "    <name>custom-b</name>\n"
+        "    <level>7</level>\n"
+        "    <group>sshd</group>\n"
+        "  </integration>\n"
+    )
+    config = read_text(tmp_path, text)
+
+    block = only_block(config)
+    assert (block.name, block.level, block.groups) == ("custom-b", 7, ("sshd",))
+    assert [str(warning) for warning in config.warnings] == [
+        "etc/ossec.conf:6: <name>: repeated element (first at line 3): "
+        "like stock, the last one is used",
+        "etc/ossec.conf:7: <level>: repeated element (first at line 4): "
+        "like stock, the last one is used",
+        "etc/ossec.conf:8: <group>: repeated element (first at line 5): "
+        "like stock, the last one is used",
+    ]
+
+
+def test_repeated_rule_ids_add_up_like_stock(tmp_path: Path) -> None:
+    text = ossec_conf(
+        "  <integration>\n"
+        "    <name>custom-x</name>\n"
+        "    <rule_id>1,2</rule_id>\n"
+        "    <rule_id>3</rule_id>\n"
+        "  </integration>\n"
+    )
+    config = read_text(tmp_path, text)
+
+    assert only_block(config).rule_ids == (1, 2, 3)
+    assert [str(warning) for warning in config.warnings] == [
+        "etc/ossec.conf:5: <rule_id>: repeated element (first at line 4): "
+        "like stock, the ids of every <rule_id> are used"
+    ]
+
+
+def test_a_repeated_element_with_a_bad_value_is_still_an_error(tmp_path: Path) -> None:
+    text = ossec_conf(
+        "  <integration>\n"
+        "    <name>custom-x</name>\n"
+        "    <level>5</level>\n"
+        "    <level>x</level>\n"
+        "  </integration>\n"
+    )
+
     assert errors_of(read_text(tmp_path, text)) == [
-        "etc/ossec.conf:4: XML syntax error: undefined entity (column 25)"
+        "etc/ossec.conf:5: <level>: 'x' is not a number"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("text", "max_log"),
+    [("165", 165), ("0165", 165), ("1024", 1024), ("4294967461", 165)],
+)
+def test_max_log_is_read_as_stock_stores_it(tmp_path: Path, text: str, max_log: int) -> None:
+    config = read_text(tmp_path, ossec_conf(integration_block("custom-x", max_log=text)))
+
+    assert only_block(config).max_log == max_log
+
+
+@pytest.mark.parametrize(
+    ("inside", "name"),
+    [
+        # stock ends a comment at the first "-->" (or "!>"): "--" may come before
+        ("<!-- a -- b -->custom-x", "custom-x"),
+        ("custom-<!-- x -->x", "custom-x"),
+        ("<!- short !>custom-x", "custom-x"),
+        ("custom-<!-- one\ntwo -->x", "custom-x"),
+        # "\<" stands for itself
+        ("custom-a\\<b", "custom-a\\<b"),
+        ("custom-a&lt;b&amp;c", "custom-a&lt;b&amp;c"),
+        ("custom-a&b", "custom-a&b"),
+    ],
+)
+def test_text_is_read_like_stocks_xml_reader(tmp_path: Path, inside: str, name: str) -> None:
+    text = ossec_conf(f"  <integration>\n    <name>{inside}</name>\n  </integration>\n")
+
+    assert only_block(read_text(tmp_path, text)).name == name
+
+
+def test_lines_after_a_multiline_stock_comment_keep_their_numbers(tmp_path: Path) -> None:
+    text = (
+        "<!-- one -- \n two \n three -->\n"
+        "<ossec_config>\n"
+        "  <integration>\n"
+        "    <name>custom-x</name>\n"
+        "    <level>x</level>\n"
+        "  </integration>\n"
+        "</ossec_config>\n"
+    )
+
+    assert errors_of(read_text(tmp_path, text)) == [
+        "etc/ossec.conf:7: <level>: 'x' is not a number"
+    ]
+
+
+def test_attributes_are_ignored_and_element_names_are_case_sensitive(tmp_path: Path) -> None:
+    text = ossec_conf(
+        '  <integration type="x">\n'
+        '    <name lang="en">custom-x</name>\n'
+        "    <Level>5</Level>\n"
+        "  </integration>\n"
+    )
+
+    assert [error.split(" (")[0] for error in errors_of(read_text(tmp_path, text))] == [
+        "etc/ossec.conf:4: <Level>: unknown element"
     ]

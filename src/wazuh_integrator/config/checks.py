@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 
 from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.errors import ConfigIssue
+from wazuh_integrator.filters import c_atoi
 from wazuh_integrator.secret import redact_url
 
 HIGHEST_RULE_LEVEL = 16
@@ -35,28 +36,16 @@ def block_warnings(
     """Warnings about one valid block, located at the element concerned."""
     warnings: list[ConfigIssue] = []
     group = raw.get("group")
-    if group is not None and _spaces_around_commas(group.text):
-        warnings.append(
-            ConfigIssue(
-                path,
-                group.line,
-                "group",
-                "spaces around commas: we trim them, but stock Wazuh compares each item "
-                "with its spaces and never matches it; write "
-                f"'{','.join(block.groups)}'",
-            )
+    if group is not None:
+        warnings.extend(
+            ConfigIssue(path, group.line, "group", message)
+            for message in _group_problems(group.text, block.groups)
         )
     level = raw.get("level")
-    if level is not None and block.level is not None and block.level > HIGHEST_RULE_LEVEL:
-        warnings.append(
-            ConfigIssue(
-                path,
-                level.line,
-                "level",
-                f"{block.level} is above {HIGHEST_RULE_LEVEL}, the highest rule level: "
-                "no alert will ever match",
-            )
-        )
+    if level is not None and block.level is not None:
+        problem = _level_problem(block.level)
+        if problem:
+            warnings.append(ConfigIssue(path, level.line, "level", problem))
     hook = raw.get("hook_url")
     if hook is not None:
         problem = _hook_url_problem(block.name, hook.text)
@@ -66,15 +55,15 @@ def block_warnings(
     if (
         alert_format is not None
         and alert_format.text != "json"
-        and alert_format.text.lower() == "json"
+        and alert_format.text.strip().lower() == "json"
     ):
         warnings.append(
             ConfigIssue(
                 path,
                 alert_format.line,
                 "alert_format",
-                f"'{alert_format.text}' is not 'json' (the comparison is case-sensitive): "
-                "the legacy text format is used",
+                f"{alert_format.text!r} is not 'json' (the comparison is exact and "
+                "case-sensitive): the legacy text format is used",
             )
         )
     return warnings
@@ -101,9 +90,35 @@ def repeated_block_warnings(path: str, blocks: Sequence[IntegrationBlock]) -> li
     return warnings
 
 
-def _spaces_around_commas(text: str) -> bool:
+def _group_problems(text: str, groups: tuple[str, ...]) -> list[str]:
+    problems = []
     items = text.split(",")
-    return len(items) > 1 and any(item != item.strip() for item in items)
+    if any(item != item.strip() for item in items if item.strip()):
+        where = "around commas" if len(items) > 1 else "around the group name"
+        problems.append(
+            f"spaces {where}: we trim them, but stock Wazuh compares each item "
+            "with its spaces and never matches it; write "
+            f"'{','.join(group for group in groups if group)}'"
+        )
+    if "" in groups:
+        problems.append(
+            "an empty item: like stock, it matches only an alert with an empty group name"
+        )
+    return problems
+
+
+def _level_problem(level: int) -> str | None:
+    # Stock stores <level> with atoi in a C unsigned int, where 0 means unset.
+    as_stock = (c_atoi(str(level)) or 0) & 0xFFFF_FFFF
+    if as_stock != level:
+        outcome = "no level filter" if as_stock == 0 else f"level {as_stock}"
+        return f"{level} does not fit a C unsigned int: stock reads it as {as_stock} ({outcome})"
+    if level > HIGHEST_RULE_LEVEL:
+        return (
+            f"{level} is above {HIGHEST_RULE_LEVEL}, the highest rule level: "
+            "no alert will ever match"
+        )
+    return None
 
 
 def _hook_url_problem(name: str, url: str) -> str | None:

@@ -6,6 +6,20 @@ file's first line, so that expat's line numbers are the file's own, and parse
 it into a small tree that remembers where each element opened. Sections other
 than ``<integration>`` are ignored.
 
+Values are read the way stock Wazuh's own XML reader and its ``<integration>``
+reader take them, wherever that is not an error there:
+
+* text is taken as written: no XML entity (``&amp;``, ``&#60;``) is decoded,
+  ``\\<`` stands for itself, and nothing is trimmed, so ``<name> slack</name>``
+  is not ``slack`` and ``<level> 5</level>`` is not a number. Only ``hook_url``
+  and ``api_key`` are trimmed (stock splits its command line on spaces, a bug
+  we do not copy), and ``<group>`` items (a deliberate difference, warned);
+* a comment runs from ``<!`` to the first ``-->`` or ``!>``, so ``--`` may
+  appear inside it;
+* ``<rule_id>`` is read like stock reads it (see :func:`_as_rule_ids`);
+* an element given twice is not an error: the last one wins, except
+  ``<rule_id>``, whose ids add up; check-config warns.
+
 Nothing here raises for a content problem: each one becomes a
 :class:`~wazuh_integrator.errors.ConfigIssue` in :class:`OssecConfig`.
 """
@@ -27,6 +41,7 @@ from wazuh_integrator.config.checks import (
 )
 from wazuh_integrator.config.models import IntegrationBlock, InvalidBlock, OssecConfig
 from wazuh_integrator.errors import ConfigIssue
+from wazuh_integrator.filters import c_atoi
 from wazuh_integrator.secret import Secret
 from wazuh_integrator.sregex import SRegexError, compile_sregex
 
@@ -34,10 +49,12 @@ __all__ = ["read_ossec_conf"]
 
 _ROOT = "wazuh-integrator-synthetic-root"
 _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
-# Wazuh's own reader takes a bare "&" (say, in a hook_url's query) literally;
-# expat would reject it, so it is escaped, leaving real references alone.
-_BARE_AMPERSAND = re.compile(r"&(?!(?:[A-Za-z_][\w.-]*|#[0-9]+|#x[0-9A-Fa-f]+);)")
+# What Wazuh's own XML reader takes literally and expat would not: every "&"
+# (no entity is decoded there) and "\<". CDATA is left to expat; a stock
+# comment (from "<!" to the first "-->" or "!>") becomes one expat accepts.
+_LITERAL_MARKUP = re.compile(r"(<!\[CDATA\[.*?\]\]>)|<!(.*?)(?:!>|-->)|(&)|\\<", re.DOTALL)
 _DIGITS = re.compile(r"[0-9]+")
+_UINT_MASK = 0xFFFF_FFFF
 _SHOWN_VALUE_CHARS = 40
 _MISMATCHED_TAG = next(
     code for code, message in expat.errors.messages.items() if message == "mismatched tag"
@@ -53,7 +70,7 @@ class _Node:
 
     @property
     def text(self) -> str:
-        return "".join(self.text_parts).strip()
+        return "".join(self.text_parts)
 
 
 class _Invalid(ValueError):
@@ -107,7 +124,7 @@ def _parse_tree(text: str) -> tuple[_Node, tuple[int, str] | None]:
     if declaration:
         # Keep the declaration's newlines so that every later line keeps its number.
         text = re.sub(r"[^\n]", " ", declaration.group(0)) + text[declaration.end() :]
-    text = _BARE_AMPERSAND.sub("&amp;", text)
+    text = _LITERAL_MARKUP.sub(_expat_literal, text)
     root = _Node(_ROOT, 1)
     stack: list[_Node] = []
     parser = expat.ParserCreate()
@@ -145,6 +162,18 @@ def _parse_tree(text: str) -> tuple[_Node, tuple[int, str] | None]:
     return root, None
 
 
+def _expat_literal(found: re.Match[str]) -> str:
+    cdata, comment, ampersand = found.group(1, 2, 3)
+    if cdata is not None:
+        return cdata
+    if comment is not None:
+        # Keep its newlines, so that every later line keeps its number.
+        return "<!--" + re.sub(r"[^\n]", " ", comment) + "-->"
+    if ampersand is not None:
+        return "&amp;"
+    return "\\&lt;"
+
+
 # -- <integration> blocks -----------------------------------------------------
 
 
@@ -155,40 +184,79 @@ def _shown(text: str) -> str:
 
 
 def _as_int(text: str) -> int:
+    # Stock's test (OS_StrIsNum): ASCII digits only, no sign, no spaces.
     if not _DIGITS.fullmatch(text):
         raise _Invalid(f"{_shown(text)} is not a number")
     return int(text)
 
 
-def _int_in(low: int, high: int) -> Callable[[str], int]:
+def _as_unsigned(text: str) -> int:
+    """``text`` as stock stores it: ``atoi`` into a C ``unsigned int``."""
+    value = c_atoi(text)
+    assert value is not None  # _as_int has checked the digits
+    return value & _UINT_MASK
+
+
+def _int_in(low: int, high: int, *, stock_wraps: bool = False) -> Callable[[str], int]:
     def parse(text: str) -> int:
         value = _as_int(text)
+        if stock_wraps:
+            value = _as_unsigned(text)
         if not low <= value <= high:
-            raise _Invalid(f"{value} is out of range {low}-{high}")
+            raise _Invalid(f"{_as_int(text)} is out of range {low}-{high}")
         return value
 
     return parse
 
 
-def _as_rule_ids(text: str) -> tuple[int, ...]:
-    ids = []
-    for item in text.split(","):
-        item = item.strip()
-        if not item:
+@dataclass(frozen=True)
+class _RuleIds:
+    """What stock's reader takes from one ``<rule_id>``, and what it skips."""
+
+    ids: tuple[int, ...]
+    skipped: tuple[str, ...]
+
+
+def _as_rule_ids(text: str) -> _RuleIds:
+    """Read ``<rule_id>`` like stock: spaces and commas are skipped; at a digit
+    the id is ``atoi`` of the text from there, and reading goes on after the
+    next comma (what lies before it is skipped; with no comma, the rest is);
+    at any other character reading stops, and the rest is skipped. Nothing
+    here is an error in stock: what it skips is warned about."""
+    ids: list[int] = []
+    skipped: list[str] = []
+    at = 0
+    while at < len(text):
+        char = text[at]
+        if char in " ,":
+            at += 1
             continue
-        if not _DIGITS.fullmatch(item):
-            raise _Invalid(f"{_shown(item)} is not a rule id (an integer)")
-        ids.append(int(item))
-    if not ids:
-        raise _Invalid(f"no rule id in {_shown(text)}")
-    return tuple(ids)
+        digits = _DIGITS.match(text, at)
+        if digits is None:
+            skipped.append(text[at:])
+            break
+        ids.append(int(digits.group()))
+        comma = text.find(",", at)
+        rest = text[digits.end() : comma if comma >= 0 else len(text)]
+        if rest.strip(" "):
+            skipped.append(rest.strip(" "))
+        if comma < 0:
+            break
+        at = comma + 1
+    return _RuleIds(tuple(ids), tuple(skipped))
 
 
 def _as_groups(text: str) -> tuple[str, ...]:
-    groups = tuple(item.strip() for item in text.split(",") if item.strip())
-    if not groups:
-        raise _Invalid(f"no group in {_shown(text)}")
-    return groups
+    # Stock compares every item, an empty one too, except an empty last one
+    # ("a," is "a"); we trim spaces around items, a deliberate difference.
+    items = text.split(",")
+    if len(items) > 1 and not items[-1]:
+        items.pop()
+    return tuple(item.strip() for item in items)
+
+
+def _as_secret(text: str) -> Secret:
+    return Secret(text.strip())
 
 
 def _as_sregex(text: str) -> str:
@@ -217,18 +285,19 @@ def _as_options(text: str) -> dict[str, Any]:
 
 
 # Element name -> (IntegrationBlock field, parser). Secrets are wrapped at once
-# and never appear in a message.
+# and never appear in a message. Stock's limits on <timeout> and <retries> are
+# not known to us: ours stay.
 _ELEMENTS: dict[str, tuple[str, Callable[[str], object]]] = {
     "name": ("name", str),
-    "hook_url": ("hook_url", Secret),
-    "api_key": ("api_key", Secret),
+    "hook_url": ("hook_url", _as_secret),
+    "api_key": ("api_key", _as_secret),
     "alert_format": ("alert_format", str),
     "level": ("level", _as_int),
     "rule_id": ("rule_ids", _as_rule_ids),
     "group": ("groups", _as_groups),
     "event_location": ("event_location", _as_sregex),
     "options": ("options", _as_options),
-    "max_log": ("max_log", _int_in(165, 1024)),
+    "max_log": ("max_log", _int_in(165, 1024, stock_wraps=True)),
     "timeout": ("timeout_s", _int_in(1, 3600)),
     "retries": ("retries", _int_in(0, 100)),
 }
@@ -253,16 +322,30 @@ class _BlockReader:
         self.count += 1
         errors_before = len(self.errors)
         raw: dict[str, ElementText] = {}
+        first_line: dict[str, int] = {}
         values: dict[str, object] = {}
+        rule_ids: list[int] = []
+        notes: list[ConfigIssue] = []
         for child in node.children:
-            if not self._accept(child, raw):
+            if not self._accept(child):
                 continue
+            raw[child.tag] = ElementText(child.text, child.line)
+            if child.tag in first_line:
+                notes.append(self._repeated(child, first_line[child.tag]))
+            else:
+                first_line[child.tag] = child.line
             field_name, parse = _ELEMENTS[child.tag]
             try:
-                values[field_name] = parse(child.text)
+                value = parse(child.text)
             except _Invalid as exc:
                 self._error(child.line, child.tag, str(exc))
-        if "name" not in raw:
+                continue
+            if isinstance(value, _RuleIds):
+                rule_ids.extend(value.ids)
+                notes.extend(self._rule_id_notes(child, value))
+                value = tuple(rule_ids)
+            values[field_name] = value
+        if not any(child.tag == "name" for child in node.children):
             self._error(node.line, "integration", "missing <name>")
         name = raw["name"].text or None if "name" in raw else None
         if len(self.errors) > errors_before:
@@ -270,23 +353,53 @@ class _BlockReader:
             return
         block = IntegrationBlock(index=index, path=self.path, line=node.line, **values)  # type: ignore[arg-type]
         self.blocks.append(block)
+        self.warnings.extend(notes)
         self.warnings.extend(block_warnings(self.path, block, raw))
 
-    def _accept(self, child: _Node, raw: dict[str, ElementText]) -> bool:
-        """Whether ``child`` is a known, single, non-empty element holding text."""
+    def _repeated(self, child: _Node, first: int) -> ConfigIssue:
+        if child.tag == "rule_id":
+            outcome = "like stock, the ids of every <rule_id> are used"
+        else:
+            outcome = "like stock, the last one is used"
+        return ConfigIssue(
+            self.path, child.line, child.tag, f"repeated element (first at line {first}): {outcome}"
+        )
+
+    def _rule_id_notes(self, child: _Node, read: _RuleIds) -> list[ConfigIssue]:
+        messages = [
+            f"{_shown(part)} is skipped, as stock does: write numbers separated by commas"
+            for part in read.skipped
+        ]
+        if not read.ids:
+            messages.append(
+                f"no rule id in {_shown(child.text)}: like stock, this <rule_id> filters nothing"
+            )
+        for rule_id in read.ids:
+            as_stock = c_atoi(str(rule_id))
+            if as_stock == 0:
+                messages.append(
+                    f"{rule_id} is read as 0 by stock, which ends its list there: "
+                    "it never matches, and with no other id no alert passes"
+                )
+            elif as_stock != rule_id:
+                messages.append(f"{rule_id} does not fit a C int: stock reads it as {as_stock}")
+        return [ConfigIssue(self.path, child.line, child.tag, text) for text in messages]
+
+    def _accept(self, child: _Node) -> bool:
+        """Whether ``child`` is a known, non-empty element holding text."""
         if child.tag not in _ELEMENTS:
             expected = ", ".join(_ELEMENTS)
             self._error(child.line, child.tag, f"unknown element (expected one of: {expected})")
             return False
-        if child.tag in raw:
-            first = raw[child.tag].line
-            self._error(child.line, child.tag, f"duplicated element (first at line {first})")
-            return False
-        raw[child.tag] = ElementText(child.text, child.line)
         if child.children:
             self._error(child.line, child.tag, f"must hold text, not <{child.children[0].tag}>")
             return False
-        if not child.text:
+        text = child.text.strip() if child.tag in _TRIMMED else child.text
+        if not text:
             self._error(child.line, child.tag, "empty element")
             return False
         return True
+
+
+# Trimmed before use: stock would split its command line on their spaces.
+_TRIMMED = frozenset({"hook_url", "api_key"})
