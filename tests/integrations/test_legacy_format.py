@@ -47,13 +47,44 @@ def test_missing_fields_are_empty_values() -> None:
     )
 
 
-def test_fields_of_the_wrong_shape_are_empty_or_printed() -> None:
-    alert = {"rule": "not an object", "data": None, "full_log": 42, "location": True}
-    values = _values(format_legacy_alert(alert, 165))
-    assert values["ruleid"] == ""
-    assert values["srcip"] == ""
-    assert values["alertlog"] == "42"
-    assert values["alertlocation"] == "true"
+@pytest.mark.parametrize(
+    ("alert", "key", "expected"),
+    [
+        # a field that is there but not a string: glibc prints stock's NULL so
+        ({"location": True}, "alertlocation", "(null)"),
+        ({"location": None}, "alertlocation", "(null)"),
+        ({"timestamp": 1714558830}, "alertdate", "(null)"),
+        ({"rule": {"id": 5716}}, "ruleid", "(null)"),
+        ({"rule": {"description": ["x"]}}, "ruledescription", "(null)"),
+        # the level is cJSON's valueint
+        ({"rule": {"level": 12}}, "alertlevel", "12"),
+        ({"rule": {"level": 5.9}}, "alertlevel", "5"),
+        ({"rule": {"level": -3}}, "alertlevel", "-3"),
+        ({"rule": {"level": 2**40}}, "alertlevel", "2147483647"),
+        ({"rule": {"level": "12"}}, "alertlevel", "0"),
+        ({"rule": {"level": True}}, "alertlevel", "1"),
+        ({"rule": {"level": None}}, "alertlevel", "0"),
+        # members are found ignoring ASCII case, the first of a kind, like cJSON
+        ({"Location": "/var/log/x"}, "alertlocation", "/var/log/x"),
+        ({"RULE": {"ID": "7", "id": "8"}}, "ruleid", "7"),
+        ({"Full_Log": "hello"}, "alertlog", "hello"),
+        ({"DATA": {"SrcIP": "1.2.3.4"}}, "srcip", "1.2.3.4"),
+        # a C string ends at a NUL
+        ({"location": "a\x00b"}, "alertlocation", "a"),
+        ({"full_log": "ab\x00cd"}, "alertlog", "ab"),
+        ({"data": {"srcip": "1.2\x003"}}, "srcip", "1.2"),
+        # where stock crashes, the value is empty
+        ({"rule": "not an object"}, "ruleid", ""),
+        ({"full_log": 42}, "alertlog", ""),
+        ({"data": None}, "srcip", ""),
+        ({"data": ["srcip"]}, "srcip", ""),
+        ({"data": {"srcip": 10}}, "srcip", ""),
+    ],
+)
+def test_fields_are_read_like_stock_reads_them(
+    alert: dict[str, Any], key: str, expected: str
+) -> None:
+    assert _values(format_legacy_alert(alert, 165))[key] == expected
 
 
 @pytest.mark.parametrize(
@@ -72,7 +103,8 @@ def test_fields_of_the_wrong_shape_are_empty_or_printed() -> None:
         ("{x|y}~", " x y  "),
         ("z", "z"),  # 122, the last byte kept
         ("\x7f", " "),
-        ("\x00\x1f", "  "),
+        ("\x01\x1f", "  "),
+        ("\x00\x1f", ""),  # a C string ends at its NUL
         ("é", "  "),  # two UTF-8 bytes, two spaces, like stock
         ("€", "   "),
         ("<tag attr=1>&amp;#%", "<tag attr=1>&amp,#%"),
@@ -107,12 +139,18 @@ def test_srcip_sanitising(srcip: str, expected: str) -> None:
     ("length", "max_log", "expected"),
     [
         (164, 165, "x" * 164),
-        (165, 165, "x" * 165),
+        # stock ends the text with "..." once it has counted max_log bytes,
+        # so a text of exactly max_log bytes gets one too
+        (165, 165, "x" * 162 + "..."),
         (166, 165, "x" * 162 + "..."),
         (5000, 165, "x" * 162 + "..."),
-        (1024, 1024, "x" * 1024),
+        (1023, 1024, "x" * 1023),
+        (1024, 1024, "x" * 1021 + "..."),
         (1025, 1024, "x" * 1021 + "..."),
+        (0, 165, ""),
         (10, 3, "..."),
+        (3, 3, "..."),
+        (2, 3, "xx"),
     ],
 )
 def test_alertlog_is_cut_to_max_log_with_an_ellipsis(
@@ -134,10 +172,10 @@ def test_cut_happens_before_sanitising_so_the_ellipsis_survives() -> None:
 
 
 def test_other_fields_are_not_sanitised() -> None:
-    alert = {"rule": {"description": 'Bob\'s "test" $x', "id": 7, "level": 12}}
+    alert = {"rule": {"description": 'Bob\'s "test" $x', "id": "7;x", "level": 12}}
     values = _values(format_legacy_alert(alert, 165))
     assert values["ruledescription"] == 'Bob\'s "test" $x'
-    assert values["ruleid"] == "7"
+    assert values["ruleid"] == "7;x"
     assert values["alertlevel"] == "12"
 
 
