@@ -496,6 +496,8 @@ async def test_the_api_key_never_leaks(
     sink: AnalysisdSocket,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # Our logger too: a test that ran set_up_logging before may have raised its level.
+    caplog.set_level(logging.DEBUG, logger="wazuh_integrator")
     caplog.set_level(logging.DEBUG)
     # Answers that echo the key, as some proxies and error pages do.
     echo = {"message": f"token Bearer {API_KEY} refused"}

@@ -152,6 +152,8 @@ async def test_no_secret_leaks(
     caplog: pytest.LogCaptureFixture,
     assert_no_leak: Any,
 ) -> None:
+    # Our logger too: a test that ran set_up_logging before may have raised its level.
+    caplog.set_level(logging.DEBUG, logger="wazuh_integrator")
     caplog.set_level(logging.DEBUG)
     block = make_block(
         "pagerduty",

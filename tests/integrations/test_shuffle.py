@@ -129,6 +129,8 @@ async def test_no_secret_leaks(
     caplog: pytest.LogCaptureFixture,
     assert_no_leak: Any,
 ) -> None:
+    # Our logger too: a test that ran set_up_logging before may have raised its level.
+    caplog.set_level(logging.DEBUG, logger="wazuh_integrator")
     caplog.set_level(logging.DEBUG)
     block = make_block("shuffle", hook_url=Secret(failing_base_url + HOOK_PATH), timeout_s=1)
     with pytest.raises(DeliveryError) as info:

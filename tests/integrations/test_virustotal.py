@@ -644,6 +644,8 @@ async def test_the_api_key_never_leaks(
     sink: AnalysisdSocket,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # Our logger too: a test that ran set_up_logging before may have raised its level.
+    caplog.set_level(logging.DEBUG, logger="wazuh_integrator")
     caplog.set_level(logging.DEBUG)
     # Answers that echo the key, as some proxies and error pages do.
     echo = {"error": f"invalid key {API_KEY}", "url": f"{service.url}{V2_PATH}?apikey={API_KEY}"}
