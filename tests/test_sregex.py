@@ -143,6 +143,26 @@ CASES = [
     ("ß", "ß", True),
     ("ÄB", "äb", False),
     ("ÄB", "Äb", True),
+    # stock matches bytes; on valid UTF-8 a match of characters is the same
+    ("é", "café", True),
+    ("^é", "écho", True),
+    ("é$", "café", True),
+    ("^CAFé$", "café", True),
+    ("^CAFÉ$", "café", False),
+    ("\u00e9", "e\u0301", False),  # no Unicode normalisation either
+    # stock switches to a case-sensitive strstr when the pattern holds the
+    # byte 0xE3 (as in "あ", E3 81 82); REFERENCE.md says ASCII case is
+    # ignored, and it wins
+    ("web|あ", "WEB01", True),
+    ("WEBあ", "webあ", True),
+    # more edges of the anchors and alternatives
+    ("^|", "anything", True),
+    ("||", "", True),
+    ("!|", "x", False),
+    ("!^a$|b", "a", False),
+    ("!^a$|b", "ab", False),
+    ("!^a$|b", "ac", True),
+    ("^a|b$", "ab", True),
     # real Wazuh locations
     ("^(web01)", "(web01) 192.168.1.10->/var/log/secure", True),
     ("->syscheck$", "(web01) any->syscheck", True),
