@@ -730,6 +730,29 @@ async def test_a_quota_spent_for_the_day_parks_new_alerts(
     assert row.next_attempt_at - time.time() > 80000
 
 
+class CachedAnswerIntegration(ScriptedIntegration):
+    """Answers even-numbered alerts without calling its service, like a cached lookup."""
+
+    def needs_request(self, alert: Alert) -> bool:
+        return int(alert["id"].rsplit(".", 1)[1]) % 2 == 1
+
+
+async def test_alerts_that_need_no_request_skip_the_rate_limit(harness: Harness) -> None:
+    settings = IntegrationSettings(rate_limits=(RateLimit(1, 86400.0),))
+    deliverer = harness.make(CachedAnswerIntegration, settings=settings)
+    await deliverer.start()
+    await submit_all(deliverer, harness, range(6))
+    await deliverer.join()
+    integration = deliverer.integration
+    assert isinstance(integration, CachedAnswerIntegration)
+    # One request fits the day's quota; the cached answers never wait for it.
+    assert integration.sent == ["1764262800.0", "1764262800.1", "1764262800.2", "1764262800.4"]
+    parked = sorted(
+        orjson.loads(row.alert)["id"] for row in parked_rows(harness.store, deliverer.key)
+    )
+    assert parked == ["1764262800.3", "1764262800.5"]
+
+
 async def test_join_with_nothing_submitted_returns(harness: Harness) -> None:
     deliverer = harness.make(ScriptedIntegration)
     await deliverer.start()

@@ -263,7 +263,7 @@ class Deliverer:
             if self._circuit.is_open:
                 self._park(job, next_attempt_at=self._clock(), note="the receiver is failing")
                 return
-            slot = await self._take_slot(horizon_s=MAX_IN_MEMORY_WAIT_S)
+            slot = await self._take_slot(job.delivery.alert, horizon_s=MAX_IN_MEMORY_WAIT_S)
             if slot is _Slot.TOO_FAR:
                 wait_s = self._limiter.delay_s()
                 self._park(
@@ -423,7 +423,7 @@ class Deliverer:
                 parked, {}, Permanent("the parked alert is not a JSON object"), call_back=False
             )
             return
-        if await self._take_slot(horizon_s=float("inf")) is not _Slot.GRANTED:
+        if await self._take_slot(alert, horizon_s=float("inf")) is not _Slot.GRANTED:
             return
         attempts = parked.attempts + 1
         error = await self._attempt(alert, attempts)
@@ -486,8 +486,11 @@ class Deliverer:
 
     # -- one attempt -------------------------------------------------------
 
-    async def _take_slot(self, *, horizon_s: float) -> _Slot:
-        """A rate-limit slot, waiting at most ``horizon_s`` for it."""
+    async def _take_slot(self, alert: Alert, *, horizon_s: float) -> _Slot:
+        """A rate-limit slot, waiting at most ``horizon_s`` for it; none is
+        needed when the integration will not call its service (a cached lookup)."""
+        if not self.integration.needs_request(alert):
+            return _Slot.GRANTED
         waited = False
         while not self._limiter.try_acquire():
             delay_s = self._limiter.delay_s()

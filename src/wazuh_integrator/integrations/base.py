@@ -89,6 +89,13 @@ class Integration(ABC):
         do their own retries, allow more."""
         return float(self.block.timeout_s)
 
+    def needs_request(self, alert: Alert) -> bool:
+        """Whether delivering ``alert`` calls the service, and so must wait
+        for the integration's rate limit. Enrichments answer False when the
+        alert has nothing to look up or every answer is cached. Pure and cheap:
+        it runs before every attempt."""
+        return True
+
     def preview(self, alert: Alert) -> Any | None:
         """The exact JSON body this integration would send for ``alert``.
 

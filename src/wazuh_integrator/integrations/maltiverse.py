@@ -9,8 +9,9 @@ from typing import Any, ClassVar
 from urllib.parse import quote
 
 from wazuh_integrator.analysisd import EventTooLarge
+from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.errors import Permanent
-from wazuh_integrator.integrations.base import Alert, Integration
+from wazuh_integrator.integrations.base import Alert, Integration, IntegrationContext
 from wazuh_integrator.integrations.http import get_json
 from wazuh_integrator.integrations.indicators import (
     alert_field,
@@ -19,6 +20,7 @@ from wazuh_integrator.integrations.indicators import (
     is_sha1,
     url_sha256,
 )
+from wazuh_integrator.integrations.lookups import CachedLookups
 
 __all__ = [
     "Indicator",
@@ -202,6 +204,13 @@ class MaltiverseIntegration(Integration):
         # One alert can need a lookup for each kind of indicator, one after another.
         return float(self.block.timeout_s * MAX_INDICATORS_PER_ALERT)
 
+    def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
+        super().__init__(block, context)
+        self._lookups = CachedLookups(CACHE_NAMESPACE, context)
+
+    def needs_request(self, alert: Alert) -> bool:
+        return not all(self._lookups.is_known(i.cache_key) for i in indicators_of(alert))
+
     async def send(self, alert: Alert) -> None:
         indicators = indicators_of(alert)
         # Every lookup first, then every event: a lookup that fails and is
@@ -228,17 +237,7 @@ class MaltiverseIntegration(Integration):
 
     async def _answer(self, indicator: Indicator) -> dict[str, Any]:
         """Maltiverse's answer for ``indicator``; empty when it knows nothing of it."""
-        cache = self.context.cache
-        if cache is not None:
-            cached = cache.get(CACHE_NAMESPACE, indicator.cache_key)
-            if isinstance(cached, dict):
-                logger.debug("maltiverse: %s answered from the cache", indicator.kind)
-                return cached
-        answer = await self._lookup(indicator)
-        ttl_s = self.context.settings.cache_ttl_s
-        if cache is not None and ttl_s > 0:
-            cache.put(CACHE_NAMESPACE, indicator.cache_key, answer, ttl_s)
-        return answer
+        return await self._lookups.answer(indicator.cache_key, lambda: self._lookup(indicator))
 
     async def _lookup(self, indicator: Indicator) -> dict[str, Any]:
         if not (self.block.hook_url and self.block.api_key):

@@ -17,6 +17,7 @@ from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Timeo
 from wazuh_integrator.integrations.base import Alert, Integration, IntegrationContext
 from wazuh_integrator.integrations.http import get_json
 from wazuh_integrator.integrations.indicators import alert_field, is_single_case_md5
+from wazuh_integrator.integrations.lookups import CachedLookups
 
 __all__ = [
     "API_VERSIONS",
@@ -169,6 +170,11 @@ class VirusTotalIntegration(Integration):
                 f" not {self.api_version!r}"
             )
         self._base_url = block.hook_url.reveal().rstrip("/") if block.hook_url else DEFAULT_BASE_URL
+        self._lookups = CachedLookups(CACHE_NAMESPACE, context)
+
+    def needs_request(self, alert: Alert) -> bool:
+        md5 = alert_field(alert, "syscheck", "md5_after")
+        return is_single_case_md5(md5) and not self._lookups.is_known(md5.lower())
 
     def _api_key(self) -> str:
         if not self.block.api_key:
@@ -194,21 +200,8 @@ class VirusTotalIntegration(Integration):
             await self.context.event_sink().send_event(event, alert, INTEGRATION)
 
     async def _report(self, md5: str) -> dict[str, Any]:
-        cache = self.context.cache
-        key = md5.lower()
-        if cache is not None:
-            cached = cache.get(CACHE_NAMESPACE, key)
-            if isinstance(cached, dict):
-                logger.debug("virustotal: %s answered from the cache", key)
-                return cached
-        if self.api_version == "v2":
-            answer = await self._lookup_v2(md5)
-        else:
-            answer = await self._lookup_v3(md5)
-        ttl_s = self.context.settings.cache_ttl_s
-        if cache is not None and ttl_s > 0:
-            cache.put(CACHE_NAMESPACE, key, answer, ttl_s)
-        return answer
+        lookup = self._lookup_v2 if self.api_version == "v2" else self._lookup_v3
+        return await self._lookups.answer(md5.lower(), lambda: lookup(md5))
 
     async def _lookup_v2(self, md5: str) -> dict[str, Any]:
         status, body = await get_json(
