@@ -20,13 +20,11 @@ from typing import Any
 import aiohttp
 
 from wazuh_integrator.analysisd import AnalysisdSocket
-from wazuh_integrator.config.enable import resolve_integrations
+from wazuh_integrator.config.loading import inspect_configuration
 from wazuh_integrator.config.models import IntegrationBlock, Settings, WazuhPaths
-from wazuh_integrator.config.ossec import read_ossec_conf
-from wazuh_integrator.config.settings import load_settings
 from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
 from wazuh_integrator.delivery import Deliverer, Delivery
-from wazuh_integrator.errors import ConfigError, ConfigIssue, IntegratorError
+from wazuh_integrator.errors import ConfigError
 from wazuh_integrator.filters import AlertFilter, compile_filter
 from wazuh_integrator.integrations.base import Integration, IntegrationContext
 from wazuh_integrator.integrations.registry import Registry
@@ -69,34 +67,21 @@ class LoadedConfiguration:
     registry: Registry
 
 
-def display_path(path: Path, home: Path) -> str:
-    """Show a path relative to the Wazuh home when it lives inside it."""
-    try:
-        return str(path.relative_to(home))
-    except ValueError:
-        return str(path)
-
-
 def load_configuration(paths: WazuhPaths) -> LoadedConfiguration:
-    """Read both files; raise ConfigError carrying every problem found."""
-    settings = load_settings(paths.settings)
-    config = read_ossec_conf(paths.config, display_path=display_path(paths.config, paths.home))
-    if not config.valid:
-        raise ConfigError(list(config.errors))
-    try:
-        registry = Registry(settings.plugins)
-    except IntegratorError as exc:
-        raise ConfigError(
-            [ConfigIssue(display_path(paths.settings, paths.home), None, "plugins", str(exc))]
-        ) from exc
-    enabled, disabled = resolve_integrations(config, paths, registry)
-    for warning in config.warnings:
+    """Read both files; raise ConfigError carrying every problem found.
+
+    Blocks that are only disabled are logged and left out, as stock does.
+    """
+    report = inspect_configuration(paths)
+    if report.errors:
+        raise ConfigError(report.errors)
+    for warning in report.config.warnings:
         log.warning("%s", warning)
-    for off in disabled:
+    for off in report.disabled:
         log.error(
             "Integration '%s' (block %d) disabled: %s", off.block.name, off.block.index, off.reason
         )
-    return LoadedConfiguration(tuple(enabled), settings, registry)
+    return LoadedConfiguration(tuple(report.enabled), report.settings, report.registry)
 
 
 def _checkpoint_of(position: Position) -> Checkpoint:
@@ -132,7 +117,6 @@ class Pipeline:
         self._store: StateStore | None = None
         self._http: aiohttp.ClientSession | None = None
         self._events: AnalysisdSocket | None = None
-        self._tailer: AlertTailer | None = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -342,7 +326,6 @@ class Pipeline:
 
     async def _read_until_stopped(self, store: StateStore) -> None:
         tailer = self._open_tailer(store)
-        self._tailer = tailer
         reader = asyncio.create_task(self._read(tailer))
         stopper = asyncio.create_task(self._stop.wait())
         housekeeper = asyncio.create_task(self._housekeeping())

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from wazuh_integrator.config.models import WazuhPaths
 
-__all__ = ["COMMAND_MODULES", "Command", "GlobalOptions", "display_path", "load_commands"]
+__all__ = ["COMMAND_MODULES", "Command", "GlobalOptions", "load_commands"]
 
 # Module names under wazuh_integrator.commands, in the order --help lists them.
 COMMAND_MODULES: tuple[str, ...] = ("run", "check_config", "test_alerts", "dead_letter", "demo")
@@ -37,7 +37,7 @@ class GlobalOptions:
 
     def shown(self, path: Path) -> str:
         """How ``path`` appears in messages: relative to the home when inside it."""
-        return display_path(path, self.home)
+        return self.paths.shown(path)
 
 
 @dataclass(frozen=True)
@@ -54,14 +54,6 @@ class Command:
     run: Callable[[argparse.Namespace, GlobalOptions], int]
     description: str | None = None
     info_logs: bool = False  # True for the daemon: its INFO lines are its output
-
-
-def display_path(path: Path, home: Path) -> str:
-    """``path`` relative to ``home`` when it lives inside it, else as given."""
-    try:
-        return str(path.relative_to(home))
-    except ValueError:
-        return str(path)
 
 
 def load_commands() -> list[Command]:

@@ -9,85 +9,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import dataclass, field
 from typing import TextIO
 
 from wazuh_integrator.commands import Command, GlobalOptions
-from wazuh_integrator.config.enable import resolve_integrations
-from wazuh_integrator.config.models import (
-    DisabledIntegration,
-    IntegrationBlock,
-    OssecConfig,
-    Settings,
-)
-from wazuh_integrator.config.ossec import read_ossec_conf
-from wazuh_integrator.config.settings import load_settings
-from wazuh_integrator.errors import ConfigError, ConfigIssue
-from wazuh_integrator.integrations.registry import PluginError, Registry
+from wazuh_integrator.config.loading import ConfigurationReport, inspect_configuration
 
-__all__ = ["COMMAND", "ConfigurationReport", "inspect_configuration"]
-
-
-@dataclass
-class ConfigurationReport:
-    """Both configuration files, read, resolved and judged together."""
-
-    config: OssecConfig
-    settings: Settings
-    settings_shown: str
-    settings_status: str
-    registry: Registry
-    enabled: list[IntegrationBlock]
-    disabled: list[DisabledIntegration]
-    other_errors: list[ConfigIssue] = field(default_factory=list)
-
-    @property
-    def errors(self) -> list[ConfigIssue]:
-        """Problems that make the configuration unusable (disabled blocks aside)."""
-        return [*self.config.errors, *self.other_errors]
-
-
-def inspect_configuration(options: GlobalOptions) -> ConfigurationReport:
-    """Read everything, collecting problems instead of stopping at the first one."""
-    paths = options.paths
-    config = read_ossec_conf(paths.config, display_path=options.shown(paths.config))
-    settings_shown = options.shown(paths.settings)
-    other_errors: list[ConfigIssue] = []
-    try:
-        # A file named on the command line must exist; the default one may not.
-        settings = load_settings(
-            paths.settings, must_exist=options.settings is not None, display_path=settings_shown
-        )
-    except ConfigError as exc:
-        settings, status = Settings(), "INVALID (see errors); defaults used to check the rest"
-        other_errors.extend(exc.issues)
-    else:
-        status = _settings_status(settings)
-    registry = _registry(settings, settings_shown, other_errors)
-    enabled, disabled = resolve_integrations(config, paths, registry)
-    return ConfigurationReport(
-        config, settings, settings_shown, status, registry, enabled, disabled, other_errors
-    )
-
-
-def _settings_status(settings: Settings) -> str:
-    if settings.path is None:
-        return "not found: every setting at its default"
-    sections = len(settings.integrations)
-    plural = "" if sections == 1 else "s"
-    return f"read ({sections} [integrations.*] section{plural})"
-
-
-def _registry(settings: Settings, settings_shown: str, errors: list[ConfigIssue]) -> Registry:
-    try:
-        return Registry(settings.plugins)
-    except PluginError as exc:
-        errors.append(ConfigIssue(settings_shown, None, None, f"plugins: {exc}"))
-    try:
-        return Registry()
-    except PluginError as exc:
-        errors.append(ConfigIssue("entry points", None, None, str(exc)))
-    return Registry(entry_point_plugins=False)
+__all__ = ["COMMAND"]
 
 
 def _plural(count: int, word: str) -> str:
@@ -140,7 +67,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
     del args
-    report = inspect_configuration(options)
+    report = inspect_configuration(options.paths)
     print_report(report, options, sys.stdout)
     return 1 if report.errors or report.disabled else 0
 

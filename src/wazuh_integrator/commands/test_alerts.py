@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, TextIO
 from wazuh_integrator.commands import Command, GlobalOptions
 
 if TYPE_CHECKING:
-    from wazuh_integrator.commands.check_config import ConfigurationReport
+    from wazuh_integrator.config.loading import ConfigurationReport
     from wazuh_integrator.config.models import IntegrationBlock
     from wazuh_integrator.filters import AlertFilter
     from wazuh_integrator.integrations.base import Integration
@@ -236,10 +236,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
-    from wazuh_integrator.commands.check_config import inspect_configuration
+    from wazuh_integrator.config.loading import inspect_configuration
     from wazuh_integrator.errors import ConfigError
 
-    report = inspect_configuration(options)
+    report = inspect_configuration(options.paths)
     if report.errors:
         raise ConfigError(report.errors)
     for off in report.disabled:

@@ -20,6 +20,7 @@ class WazuhPaths:
     home: Path
     config: Path
     settings: Path
+    settings_given: bool = False  # named by the user: then it must exist
 
     @classmethod
     def from_home(
@@ -29,7 +30,15 @@ class WazuhPaths:
             home=home,
             config=config if config is not None else home / "etc" / "ossec.conf",
             settings=settings if settings is not None else home / "etc" / "integrator.toml",
+            settings_given=settings is not None,
         )
+
+    def shown(self, path: Path) -> str:
+        """How ``path`` appears in messages: relative to the home when inside it."""
+        try:
+            return str(path.relative_to(self.home))
+        except ValueError:
+            return str(path)
 
     @property
     def alerts(self) -> Path:
