@@ -67,6 +67,12 @@ def summarize(collapsed: Path, top: int = 15) -> dict[str, object]:
         for function in set(frames):
             total_samples[function] += count
 
+    # The call chain's roots (runpy, the CLI, the event loop) are in nearly every
+    # sample and say nothing: the total column starts below them.
+    for name, n in list(total_samples.items()):
+        if n >= 0.9 * samples:
+            del total_samples[name]
+
     def shares(counter: Counter[str]) -> list[tuple[str, float]]:
         return [(name, round(100 * n / samples, 1)) for name, n in counter.most_common(top)]
 
