@@ -533,7 +533,9 @@ async def test_stop_lets_in_flight_deliveries_finish_within_the_grace(
     assert harness.store.count_parked(deliverer.key) == 0
 
 
-async def test_a_full_queue_makes_submit_wait(harness: Harness, receiver: Receiver) -> None:
+async def test_a_full_queue_spills_to_the_store_and_everything_arrives(
+    harness: Harness, receiver: Receiver
+) -> None:
     receiver.default = Answer(hang=True)
     settings = IntegrationSettings(concurrency=1, queue_size=2)
     deliverer = harness.make(PostIntegration, url=receiver.url(), settings=settings)
@@ -543,14 +545,20 @@ async def test_a_full_queue_makes_submit_wait(harness: Harness, receiver: Receiv
     await deliverer.submit(harness.delivery(1))
     await deliverer.submit(harness.delivery(2))
     assert deliverer.stats()["queued"] == 2
-    blocked = asyncio.create_task(deliverer.submit(harness.delivery(3)))
-    await asyncio.sleep(0.1)
-    assert not blocked.done()
+    # The queue is full: the next ones wait a moment, then go to the store
+    # untried and settle, so the reader can go on.
+    await submit_all(deliverer, harness, range(3, 6))
+    assert harness.settled == {f"1764262800.{n}": 1 for n in range(3, 6)}
+    spilled = parked_rows(harness.store, deliverer.key)
+    assert sorted(orjson.loads(row.alert)["id"] for row in spilled) == [
+        f"1764262800.{n}" for n in range(3, 6)
+    ]
+    assert all(row.attempts == 0 and "queue was full" in row.last_error for row in spilled)
     assert harness.metrics.queue_depth.labels(integration=deliverer.key).value == 2
     receiver.released.set()
-    await blocked
-    await deliverer.join()
-    assert sorted(receiver.accepted) == [f"1764262800.{n}" for n in range(4)]
+    await until(lambda: len(receiver.accepted) == 6, "every alert delivered")
+    assert sorted(receiver.accepted) == [f"1764262800.{n}" for n in range(6)]
+    await until(lambda: harness.store.count_parked(deliverer.key) == 0, "the store emptied")
 
 
 async def test_a_submit_waiting_for_room_when_stop_comes_is_parked(
@@ -564,7 +572,7 @@ async def test_a_submit_waiting_for_room_when_stop_comes_is_parked(
     await until(lambda: receiver.attempts == 1, "the worker busy")
     await deliverer.submit(harness.delivery(1))
     blocked = asyncio.create_task(deliverer.submit(harness.delivery(2)))
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.01)  # less than SPILL_AFTER_S: still waiting for room
     assert not blocked.done()
     await deliverer.stop(grace_s=0.1)
     await blocked

@@ -79,6 +79,12 @@ PARKED_POLL_S: Final = 2.0
 # How often the parked and dead-letter gauges are recounted from the store.
 GAUGE_REFRESH_S: Final = 30.0
 PARKED_BATCH_PER_WORKER: Final = 4
+# How long the reader waits for room in a full queue before the delivery is
+# spilled to the store instead: a receiver slower than the alert stream then
+# costs the reader a store write per alert, not its pace, so it cannot slow
+# the other integrations. Spilling goes on until the queue is half empty.
+SPILL_AFTER_S: Final = 0.05
+SPILLED_NOTE: Final = "the queue was full: kept in the store, due now"
 ERROR_TEXT_BYTES: Final = 1024
 
 
@@ -139,6 +145,7 @@ class Deliverer:
         self._no_in_flight = asyncio.Event()
         self._no_in_flight.set()
         self._unsettled = 0
+        self._spilling = False
         self._all_settled = asyncio.Event()
         self._all_settled.set()
         self._parked_changed = asyncio.Event()
@@ -177,18 +184,31 @@ class Deliverer:
         )
 
     async def submit(self, delivery: Delivery) -> None:
-        """Queue a delivery, waiting while the queue is full (backpressure).
+        """Queue a delivery; when the queue stays full, keep it in the store.
 
-        After :meth:`stop` the delivery is parked at once, untried, so that
-        nothing handed over is lost.
+        A full queue holds the caller for at most ``SPILL_AFTER_S``; past
+        that the delivery is parked untried, due now, and the parked-retry
+        loop delivers it, so memory stays bounded and the reader is not held
+        at this receiver's pace. After :meth:`stop` the delivery is parked at
+        once, untried, so that nothing handed over is lost.
         """
         self._unsettled += 1
         self._all_settled.clear()
         if self._stop_requested.is_set():
             self._park(Job(delivery), next_attempt_at=self._clock(), note="shutting down")
             return
+        if self._spilling:
+            if self._queue.qsize() > self._queue.maxsize // 2:
+                self._spill(delivery)
+                return
+            self._spilling = False
         try:
-            await self._queue.put(delivery)
+            async with asyncio.timeout(SPILL_AFTER_S):
+                await self._queue.put(delivery)
+        except TimeoutError:
+            self._spilling = True
+            self._spill(delivery)
+            return
         except BaseException:
             self._unsettled -= 1
             if self._unsettled == 0:
@@ -354,6 +374,9 @@ class Deliverer:
                 return True
         self._park(job, next_attempt_at=now + self._parked_backoff_s(job.attempts))
         return False
+
+    def _spill(self, delivery: Delivery) -> None:
+        self._park(Job(delivery), next_attempt_at=self._clock(), note=SPILLED_NOTE)
 
     def _park_queued(self) -> None:
         while not self._queue.empty():
