@@ -9,6 +9,7 @@ full URL is not chained.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Collection, Mapping
 from typing import Any, NoReturn
@@ -76,6 +77,12 @@ def _secrets_for(
     return sorted({v for v in values if v}, key=len, reverse=True)
 
 
+@functools.lru_cache(maxsize=64)
+def _client_timeout(timeout_s: float) -> aiohttp.ClientTimeout:
+    # Immutable, and the same few values for every request of a block.
+    return aiohttp.ClientTimeout(total=timeout_s)
+
+
 def _scrubbed(error: DeliveryError, secrets: list[str]) -> DeliveryError:
     """``error`` again, of the same type, with every secret removed from its text."""
     message = scrub(str(error), secrets)
@@ -139,27 +146,31 @@ async def post_json(
     are scrubbed without being listed. Redirects are not followed: aiohttp
     would turn the POST into a GET and drop the body.
     """
-    hidden = _secrets_for(url, headers, secrets)
+    # The values to scrub are worked out only when there is an error to scrub:
+    # this runs once per alert, and nearly every POST succeeds.
     try:
         data = orjson.dumps(body, default=_json_default)
     except TypeError as exc:
+        hidden = _secrets_for(url, headers, secrets)
         raise Permanent(f"payload is not JSON: {scrub(str(exc), hidden)}") from None
-    request_headers = {**_JSON_HEADERS, **(headers or {})}
-    logger.debug("POST %s: %d bytes", redact_url(url), len(data))
+    request_headers = {**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("POST %s: %d bytes", redact_url(url), len(data))
     try:
         async with session.post(
             url,
             data=data,
             headers=request_headers,
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            timeout=_client_timeout(timeout_s),
             allow_redirects=False,
         ) as response:
             await _raise_for_answer(response, extra_transient)
-            await _read_at_most(response, _DRAIN_BYTES)
+            if not response.content.is_eof():  # the usual short answer is already read
+                await _read_at_most(response, _DRAIN_BYTES)
     except DeliveryError as error:
-        raise _scrubbed(error, hidden) from None
+        raise _scrubbed(error, _secrets_for(url, headers, secrets)) from None
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-        _fail(exc, url, hidden)
+        _fail(exc, url, _secrets_for(url, headers, secrets))
 
 
 async def get_json(
@@ -185,13 +196,14 @@ async def get_json(
     ``params`` values (API keys in the query) are scrubbed from errors.
     """
     hidden = _secrets_for(url, headers, [*secrets, *(params or {}).values()])
-    logger.debug("GET %s", redact_url(url))
+    if logger.isEnabledFor(logging.DEBUG):
+        logger.debug("GET %s", redact_url(url))
     try:
         async with session.get(
             url,
             headers=dict(headers or {}),
             params=dict(params or {}),
-            timeout=aiohttp.ClientTimeout(total=timeout_s),
+            timeout=_client_timeout(timeout_s),
         ) as response:
             status = response.status
             if status not in ok_statuses:
