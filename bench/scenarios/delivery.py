@@ -122,7 +122,7 @@ def run(context: Context) -> Outcome:
     ]
     outcome.notes.append(
         f"{count:,} alerts, every one matching one `slack` block (default settings: "
-        f"concurrency 8, no rate limit) posting to {kind} on 127.0.0.1. Daemon time is "
+        f"concurrency 32, no rate limit) posting to {kind} on 127.0.0.1. Daemon time is "
         "the whole `run --once` process, start-up and drain included; every alert was "
         "counted at the receiver. Stock model: per alert, a temporary file, a new "
         f"`{Path(sys.executable).name}` running `bench/stock_slack.py` (requests), "

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from wazuh_integrator.errors import Permanent
 from wazuh_integrator.integrations.alert_fields import rule_level
-from wazuh_integrator.integrations.base import Alert, Integration
+from wazuh_integrator.integrations.base import WEBHOOK_CONCURRENCY, Alert, Integration
 from wazuh_integrator.integrations.http import post_json
 from wazuh_integrator.secret import Secret
 
@@ -84,6 +84,7 @@ def build_pagerduty_payload(
 class PagerDutyIntegration(Integration):
     name = "pagerduty"
     required = ("api_key",)
+    default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
 
     def preview(self, alert: Alert) -> dict[str, Any]:
         return build_pagerduty_payload(alert, self.block.options, PREVIEW_ROUTING_KEY)

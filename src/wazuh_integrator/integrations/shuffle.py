@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from wazuh_integrator.errors import Permanent
 from wazuh_integrator.integrations.alert_fields import rule_level
-from wazuh_integrator.integrations.base import Alert, Integration
+from wazuh_integrator.integrations.base import WEBHOOK_CONCURRENCY, Alert, Integration
 from wazuh_integrator.integrations.http import post_json
 
 __all__ = ["SKIPPED_RULE_IDS", "ShuffleIntegration", "build_shuffle_payload", "is_skipped"]
@@ -80,6 +80,7 @@ def build_shuffle_payload(alert: Alert, options: Mapping[str, Any] | None) -> di
 class ShuffleIntegration(Integration):
     name = "shuffle"
     required = ("hook_url",)
+    default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
 
     def preview(self, alert: Alert) -> dict[str, Any] | None:
         if is_skipped(alert):

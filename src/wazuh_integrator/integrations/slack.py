@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, ClassVar
 
 from wazuh_integrator.errors import Permanent
 from wazuh_integrator.integrations.alert_fields import rule_level
-from wazuh_integrator.integrations.base import Alert, Integration
+from wazuh_integrator.integrations.base import WEBHOOK_CONCURRENCY, Alert, Integration
 from wazuh_integrator.integrations.http import post_json
 
 __all__ = ["SlackIntegration", "build_slack_payload", "slack_color"]
@@ -59,6 +59,7 @@ def build_slack_payload(alert: Alert, options: Mapping[str, Any] | None) -> dict
 class SlackIntegration(Integration):
     name = "slack"
     required = ("hook_url",)
+    default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
 
     def preview(self, alert: Alert) -> dict[str, Any]:
         return build_slack_payload(alert, self.block.options)
