@@ -203,8 +203,11 @@ class Deliverer:
                 return
             self._spilling = False
         try:
-            async with asyncio.timeout(SPILL_AFTER_S):
-                await self._queue.put(delivery)
+            if self._queue.full():
+                async with asyncio.timeout(SPILL_AFTER_S):
+                    await self._queue.put(delivery)
+            else:
+                self._queue.put_nowait(delivery)  # the common case, without a timer
         except TimeoutError:
             self._spilling = True
             self._spill(delivery)
