@@ -533,52 +533,52 @@ async def test_stop_lets_in_flight_deliveries_finish_within_the_grace(
     assert harness.store.count_parked(deliverer.key) == 0
 
 
-async def test_a_full_queue_spills_to_the_store_and_everything_arrives(
+async def test_past_the_queue_deliveries_wait_in_the_overflow_then_in_the_store(
     harness: Harness, receiver: Receiver
 ) -> None:
     receiver.default = Answer(hang=True)
     settings = IntegrationSettings(concurrency=1, queue_size=2)
-    deliverer = harness.make(PostIntegration, url=receiver.url(), settings=settings)
+    one_line = len(harness.delivery(0).raw)
+    deliverer = harness.make(
+        PostIntegration, url=receiver.url(), settings=settings, overflow_bytes=2 * one_line
+    )
     await deliverer.start()
     await deliverer.submit(harness.delivery(0))
     await until(lambda: receiver.attempts == 1, "the worker busy")
-    await deliverer.submit(harness.delivery(1))
-    await deliverer.submit(harness.delivery(2))
-    assert deliverer.stats()["queued"] == 2
-    # The queue is full: the next ones wait a moment, then go to the store
-    # untried and settle, so the reader can go on.
-    await submit_all(deliverer, harness, range(3, 6))
-    assert harness.settled == {f"1764262800.{n}": 1 for n in range(3, 6)}
+    # The reader never waits: 2 fill the queue, 2 the overflow, and the
+    # oldest overflow ones go to the store, untried, as more arrive.
+    await submit_all(deliverer, harness, range(1, 8))
+    assert deliverer.stats()["queued"] == 4
     spilled = parked_rows(harness.store, deliverer.key)
     assert sorted(orjson.loads(row.alert)["id"] for row in spilled) == [
         f"1764262800.{n}" for n in range(3, 6)
     ]
     assert all(row.attempts == 0 and "queue was full" in row.last_error for row in spilled)
-    assert harness.metrics.queue_depth.labels(integration=deliverer.key).value == 2
+    assert harness.settled == {f"1764262800.{n}": 1 for n in range(3, 6)}
+    assert harness.metrics.queue_depth.labels(integration=deliverer.key).value == 4
     receiver.released.set()
-    await until(lambda: len(receiver.accepted) == 6, "every alert delivered")
-    assert sorted(receiver.accepted) == [f"1764262800.{n}" for n in range(6)]
+    await until(lambda: len(receiver.accepted) == 8, "every alert delivered")
+    assert sorted(receiver.accepted) == [f"1764262800.{n}" for n in range(8)]
+    await deliverer.join()
+    assert harness.settled == {f"1764262800.{n}": 1 for n in range(8)}
     await until(lambda: harness.store.count_parked(deliverer.key) == 0, "the store emptied")
 
 
-async def test_a_submit_waiting_for_room_when_stop_comes_is_parked(
-    harness: Harness, receiver: Receiver
-) -> None:
+async def test_stop_parks_what_waits_in_the_overflow(harness: Harness, receiver: Receiver) -> None:
     receiver.default = Answer(hang=True)
     settings = IntegrationSettings(concurrency=1, queue_size=1)
     deliverer = harness.make(PostIntegration, url=receiver.url(), settings=settings)
     await deliverer.start()
     await deliverer.submit(harness.delivery(0))
     await until(lambda: receiver.attempts == 1, "the worker busy")
-    await deliverer.submit(harness.delivery(1))
-    blocked = asyncio.create_task(deliverer.submit(harness.delivery(2)))
-    await asyncio.sleep(0.01)  # less than SPILL_AFTER_S: still waiting for room
-    assert not blocked.done()
+    await submit_all(deliverer, harness, range(1, 4))
     await deliverer.stop(grace_s=0.1)
-    await blocked
     await asyncio.wait_for(deliverer.join(), 5)
-    assert harness.settled == {f"1764262800.{n}": 1 for n in range(3)}
-    assert harness.store.count_parked(deliverer.key) == 3
+    assert harness.settled == {f"1764262800.{n}": 1 for n in range(4)}
+    rows = parked_rows(harness.store, deliverer.key)
+    assert sorted(orjson.loads(row.alert)["id"] for row in rows) == [
+        f"1764262800.{n}" for n in range(4)
+    ]
 
 
 async def test_a_slow_integration_does_not_slow_another(

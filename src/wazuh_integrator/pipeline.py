@@ -29,7 +29,7 @@ from wazuh_integrator.errors import ConfigError
 from wazuh_integrator.filters import AlertFilter, compile_filter
 from wazuh_integrator.integrations.base import Integration, IntegrationContext
 from wazuh_integrator.integrations.registry import Registry
-from wazuh_integrator.metrics import Metrics, serve_metrics
+from wazuh_integrator.metrics import CounterChild, Metrics, serve_metrics
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
 from wazuh_integrator.store import Checkpoint, StateStore
 from wazuh_integrator.watermark import Watermark
@@ -57,6 +57,7 @@ class Route:
     alert_filter: AlertFilter
     integration: Integration
     deliverer: Deliverer
+    matched_total: CounterChild  # this block's series of alerts_matched_total, looked up once
 
 
 @dataclass(frozen=True)
@@ -253,7 +254,10 @@ class Pipeline:
                 store=self._store,
                 metrics=self.metrics,
             )
-            routes.append(Route(block, compile_filter(block), integration, deliverer))
+            matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
+            routes.append(
+                Route(block, compile_filter(block), integration, deliverer, matched_total)
+            )
             log.info("Enabling integration for: '%s'.", block.name)
         return routes
 
@@ -411,7 +415,7 @@ class Pipeline:
             return
         settle = watermark.line_with_work(line.end, len(matched))
         for route in matched:
-            metrics.alerts_matched_total.labels(integration=route.block.key).inc()
+            route.matched_total.inc()
             await route.deliverer.submit(Delivery(alert=alert, raw=line.data, on_settled=settle))
 
     def _save_checkpoint(self, *, force: bool = False) -> None:

@@ -3,8 +3,10 @@ retries, parking in the state store, and dead letters.
 
 The life of a delivery:
 
-1. :meth:`Deliverer.submit` queues it, waiting while the queue is full so a
-   slow receiver slows the reader instead of filling memory.
+1. :meth:`Deliverer.submit` queues it without ever making the reader wait:
+   past the bounded queue it waits in a bounded overflow of raw lines, and
+   past that it is spilled to the state store, so a slow receiver neither
+   fills memory nor slows the other integrations.
 2. A worker takes a rate-limit slot and calls ``integration.send`` inside a
    safety time-out.
 3. On a transient failure it retries in memory a few times (``<retries>`` of
@@ -32,6 +34,7 @@ import logging
 import random
 import time
 import traceback
+from collections import deque
 from typing import Any, Final
 
 import orjson
@@ -79,11 +82,12 @@ PARKED_POLL_S: Final = 2.0
 # How often the parked and dead-letter gauges are recounted from the store.
 GAUGE_REFRESH_S: Final = 30.0
 PARKED_BATCH_PER_WORKER: Final = 4
-# How long the reader waits for room in a full queue before the delivery is
-# spilled to the store instead: a receiver slower than the alert stream then
-# costs the reader a store write per alert, not its pace, so it cannot slow
-# the other integrations. Spilling goes on until the queue is half empty.
-SPILL_AFTER_S: Final = 0.05
+# When the queue is full, further deliveries wait in an overflow that keeps
+# only their raw line (decoded again when they reach the queue), up to this
+# many bytes; past it the oldest are spilled to the store, untried and due
+# now. So the reader never waits for a receiver slower than the alert stream,
+# which cannot then slow the other integrations, and memory stays bounded.
+OVERFLOW_BYTES: Final = 16 * 1024 * 1024
 SPILLED_NOTE: Final = "the queue was full: kept in the store, due now"
 ERROR_TEXT_BYTES: Final = 1024
 
@@ -110,6 +114,7 @@ class Deliverer:
         rng: random.Random | None = None,
         safety_margin_s: float = SAFETY_MARGIN_S,
         circuit_threshold: int = CIRCUIT_THRESHOLD,
+        overflow_bytes: int = OVERFLOW_BYTES,
     ) -> None:
         block = integration.block
         self.integration = integration
@@ -145,7 +150,9 @@ class Deliverer:
         self._no_in_flight = asyncio.Event()
         self._no_in_flight.set()
         self._unsettled = 0
-        self._spilling = False
+        self._overflow: deque[Delivery] = deque()
+        self._overflow_bytes = 0
+        self._overflow_limit = overflow_bytes
         self._all_settled = asyncio.Event()
         self._all_settled.set()
         self._parked_changed = asyncio.Event()
@@ -184,43 +191,27 @@ class Deliverer:
         )
 
     async def submit(self, delivery: Delivery) -> None:
-        """Queue a delivery; when the queue stays full, keep it in the store.
+        """Hand a delivery over without waiting (see ``OVERFLOW_BYTES``).
 
-        A full queue holds the caller for at most ``SPILL_AFTER_S``; past
-        that the delivery is parked untried, due now, and the parked-retry
-        loop delivers it, so memory stays bounded and the reader is not held
-        at this receiver's pace. After :meth:`stop` the delivery is parked at
-        once, untried, so that nothing handed over is lost.
+        It goes to the queue when there is room, else to the overflow, whose
+        oldest deliveries are spilled to the store past its size. After
+        :meth:`stop` it is parked at once, untried, so that nothing handed
+        over is lost.
         """
         self._unsettled += 1
         self._all_settled.clear()
         if self._stop_requested.is_set():
             self._park(Job(delivery), next_attempt_at=self._clock(), note="shutting down")
             return
-        if self._spilling:
-            if self._queue.qsize() > self._queue.maxsize // 2:
-                self._spill(delivery)
-                return
-            self._spilling = False
-        try:
-            if self._queue.full():
-                async with asyncio.timeout(SPILL_AFTER_S):
-                    await self._queue.put(delivery)
-            else:
-                self._queue.put_nowait(delivery)  # the common case, without a timer
-        except TimeoutError:
-            self._spilling = True
-            self._spill(delivery)
-            return
-        except BaseException:
-            self._unsettled -= 1
-            if self._unsettled == 0:
-                self._all_settled.set()
-            raise
-        if self._stop_requested.is_set():
-            # stop() ran while this waited for room: no worker will take it.
-            self._park_queued()
-        self._queue_gauge.set(self._queue.qsize())
+        if not self._overflow and not self._queue.full():
+            self._queue.put_nowait(delivery)
+        else:
+            delivery.alert = {}  # decoded again when it reaches the queue
+            self._overflow.append(delivery)
+            self._overflow_bytes += len(delivery.raw)
+            while self._overflow_bytes > self._overflow_limit:
+                self._spill(self._take_overflow())
+        self._queue_gauge.set(self._waiting())
 
     async def join(self) -> None:
         """Return when every submitted delivery is delivered, parked or dead-lettered."""
@@ -255,7 +246,7 @@ class Deliverer:
         """Counts for the health report: now (``queued``, ``in_flight``,
         ``parked``, ``circuit_open``) and since start (``<outcome>_total``)."""
         return {
-            "queued": self._queue.qsize(),
+            "queued": self._waiting(),
             "in_flight": len(self._in_flight),
             "parked": self._parked_now,
             "circuit_open": int(self._circuit.is_open),
@@ -267,7 +258,8 @@ class Deliverer:
     async def _work(self) -> None:
         while not self._stop_requested.is_set():
             delivery = await self._queue.get()
-            self._queue_gauge.set(self._queue.qsize())
+            self._refill()
+            self._queue_gauge.set(self._waiting())
             job = Job(delivery)
             self._in_flight.add(job)
             self._no_in_flight.clear()
@@ -381,10 +373,33 @@ class Deliverer:
     def _spill(self, delivery: Delivery) -> None:
         self._park(Job(delivery), next_attempt_at=self._clock(), note=SPILLED_NOTE)
 
+    def _take_overflow(self) -> Delivery:
+        delivery = self._overflow.popleft()
+        self._overflow_bytes -= len(delivery.raw)
+        return delivery
+
+    def _refill(self) -> None:
+        """Move overflow deliveries into the room the workers made."""
+        while self._overflow and not self._queue.full():
+            delivery = self._take_overflow()
+            alert = _decode(delivery.raw)
+            if alert is None:  # it decoded when read: only a bug gets here
+                self._spill(delivery)
+                continue
+            delivery.alert = alert
+            self._queue.put_nowait(delivery)
+
+    def _waiting(self) -> int:
+        return self._queue.qsize() + len(self._overflow)
+
     def _park_queued(self) -> None:
         while not self._queue.empty():
             delivery = self._queue.get_nowait()
             self._park(Job(delivery), next_attempt_at=self._clock(), note="shutting down")
+        while self._overflow:
+            self._park(
+                Job(self._take_overflow()), next_attempt_at=self._clock(), note="shutting down"
+            )
         self._queue_gauge.set(0)
 
     # -- parked deliveries -------------------------------------------------
