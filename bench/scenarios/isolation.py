@@ -42,11 +42,17 @@ def time_fast(
                     break
                 time.sleep(POLL_S)
             elapsed_s = time.monotonic() - daemon.started_at
+            cpu_at_done_s = daemon.cpu_seconds()
         finally:
             finished = daemon.stop()
     if finished.exit_code != 0:
         raise RuntimeError(f"daemon exited {finished.exit_code}:\n{finished.log[-3000:]}")
-    return {"received": got, "seconds": elapsed_s, "alerts_per_s": per_s(got, elapsed_s)}
+    return {
+        "received": got,
+        "seconds": elapsed_s,
+        "alerts_per_s": per_s(got, elapsed_s),
+        "daemon_cpu_s": cpu_at_done_s,
+    }
 
 
 def run(context: Context) -> Outcome:

@@ -3,7 +3,7 @@ retries, parking in the state store, and dead letters.
 
 The life of a delivery:
 
-1. :meth:`Deliverer.submit` queues it without ever making the reader wait:
+1. :meth:`Deliverer.submit` queues it, holding the reader a moment at most:
    past the bounded queue it waits in a bounded overflow of raw lines, and
    past that it is spilled to the state store, so a slow receiver neither
    fills memory nor slows the other integrations.
@@ -82,11 +82,14 @@ PARKED_POLL_S: Final = 2.0
 # How often the parked and dead-letter gauges are recounted from the store.
 GAUGE_REFRESH_S: Final = 30.0
 PARKED_BATCH_PER_WORKER: Final = 4
-# When the queue is full, further deliveries wait in an overflow that keeps
-# only their raw line (decoded again when they reach the queue), up to this
-# many bytes; past it the oldest are spilled to the store, untried and due
-# now. So the reader never waits for a receiver slower than the alert stream,
-# which cannot then slow the other integrations, and memory stays bounded.
+# A full queue holds the reader for at most SPILL_AFTER_S: a receiver that
+# keeps up frees room well within it. Past that, deliveries wait in an
+# overflow that keeps only their raw line (decoded again when they reach the
+# queue), without holding the reader, until the overflow is empty again; past
+# OVERFLOW_BYTES the oldest are spilled to the store, untried and due now. So
+# a receiver slower than the alert stream cannot slow the other integrations,
+# and memory stays bounded.
+SPILL_AFTER_S: Final = 0.05
 OVERFLOW_BYTES: Final = 16 * 1024 * 1024
 SPILLED_NOTE: Final = "the queue was full: kept in the store, due now"
 ERROR_TEXT_BYTES: Final = 1024
@@ -191,27 +194,54 @@ class Deliverer:
         )
 
     async def submit(self, delivery: Delivery) -> None:
-        """Hand a delivery over without waiting (see ``OVERFLOW_BYTES``).
+        """Hand a delivery over (see ``SPILL_AFTER_S`` and ``OVERFLOW_BYTES``).
 
-        It goes to the queue when there is room, else to the overflow, whose
-        oldest deliveries are spilled to the store past its size. After
-        :meth:`stop` it is parked at once, untried, so that nothing handed
-        over is lost.
+        It goes to the queue when there is room or room is made soon, else to
+        the overflow, whose oldest deliveries are spilled to the store past
+        its size. After :meth:`stop` it is parked at once, untried, so that
+        nothing handed over is lost.
         """
         self._unsettled += 1
         self._all_settled.clear()
         if self._stop_requested.is_set():
             self._park(Job(delivery), next_attempt_at=self._clock(), note="shutting down")
             return
-        if not self._overflow and not self._queue.full():
-            self._queue.put_nowait(delivery)
-        else:
-            delivery.alert = {}  # decoded again when it reaches the queue
-            self._overflow.append(delivery)
-            self._overflow_bytes += len(delivery.raw)
-            while self._overflow_bytes > self._overflow_limit:
-                self._spill(self._take_overflow())
+        if not self._overflow:
+            if not self._queue.full():
+                self._queue.put_nowait(delivery)  # the common case, without a timer
+                self._queue_gauge.set(self._waiting())
+                return
+            try:
+                async with asyncio.timeout(SPILL_AFTER_S):
+                    await self._queue.put(delivery)
+            except TimeoutError:
+                pass
+            except BaseException:
+                self._unsettled -= 1
+                if self._unsettled == 0:
+                    self._all_settled.set()
+                raise
+            else:
+                if self._stop_requested.is_set():
+                    # stop() ran while this waited for room: no worker will take it.
+                    self._park_queued()
+                self._queue_gauge.set(self._waiting())
+                return
+        self._to_overflow(delivery)
         self._queue_gauge.set(self._waiting())
+
+    def _to_overflow(self, delivery: Delivery) -> None:
+        if not self._overflow:
+            log.info(
+                "Integration '%s' is slower than the alerts: holding them in memory"
+                " (then in the state store) until it catches up.",
+                self.key,
+            )
+        delivery.alert = {}  # decoded again when it reaches the queue
+        self._overflow.append(delivery)
+        self._overflow_bytes += len(delivery.raw)
+        while self._overflow_bytes > self._overflow_limit:
+            self._spill(self._take_overflow())
 
     async def join(self) -> None:
         """Return when every submitted delivery is delivered, parked or dead-lettered."""
@@ -371,7 +401,8 @@ class Deliverer:
         return False
 
     def _spill(self, delivery: Delivery) -> None:
-        self._park(Job(delivery), next_attempt_at=self._clock(), note=SPILLED_NOTE)
+        # Not a failure: logged once per overflow episode, not per alert.
+        self._park(Job(delivery), next_attempt_at=self._clock(), note=SPILLED_NOTE, quiet=True)
 
     def _take_overflow(self) -> Delivery:
         delivery = self._overflow.popleft()
@@ -388,6 +419,8 @@ class Deliverer:
                 continue
             delivery.alert = alert
             self._queue.put_nowait(delivery)
+            if not self._overflow:
+                log.info("Integration '%s' has caught up with the alerts.", self.key)
 
     def _waiting(self) -> int:
         return self._queue.qsize() + len(self._overflow)
@@ -612,7 +645,9 @@ class Deliverer:
         self._rate_limited_metric.inc()
         return wait_s
 
-    def _park(self, job: Job, *, next_attempt_at: float, note: str = "") -> None:
+    def _park(
+        self, job: Job, *, next_attempt_at: float, note: str = "", quiet: bool = False
+    ) -> None:
         now = self._clock()
         if job.last_error is not None:
             text = self._text(job.last_error)
@@ -628,13 +663,14 @@ class Deliverer:
         )
         self._parked_count_changed(+1)
         self._count("parked")
-        self._failures.failed(
-            "park",
-            text,
-            "Integration '%s': delivery parked for a later retry: %s",
-            self.key,
-            text,
-        )
+        if not quiet:
+            self._failures.failed(
+                "park",
+                text,
+                "Integration '%s': delivery parked for a later retry: %s",
+                self.key,
+                text,
+            )
         self._parked_changed.set()
         self._settle(job.delivery)
 
