@@ -24,7 +24,7 @@ TARGET_RATIO = 0.5
 NO_MATCH_BLOCKS = (
     ("slack", "<level>12</level><group>authentication_failures,attack</group>"),
     ("shuffle", "<rule_id>100200,100201,100202</rule_id>"),
-    ("custom-bench", "<event_location>^/var/log/secure$|^C:\\\\</event_location>"),
+    ("custom-bench", "<event_location>^/var/log/secure$|^C:\\Windows\\Temp</event_location>"),
 )
 
 
