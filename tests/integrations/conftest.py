@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import socket
 import traceback
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,10 +16,13 @@ import aiohttp
 import orjson
 import pytest
 from aiohttp import web
+from enrich_support import DatagramReceiver, FakeService, analysisd_receiver
 
+from wazuh_integrator.analysisd import AnalysisdSocket
 from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Timeout, Transient
 from wazuh_integrator.integrations.base import IntegrationContext
+from wazuh_integrator.store import StateStore
 
 GOLDEN_ROOT = Path(__file__).resolve().parent.parent / "data" / "golden"
 
@@ -258,3 +261,32 @@ def load_golden_cases(integration: str) -> list[GoldenCase]:
             )
         )
     return cases
+
+
+# -- stand-ins for the enrichment services and analysisd ---------------------
+
+
+@pytest.fixture
+async def service() -> AsyncIterator[FakeService]:
+    async with FakeService().running() as running:
+        yield running
+
+
+@pytest.fixture
+def analysisd() -> Iterator[DatagramReceiver]:
+    with analysisd_receiver() as running:
+        yield running
+
+
+@pytest.fixture
+def sink(analysisd: DatagramReceiver) -> Iterator[AnalysisdSocket]:
+    events = AnalysisdSocket(analysisd.path)
+    yield events
+    events.close()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    state = StateStore(tmp_path / "state.db")
+    yield state
+    state.close()

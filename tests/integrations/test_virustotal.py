@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import traceback
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +14,6 @@ from enrich_support import (
     Answer,
     DatagramReceiver,
     FakeService,
-    analysisd_receiver,
     closed_port_url,
     golden_cases,
     load_json,
@@ -60,38 +58,6 @@ V3_FOUND = {
 V3_NOT_FOUND = {"error": {"code": "NotFoundError", "message": "not found"}}
 V2_PATH = "/vtapi/v2/file/report"
 V3_PATH = f"/api/v3/files/{MD5}"
-
-
-@pytest.fixture
-async def service() -> AsyncIterator[FakeService]:
-    async with FakeService().running() as running:
-        yield running
-
-
-@pytest.fixture
-def analysisd() -> Iterator[DatagramReceiver]:
-    with analysisd_receiver() as running:
-        yield running
-
-
-@pytest.fixture
-def sink(analysisd: DatagramReceiver) -> Iterator[AnalysisdSocket]:
-    events = AnalysisdSocket(analysisd.path)
-    yield events
-    events.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[StateStore]:
-    state = StateStore(tmp_path / "state.db")
-    yield state
-    state.close()
 
 
 def make_virustotal(
