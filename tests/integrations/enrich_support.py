@@ -12,10 +12,15 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import aiohttp
 from aiohttp import web
+
+from wazuh_integrator.analysisd import AnalysisdSocket
+from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings
+from wazuh_integrator.integrations.base import Integration, IntegrationContext, LookupCache
+from wazuh_integrator.secret import Secret
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
 
@@ -151,3 +156,38 @@ def split_datagram(datagram: bytes) -> tuple[str, Any]:
 async def client_session() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession() as session:
         yield session
+
+
+EnrichmentT = TypeVar("EnrichmentT", bound=Integration)
+
+
+def make_enrichment(
+    cls: type[EnrichmentT],
+    hook_url: str,
+    session: aiohttp.ClientSession,
+    sink: AnalysisdSocket,
+    *,
+    api_key: str,
+    settings: IntegrationSettings,
+    cache: LookupCache | None = None,
+    timeout_s: int = 10,
+) -> EnrichmentT:
+    """An enrichment integration wired to a real HTTP session and analysisd socket."""
+    block = IntegrationBlock(
+        index=0,
+        path="ossec.conf",
+        line=1,
+        name=cls.name,
+        api_key=Secret(api_key),
+        hook_url=Secret(hook_url),
+        timeout_s=timeout_s,
+    )
+    context = IntegrationContext(
+        home=Path("/var/ossec"),
+        state_dir=Path("/var/ossec/var/integrator"),
+        settings=settings,
+        http=session,
+        events=sink,
+        cache=cache,
+    )
+    return cls(block, context)

@@ -17,12 +17,13 @@ from enrich_support import (
     closed_port_url,
     golden_cases,
     load_json,
+    make_enrichment,
 )
 
 from wazuh_integrator.analysisd import AnalysisdSocket, EventTooLarge, format_event_message
-from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings
+from wazuh_integrator.config.models import IntegrationSettings
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Timeout, Transient
-from wazuh_integrator.integrations.base import IntegrationContext, LookupCache
+from wazuh_integrator.integrations.base import LookupCache
 from wazuh_integrator.integrations.maltiverse import (
     Indicator,
     MaltiverseIntegration,
@@ -30,7 +31,6 @@ from wazuh_integrator.integrations.maltiverse import (
     indicators_of,
 )
 from wazuh_integrator.integrations.registry import Registry
-from wazuh_integrator.secret import Secret
 from wazuh_integrator.store import StateStore
 
 API_KEY = "mv-eyJhbGciOiJIUzI1NiJ9-SECRET-TOKEN"
@@ -65,24 +65,16 @@ def make_maltiverse(
     cache: LookupCache | None = None,
     timeout_s: int = 10,
 ) -> MaltiverseIntegration:
-    block = IntegrationBlock(
-        index=0,
-        path="ossec.conf",
-        line=1,
-        name="maltiverse",
-        api_key=Secret(API_KEY),
-        hook_url=Secret(hook_url),
+    return make_enrichment(
+        MaltiverseIntegration,
+        hook_url,
+        session,
+        sink,
+        api_key=API_KEY,
+        settings=IntegrationSettings(),
+        cache=cache,
         timeout_s=timeout_s,
     )
-    context = IntegrationContext(
-        home=Path("/var/ossec"),
-        state_dir=Path("/var/ossec/var/integrator"),
-        settings=IntegrationSettings(),
-        http=session,
-        events=sink,
-        cache=cache,
-    )
-    return MaltiverseIntegration(block, context)
 
 
 def serve(service: FakeService, answers: dict[str, Any]) -> None:

@@ -17,13 +17,14 @@ from enrich_support import (
     closed_port_url,
     golden_cases,
     load_json,
+    make_enrichment,
     split_datagram,
 )
 
 from wazuh_integrator.analysisd import AnalysisdSocket, AnalysisdUnavailable, format_event_message
-from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings, RateLimit
+from wazuh_integrator.config.models import IntegrationSettings, RateLimit
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Timeout, Transient
-from wazuh_integrator.integrations.base import IntegrationContext, LookupCache
+from wazuh_integrator.integrations.base import LookupCache
 from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.integrations.virustotal import (
     VirusTotalIntegration,
@@ -32,7 +33,6 @@ from wazuh_integrator.integrations.virustotal import (
     build_error_event,
     build_virustotal_event,
 )
-from wazuh_integrator.secret import Secret
 from wazuh_integrator.store import StateStore
 
 API_KEY = "vt-0123456789abcdef-SECRET-KEY"
@@ -70,24 +70,17 @@ def make_virustotal(
     cache_ttl_s: float = 3600.0,
     timeout_s: int = 10,
 ) -> VirusTotalIntegration:
-    block = IntegrationBlock(
-        index=0,
-        path="ossec.conf",
-        line=1,
-        name="virustotal",
-        api_key=Secret(API_KEY),
-        hook_url=Secret(base_url),
+    settings = IntegrationSettings(api_version=api_version, cache_ttl_s=cache_ttl_s)
+    return make_enrichment(
+        VirusTotalIntegration,
+        base_url,
+        session,
+        sink,
+        api_key=API_KEY,
+        settings=settings,
+        cache=cache,
         timeout_s=timeout_s,
     )
-    context = IntegrationContext(
-        home=Path("/var/ossec"),
-        state_dir=Path("/var/ossec/var/integrator"),
-        settings=IntegrationSettings(api_version=api_version, cache_ttl_s=cache_ttl_s),
-        http=session,
-        events=sink,
-        cache=cache,
-    )
-    return VirusTotalIntegration(block, context)
 
 
 def reduced(case: Path, alert: dict[str, Any]) -> dict[str, Any]:
