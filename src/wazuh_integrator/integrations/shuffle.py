@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
-from wazuh_integrator.errors import Permanent
 from wazuh_integrator.integrations.alert_fields import rule_level
-from wazuh_integrator.integrations.base import WEBHOOK_CONCURRENCY, Alert, Integration
-from wazuh_integrator.integrations.http import post_json
+from wazuh_integrator.integrations.base import Alert
+from wazuh_integrator.integrations.webhook import WebhookIntegration
 
 __all__ = ["SKIPPED_RULE_IDS", "ShuffleIntegration", "build_shuffle_payload", "is_skipped"]
 
@@ -77,26 +76,10 @@ def build_shuffle_payload(alert: Alert, options: Mapping[str, Any] | None) -> di
     return body
 
 
-class ShuffleIntegration(Integration):
+class ShuffleIntegration(WebhookIntegration):
     name = "shuffle"
-    required = ("hook_url",)
-    default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
 
     def preview(self, alert: Alert) -> dict[str, Any] | None:
         if is_skipped(alert):
             return None
         return build_shuffle_payload(alert, self.block.options)
-
-    async def send(self, alert: Alert) -> None:
-        body = self.preview(alert)
-        if body is None:
-            return
-        if self.block.hook_url is None:
-            raise Permanent("shuffle: no <hook_url> configured")
-        await post_json(
-            self.context.session(),
-            self.block.hook_url.reveal(),
-            body,
-            timeout_s=self.block.timeout_s,
-            secrets=self.block.secrets,
-        )

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any
 
-from wazuh_integrator.errors import Permanent
 from wazuh_integrator.integrations.alert_fields import rule_level
-from wazuh_integrator.integrations.base import WEBHOOK_CONCURRENCY, Alert, Integration
-from wazuh_integrator.integrations.http import post_json
+from wazuh_integrator.integrations.base import Alert
+from wazuh_integrator.integrations.webhook import WebhookIntegration
 
 __all__ = ["SlackIntegration", "build_slack_payload", "slack_color"]
 
@@ -56,21 +55,8 @@ def build_slack_payload(alert: Alert, options: Mapping[str, Any] | None) -> dict
     return {"attachments": [attachment]}
 
 
-class SlackIntegration(Integration):
+class SlackIntegration(WebhookIntegration):
     name = "slack"
-    required = ("hook_url",)
-    default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
 
     def preview(self, alert: Alert) -> dict[str, Any]:
         return build_slack_payload(alert, self.block.options)
-
-    async def send(self, alert: Alert) -> None:
-        if self.block.hook_url is None:
-            raise Permanent("slack: no <hook_url> configured")
-        await post_json(
-            self.context.session(),
-            self.block.hook_url.reveal(),
-            self.preview(alert),
-            timeout_s=self.block.timeout_s,
-            secrets=self.block.secrets,
-        )
