@@ -24,6 +24,12 @@ class Finished:
     max_rss_kb: int
     log: str
 
+    def checked(self) -> Finished:
+        """This run, or a RuntimeError with the log's tail when it failed."""
+        if self.exit_code != 0:
+            raise RuntimeError(f"daemon exited {self.exit_code}:\n{self.log[-3000:]}")
+        return self
+
 
 def command(home: Path, *args: str, profiler: list[str] | None = None) -> list[str]:
     base = [sys.executable, "-m", "wazuh_integrator", "--home", str(home), "run", *args]

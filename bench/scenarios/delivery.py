@@ -55,8 +55,7 @@ def daemon_once(home: BenchHome, alerts: Path, profiler: list[str] | None = None
         shutil.rmtree(state)
     daemon = Daemon(home.root, "--once", "--alerts", str(alerts), profiler=profiler)
     finished = daemon.start().finish(timeout_s=900)
-    if finished.exit_code != 0:
-        raise RuntimeError(f"run --once exited {finished.exit_code}:\n{finished.log[-3000:]}")
+    finished.checked()
     return finished
 
 

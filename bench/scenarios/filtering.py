@@ -57,8 +57,7 @@ def daemon_once(path: Path, port: int, profiler: list[str] | None = None) -> Fin
     with _home(port) as home:
         daemon = Daemon(home.root, "--once", "--alerts", str(path), profiler=profiler)
         finished = daemon.start().finish(timeout_s=900)
-    if finished.exit_code != 0:
-        raise RuntimeError(f"run --once exited {finished.exit_code}:\n{finished.log[-3000:]}")
+    finished.checked()
     return finished
 
 

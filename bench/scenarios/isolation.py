@@ -45,8 +45,7 @@ def time_fast(
             cpu_at_done_s = daemon.cpu_seconds()
         finally:
             finished = daemon.stop()
-    if finished.exit_code != 0:
-        raise RuntimeError(f"daemon exited {finished.exit_code}:\n{finished.log[-3000:]}")
+    finished.checked()
     return {
         "received": got,
         "seconds": elapsed_s,

@@ -75,8 +75,7 @@ def one_run(context: Context) -> dict[str, float]:
         finally:
             finished = daemon.stop()
         recorded = receiver.stop()
-    if finished.exit_code != 0:
-        raise RuntimeError(f"daemon exited {finished.exit_code}:\n{finished.log[-3000:]}")
+    finished.checked()
     latencies_ms = sorted(
         (received_ns - int(alert_id.split(".")[0])) / 1e6
         for received_ns, alert_id in recorded["receipts"]

@@ -117,8 +117,7 @@ def one_run(context: Context) -> dict[str, Any]:
         finally:
             if not daemon.exited():
                 daemon.stop()
-    if finished.exit_code != 0:
-        raise RuntimeError(f"daemon exited {finished.exit_code}:\n{finished.log[-3000:]}")
+    finished.checked()
     down, up = sampler.phase("down"), sampler.phase("up")
     # "Flat" is judged on the steady part: from the first second after start-up on.
     steady_down = [rss for t, rss, phase in sampler.samples if phase == "down" and t >= 2.0]

@@ -31,8 +31,7 @@ def one_run(context: Context, concurrency: int | None) -> dict[str, Any]:
         daemon = Daemon(home.root, "--once", "--alerts", str(context.data["scripts"]))
         finished = daemon.start().finish(timeout_s=600)
         delivered = _lines(out)
-    if finished.exit_code != 0:
-        raise RuntimeError(f"run --once exited {finished.exit_code}:\n{finished.log[-3000:]}")
+    finished.checked()
     return {
         "seconds": finished.wall_s,
         "cpu_s": finished.cpu_s,
