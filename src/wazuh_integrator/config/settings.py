@@ -258,7 +258,9 @@ class _SettingsReader:
             key: self._settings(key, {**by_name.get(base, {}), **own})
             for key, (base, own) in by_block.items()
         }
-        block_lines = {key: self.locator.table_line((_INTEGRATIONS_TABLE, key)) for key in by_block}
+        block_lines = {
+            key: self.locator.first_line_under((_INTEGRATIONS_TABLE, key)) for key in by_block
+        }
         return Settings(
             path=path,
             integrations=integrations,
@@ -333,6 +335,14 @@ class _KeyLocator:
             if assignment and (*current, *self._parts(assignment.group(1))) == (*table, key):
                 return number
         return self.table_line((*table, key))
+
+    def first_line_under(self, table: tuple[str, ...]) -> int | None:
+        """The first header of ``table`` or of a table inside it."""
+        for number, line in enumerate(self._lines, start=1):
+            header = self._HEADER.match(line)
+            if header and self._parts(header.group(1))[: len(table)] == table:
+                return number
+        return None
 
     def item_line(self, table: tuple[str, ...], key: str, index: int) -> int | None:
         """The line of item ``index`` of an array of tables: the ``index``-th

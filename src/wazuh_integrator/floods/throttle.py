@@ -85,7 +85,7 @@ class _Window:
                 "sent": self.sent,
                 "suppressed": self.suppressed,
                 "suppressed_since": self.suppressed_since,
-                "through": self.through,
+                "through": None if self.through is None else list(self.through),
                 "sends": [
                     [list(mark), None if note is None else note.as_json()]
                     for mark, note in self.sends
