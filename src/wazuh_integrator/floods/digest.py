@@ -105,6 +105,7 @@ class DigestCollector:
         self._groups: dict[str, _Group] = {}
         self._next_id = 0  # batch ids without a store
         self._unsettled: list[ReadyDigest] = []  # sent before a restart, not settled
+        self.batches_opened = 0  # a new batch may be due before every other one
         if store is not None:
             self._restore(store)
 
@@ -153,6 +154,7 @@ class DigestCollector:
             fields = describe(self._paths, alert)
             batch_id = self._new_batch_id(key, fields, now, send_at)
             batch = group.batch = _Batch(batch_id, fields, now, now, send_at)
+            self.batches_opened += 1
         batch.count += 1
         batch.last_at = now
         if mark is not None:

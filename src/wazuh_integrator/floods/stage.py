@@ -118,10 +118,12 @@ class Shaper:
                 alert = {**alert, SUPPRESSED: verdict.note.as_json()}
                 raw = orjson.dumps(alert)
         if self.digests is not None:
+            opened = self.digests.batches_opened
             group = self.digests.collect(alert, raw, now, mark)
             if counters is not None:
                 counters.digested.inc()
-            self._changed.set()
+            if self.digests.batches_opened != opened:
+                self._changed.set()  # the sender may have to wake sooner
             return Shaped(None, None, f"digest: held for group {group}", group)
         return Shaped(alert, raw)
 
