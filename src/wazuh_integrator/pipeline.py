@@ -492,7 +492,7 @@ class Pipeline:
         # Flood windows first: a saved checkpoint must never be ahead of them.
         for route in self.routes:
             if route.shaper is not None:
-                route.shaper.persist(_mark_of(position))
+                route.shaper.persist()
         if self._watermark.advanced or force:
             store.save_checkpoint(_checkpoint_of(position))
             self._watermark.advanced = False

@@ -763,13 +763,12 @@ class StateStore(StateReader):
         ).fetchall()
         return {key: bytes(state) for key, state in rows}
 
-    def save_throttle_window(self, integration_key: str, key: str, state: bytes) -> None:
-        self._write(
+    def save_throttle_windows(self, integration_key: str, rows: list[tuple[str, bytes]]) -> None:
+        self._db_executemany(
             "INSERT INTO throttle_windows (integration_key, key, state) VALUES (?, ?, ?)"
             " ON CONFLICT (integration_key, key) DO UPDATE SET state = excluded.state",
-            (integration_key, key, state),
+            [(integration_key, key, state) for key, state in rows],
         )
-        self._after_write()
 
     def delete_throttle_windows(self, integration_key: str, keys: list[str]) -> None:
         self._db_executemany(

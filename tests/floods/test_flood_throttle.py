@@ -79,7 +79,7 @@ def test_windows_survive_a_restart_through_the_store(tmp_path: Path) -> None:
     with StateStore(tmp_path / "state.db") as store:
         first = Throttle(HOUR, integration_key="slack#0", store=store)
         sent = sum(first.decide(a, now=10.0, mark=Mark(1, 2, n)).send for n, a in enumerate(alerts))
-        first.persist(checkpoint=Mark(1, 2, 299), now=10.0)
+        first.persist(now=10.0)
     with StateStore(tmp_path / "state.db") as store:
         second = Throttle(HOUR, integration_key="slack#0", store=store)
         later = sum(second.decide(a, now=20.0).send for a in burst(300))
@@ -92,7 +92,7 @@ def test_a_line_read_again_is_sent_again_only_if_it_was_sent(tmp_path: Path) -> 
     with StateStore(tmp_path / "state.db") as store:
         first = Throttle(HOUR, integration_key="slack#0", store=store)
         verdicts = [first.decide(alert(n), now=10.0, mark=Mark(1, 2, n)) for n in range(5)]
-        first.persist(checkpoint=Mark(1, 2, 0), now=10.0)  # only line 0 is behind it
+        first.persist(now=10.0)
     assert [v.send for v in verdicts] == [True, True, False, False, False]
     with StateStore(tmp_path / "state.db") as store:
         second = Throttle(HOUR, integration_key="slack#0", store=store)
@@ -115,3 +115,19 @@ def test_ordinals() -> None:
     assert [ordinal(n) for n in (1, 2, 3, 4, 11, 12, 13, 21, 22, 101)] == [
         "1st", "2nd", "3rd", "4th", "11th", "12th", "13th", "21st", "22nd", "101st"
     ]  # fmt: skip
+
+
+def test_lines_read_again_across_two_windows_are_told_apart(tmp_path: Path) -> None:
+    short = ThrottleSettings(key=KEY, window_s=1.0, limit=2)
+    times = [0.0] * 5 + [2.0] * 5
+    with StateStore(tmp_path / "state.db") as store:
+        first = Throttle(short, integration_key="slack#0", store=store)
+        before = [first.decide(alert(n), now=times[n], mark=Mark(1, 2, n)) for n in range(10)]
+        first.persist(now=2.0)
+    with StateStore(tmp_path / "state.db") as store:
+        second = Throttle(short, integration_key="slack#0", store=store)
+        again = [second.decide(alert(n), now=2.5, mark=Mark(1, 2, n)) for n in range(10)]
+    expected = [True, True, False, False, False, True, True, False, False, False]
+    assert [v.send for v in before] == [v.send for v in again] == expected
+    assert again[5].note is not None and again[5].note.count == 3
+    assert again[5].note == before[5].note

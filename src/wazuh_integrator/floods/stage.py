@@ -127,10 +127,10 @@ class Shaper:
             return Shaped(None, None, f"digest: held for group {group}", group)
         return Shaped(alert, raw)
 
-    def persist(self, checkpoint: Mark | None) -> None:
+    def persist(self) -> None:
         """Save what is kept only in memory; called before each checkpoint save."""
         if self._throttle is not None:
-            self._throttle.persist(checkpoint, self._clock())
+            self._throttle.persist(self._clock())
 
     # -- sending digests (daemon only) ---------------------------------------
 

@@ -24,9 +24,6 @@ from wazuh_integrator.integrations.flood_marks import Suppressed, iso_time
 
 __all__ = ["Throttle", "ThrottleStore", "Verdict", "format_duration", "ordinal"]
 
-# Sent lines remembered per key until the checkpoint passes them (a restart
-# sends them again, as it does every unsettled delivery); a bound for safety.
-MAX_REMEMBERED_SENDS: Final = 1024
 # How often expired windows without suppressed alerts are forgotten.
 PRUNE_EVERY_S: Final = 60.0
 
@@ -34,7 +31,9 @@ PRUNE_EVERY_S: Final = 60.0
 class ThrottleStore(Protocol):
     def load_throttle_windows(self, integration_key: str) -> dict[str, bytes]: ...
 
-    def save_throttle_window(self, integration_key: str, key: str, state: bytes) -> None: ...
+    def save_throttle_windows(
+        self, integration_key: str, rows: list[tuple[str, bytes]]
+    ) -> None: ...
 
     def delete_throttle_windows(self, integration_key: str, keys: list[str]) -> None: ...
 
@@ -68,14 +67,40 @@ _SEND: Final = Verdict(send=True)
 
 
 @dataclass
+class _SentRun:
+    """The lines one window sent: its first ``limit`` alerts, from ``first``
+    to ``last``; ``note`` went with the first."""
+
+    first: Mark
+    last: Mark
+    note: Suppressed | None
+
+    def as_json(self) -> list[Any]:
+        return [
+            list(self.first),
+            list(self.last),
+            None if self.note is None else self.note.as_json(),
+        ]
+
+    @classmethod
+    def from_json(cls, value: list[Any]) -> _SentRun:
+        first, last, note = value
+        return cls(
+            Mark(*first),
+            Mark(*last),
+            None if note is None else Suppressed(note["count"], note["since"]),
+        )
+
+
+@dataclass
 class _Window:
     started_at: float
     seen: int = 0  # alerts of the key in this window, sent or not
     sent: int = 0
     suppressed: int = 0  # since the last send, across windows
     suppressed_since: float | None = None
-    through: Mark | None = None
-    sends: list[tuple[Mark, Suppressed | None]] = field(default_factory=list)
+    through: Mark | None = None  # the last line counted
+    runs: list[_SentRun] = field(default_factory=list)  # this window's and the one before
 
     def dumps(self) -> bytes:
         return orjson.dumps(
@@ -86,10 +111,7 @@ class _Window:
                 "suppressed": self.suppressed,
                 "suppressed_since": self.suppressed_since,
                 "through": None if self.through is None else list(self.through),
-                "sends": [
-                    [list(mark), None if note is None else note.as_json()]
-                    for mark, note in self.sends
-                ],
+                "runs": [run.as_json() for run in self.runs],
             }
         )
 
@@ -104,10 +126,7 @@ class _Window:
             suppressed=int(value["suppressed"]),
             suppressed_since=value.get("suppressed_since"),
             through=Mark(*through) if through else None,
-            sends=[
-                (Mark(*mark), None if note is None else Suppressed(note["count"], note["since"]))
-                for mark, note in value.get("sends", [])
-            ],
+            runs=[_SentRun.from_json(run) for run in value.get("runs", [])],
         )
 
 
@@ -159,8 +178,7 @@ class Throttle:
                 note = Suppressed(window.suppressed, iso_time(since))
                 window.suppressed, window.suppressed_since = 0, None
             if mark is not None:
-                window.sends.append((mark, note))
-                del window.sends[:-MAX_REMEMBERED_SENDS]
+                self._remember_send(window, mark, note)
             return _SEND if note is None else Verdict(send=True, note=note)
         window.suppressed += 1
         if window.suppressed_since is None:
@@ -173,15 +191,27 @@ class Throttle:
             ),
         )
 
+    @staticmethod
+    def _remember_send(window: _Window, mark: Mark, note: Suppressed | None) -> None:
+        # A window sends its first `limit` alerts: the first and the last line
+        # sent tell every line of it apart, in constant space.
+        if window.sent == 1 or not window.runs:
+            window.runs = [*window.runs[-1:], _SentRun(mark, mark, note)]
+        else:
+            window.runs[-1].last = mark
+
     def _decided_before(self, window: _Window, mark: Mark, key: str) -> Verdict:
         """A line read again after a restart: sent again if it was sent (it
-        may not have arrived), else already counted."""
-        for sent_mark, note in window.sends:
-            if sent_mark == mark:
-                return Verdict(send=True, note=note)
-        return Verdict(send=False, reason=f"throttled: counted for {key} before a restart")
+        may not have arrived), not if it was counted as suppressed. A line
+        older than the windows remembered is sent again: at least once."""
+        for run in reversed(window.runs):
+            if run.first.at_or_before(mark):
+                if mark.at_or_before(run.last):
+                    return Verdict(send=True, note=run.note if mark == run.first else None)
+                return Verdict(send=False, reason=f"throttled: counted for {key} before a restart")
+        return Verdict(send=True)
 
-    def persist(self, checkpoint: Mark | None, now: float) -> None:
+    def persist(self, now: float) -> None:
         """Write the windows changed since the last call (before the
         checkpoint is saved, so a saved checkpoint never runs ahead of them)."""
         store = self._store
@@ -189,13 +219,9 @@ class Throttle:
             return
         if now - self._pruned_at >= PRUNE_EVERY_S:
             self._prune(now)
-        for key in self._dirty:
-            window = self._windows.get(key)
-            if window is None:
-                continue
-            if checkpoint is not None:
-                window.sends = [s for s in window.sends if not s[0].at_or_before(checkpoint)]
-            store.save_throttle_window(self._integration_key, key, window.dumps())
+        windows = self._windows
+        rows = [(key, windows[key].dumps()) for key in self._dirty if key in windows]
+        store.save_throttle_windows(self._integration_key, rows)
         self._dirty.clear()
 
     def _prune(self, now: float) -> None:
