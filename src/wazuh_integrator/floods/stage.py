@@ -159,7 +159,8 @@ class Shaper:
         while True:
             due_at = self.digests.next_due_at()
             wait_s = None if due_at is None else max(0.0, due_at - self._clock())
-            with contextlib.suppress(TimeoutError):
+            # asyncio.TimeoutError: on Python 3.10 wait_for does not raise the builtin.
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), timeout=wait_s)
             self._changed.clear()
             for ready in self.digests.take_due(self._clock()):
