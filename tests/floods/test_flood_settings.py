@@ -63,6 +63,13 @@ where = [
     )
 
 
+def test_one_field_needs_no_list(tmp_path: Path) -> None:
+    settings = settings_from(
+        tmp_path, '[integrations.slack.throttle]\nkey = "rule.id"\nwindow = 60\nlimit = 1\n'
+    )
+    assert settings.for_integration("slack").throttle == ThrottleSettings(("rule.id",), 60.0, 1)
+
+
 def test_a_block_table_overrides_its_name_table_for_that_block_only(tmp_path: Path) -> None:
     settings = settings_from(
         tmp_path,

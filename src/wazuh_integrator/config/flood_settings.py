@@ -50,6 +50,8 @@ def _field(value: object) -> str:
 
 
 def _fields(value: object) -> tuple[str, ...]:
+    if isinstance(value, str):  # one field needs no brackets
+        return (_field(value),)
     if not isinstance(value, list) or not value:
         raise Invalid(f"{value!r} is not a non-empty list of dotted fields (like ['rule.id'])")
     return tuple(_field(item) for item in value)
