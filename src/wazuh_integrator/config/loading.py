@@ -85,7 +85,7 @@ def _unknown_block_tables(
 def _settings_status(settings: Settings) -> str:
     if settings.path is None:
         return "not found: every setting at its default"
-    sections = len(settings.integrations)
+    sections = len(settings.integrations) + len(settings.blocks)
     plural = "" if sections == 1 else "s"
     return f"read ({sections} [integrations.*] section{plural})"
 
