@@ -31,6 +31,7 @@ from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
 from wazuh_integrator.integrations.base import Integration, IntegrationContext
 from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.metrics import CounterChild, Metrics, serve_metrics
+from wazuh_integrator.ratelimit import SharedLimitsFactory
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
 from wazuh_integrator.store import Checkpoint, StateStore
 from wazuh_integrator.watermark import Watermark
@@ -125,6 +126,8 @@ class Pipeline:
         self._store: StateStore | None = None
         self._http: aiohttp.ClientSession | None = None
         self._events: AnalysisdSocket | None = None
+        # Cluster workers set this so that rate limits hold across every worker.
+        self._shared_limits: SharedLimitsFactory | None = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -277,6 +280,7 @@ class Pipeline:
                 settings=integration_settings,
                 store=self._store,
                 metrics=self.metrics,
+                shared_limits=self._shared_limits,
             )
             matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
             shaper = None

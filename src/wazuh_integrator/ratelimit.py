@@ -21,13 +21,28 @@ import asyncio
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 from wazuh_integrator.config.models import RateLimit
 
-__all__ = ["Clock", "RateLimiter", "Sleep"]
+__all__ = ["Clock", "RateLimiter", "SharedLimits", "SharedLimitsFactory", "Sleep"]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
+
+
+class SharedLimits(Protocol):
+    """Rate limits kept outside this process (cluster mode: in Redis), so that
+    every worker delivering for one integration draws from the same windows."""
+
+    async def try_acquire(self) -> float:
+        """Take a slot: 0.0 when taken, else the seconds to wait before asking again."""
+        ...
+
+
+# Given an integration key and its limits, the shared limiter to use instead
+# of the in-process windows (None: keep them in process).
+SharedLimitsFactory = Callable[[str, Sequence[RateLimit]], SharedLimits | None]
 
 
 class _SlidingWindow:

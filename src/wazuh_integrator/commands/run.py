@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 
 from wazuh_integrator.commands import Command, GlobalOptions
+from wazuh_integrator.errors import ConfigError, ConfigIssue
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +28,12 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="alerts file (default: <home>/logs/alerts/alerts.json)",
     )
     parser.add_argument(
+        "--role",
+        choices=("reader", "worker"),
+        help="cluster mode (needs [cluster] in integrator.toml): 'reader' appends this"
+        " manager's matched alerts to the Redis stream, 'worker' delivers from it",
+    )
+    parser.add_argument(
         "--log-file", type=Path, metavar="PATH", help="append log lines here instead of stderr"
     )
 
@@ -43,6 +50,22 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
         alerts_path=args.alerts,
         debug_level=options.debug,
     )
+    if args.role is not None:
+        from wazuh_integrator.cluster import run_role
+
+        if args.role == "worker" and (args.once or args.from_start or args.alerts):
+            raise ConfigError(
+                [
+                    ConfigIssue(
+                        "run",
+                        None,
+                        None,
+                        "--role worker reads no alerts.json:"
+                        " --once, --from-start and --alerts are for readers",
+                    )
+                ]
+            )
+        return run_role(options.paths, run_options, args.role)
     return run_pipeline(options.paths, run_options)
 
 

@@ -219,6 +219,21 @@ class IntegrationSettings:
 
 
 @dataclass(frozen=True)
+class ClusterSettings:
+    """integrator.toml's ``[cluster]`` table: where the shared Redis stream is.
+
+    ``redis_url`` may carry a password, so it is a :class:`Secret`.
+    """
+
+    redis_url: Secret
+    stream: str = "wazuh-integrator:alerts"
+    node: str = ""  # "": the host name, filled in when the reader starts
+    group: str = "wazuh-integrator"
+    max_length: int = 1_000_000  # XADD's approximate MAXLEN bound
+    claim_idle_s: float = 30.0  # a pending entry idle this long is claimed by another worker
+
+
+@dataclass(frozen=True)
 class Settings:
     """integrator.toml. Every key has a default; no file at all is valid."""
 
@@ -233,6 +248,7 @@ class Settings:
     # over its name's table; ``block_lines`` says where each table was written.
     blocks: Mapping[str, IntegrationSettings] = field(default_factory=dict)
     block_lines: Mapping[str, int | None] = field(default_factory=dict)
+    cluster: ClusterSettings | None = None  # None: single process, no Redis
 
     def for_integration(self, name: str) -> IntegrationSettings:
         return self.integrations.get(name, IntegrationSettings())

@@ -15,10 +15,16 @@ from pathlib import Path
 from typing import Any
 
 from wazuh_integrator.config.flood_settings import FLOOD_TABLES, FloodSettingsReader
-from wazuh_integrator.config.models import IntegrationSettings, RateLimit, Settings
+from wazuh_integrator.config.models import (
+    ClusterSettings,
+    IntegrationSettings,
+    RateLimit,
+    Settings,
+)
 from wazuh_integrator.config.values import Invalid as _Invalid
 from wazuh_integrator.errors import ConfigError, ConfigIssue
 from wazuh_integrator.integrations.registry import Registry
+from wazuh_integrator.secret import Secret
 
 __all__ = ["load_settings", "parse_duration", "parse_rate_limit"]
 
@@ -162,6 +168,27 @@ _PER_INTEGRATION: dict[str, _Key] = {
     "api_version": _Key("api_version", _api_version),
 }
 _INTEGRATIONS_TABLE = "integrations"
+_CLUSTER_TABLE = "cluster"
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+
+
+def _redis_url(value: object) -> Secret:
+    text = _text(value)
+    scheme, _, rest = text.partition("://")
+    if scheme not in _REDIS_SCHEMES or not rest:
+        # The value may hold a password: the message names only the scheme rule.
+        raise _Invalid("is not a Redis URL (like 'redis://host:6379/0')")
+    return Secret(text)
+
+
+_CLUSTER: dict[str, _Key] = {
+    "redis_url": _Key("redis_url", _redis_url),
+    "stream": _Key("stream", _text),
+    "node": _Key("node", _text),
+    "group": _Key("group", _text),
+    "max_length": _Key("max_length", _int_at_least(1000)),
+    "claim_idle": _Key("claim_idle_s", _positive_duration),
+}
 
 
 def load_settings(
@@ -230,8 +257,11 @@ class _SettingsReader:
         return fields
 
     def read(self, document: dict[str, Any], path: Path) -> Settings:
-        top = {k: v for k, v in document.items() if k != _INTEGRATIONS_TABLE}
+        own_tables = (_INTEGRATIONS_TABLE, _CLUSTER_TABLE)
+        top = {k: v for k, v in document.items() if k not in own_tables}
         fields = self._fields((), top, _TOP_LEVEL)
+        if _CLUSTER_TABLE in document:
+            fields["cluster"] = self._cluster(document[_CLUSTER_TABLE])
         integrations: dict[str, IntegrationSettings] = {}
         tables = document.get(_INTEGRATIONS_TABLE, {})
         if not isinstance(tables, dict):
@@ -268,6 +298,18 @@ class _SettingsReader:
             block_lines=block_lines,
             **fields,  # type: ignore[arg-type]
         )
+
+    def _cluster(self, values: object) -> ClusterSettings | None:
+        table = (_CLUSTER_TABLE,)
+        if not isinstance(values, dict):
+            self._issue((), _CLUSTER_TABLE, "must be a table: [cluster]")
+            return None
+        fields = self._fields(table, values, _CLUSTER)
+        if "redis_url" not in fields:
+            if "redis_url" not in values:
+                self._table_issue(table, "redis_url is required (like 'redis://host:6379/0')")
+            return None
+        return ClusterSettings(**fields)  # type: ignore[arg-type]
 
     def _table_issue(self, table: tuple[str, ...], message: str) -> None:
         line = self.locator.table_line(table)

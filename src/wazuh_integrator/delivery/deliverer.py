@@ -47,7 +47,7 @@ from wazuh_integrator.delivery.model import Delivery, Job
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Timeout, Transient
 from wazuh_integrator.integrations.base import Alert, Integration
 from wazuh_integrator.metrics import DELIVERY_OUTCOMES, Metrics
-from wazuh_integrator.ratelimit import Clock, RateLimiter
+from wazuh_integrator.ratelimit import Clock, RateLimiter, SharedLimits, SharedLimitsFactory
 from wazuh_integrator.secret import redact_urls_in, scrub
 from wazuh_integrator.store import ParkedDelivery, StateStore
 
@@ -118,6 +118,7 @@ class Deliverer:
         safety_margin_s: float = SAFETY_MARGIN_S,
         circuit_threshold: int = CIRCUIT_THRESHOLD,
         overflow_bytes: int = OVERFLOW_BYTES,
+        shared_limits: SharedLimitsFactory | None = None,
     ) -> None:
         block = integration.block
         self.integration = integration
@@ -138,7 +139,13 @@ class Deliverer:
             if settings.rate_limits is not None
             else integration.default_rate_limits
         )
-        self._limiter = RateLimiter(limits, clock=monotonic)
+        # Shared limits replace the in-process windows; pauses a receiver asks
+        # for (429, Retry-After) stay in process either way.
+        self._shared: SharedLimits | None = (
+            shared_limits(key, limits) if shared_limits is not None and limits else None
+        )
+        self._shared_wait_s = 0.0
+        self._limiter = RateLimiter(() if self._shared else limits, clock=monotonic)
         self._circuit = Circuit(
             circuit_threshold,
             initial_s=settings.initial_backoff_s,
@@ -310,7 +317,7 @@ class Deliverer:
                 return
             slot = await self._take_slot(job.delivery.alert, horizon_s=MAX_IN_MEMORY_WAIT_S)
             if slot is _Slot.TOO_FAR:
-                wait_s = self._limiter.delay_s()
+                wait_s = max(self._limiter.delay_s(), self._shared_wait_s)
                 self._park(
                     job,
                     next_attempt_at=self._clock() + wait_s,
@@ -569,6 +576,21 @@ class Deliverer:
         while not self._limiter.try_acquire():
             delay_s = self._limiter.delay_s()
             if delay_s > horizon_s:
+                return _Slot.TOO_FAR
+            if not waited:
+                waited = True
+                self._rate_limited_metric.inc()
+            if not await self._sleep_unless_stopping(delay_s):
+                return _Slot.STOPPING
+        if self._shared is not None:
+            return await self._take_shared_slot(horizon_s, waited=waited)
+        return _Slot.GRANTED
+
+    async def _take_shared_slot(self, horizon_s: float, *, waited: bool) -> _Slot:
+        assert self._shared is not None
+        while (delay_s := await self._shared.try_acquire()) > 0:
+            if delay_s > horizon_s:
+                self._shared_wait_s = delay_s
                 return _Slot.TOO_FAR
             if not waited:
                 waited = True

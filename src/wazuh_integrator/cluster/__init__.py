@@ -1,0 +1,56 @@
+"""Scale-out on Redis Streams: ``run --role reader`` on each Wazuh manager
+node, ``run --role worker`` anywhere (see docs/cluster.md).
+
+Needs the ``cluster`` extra (redis-py); ``run`` without ``--role`` never
+imports this package.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from wazuh_integrator.config.models import WazuhPaths
+from wazuh_integrator.errors import ConfigError, ConfigIssue
+from wazuh_integrator.pipeline import RunOptions, event_loop_factory, load_configuration
+
+__all__ = ["ROLES", "run_role"]
+
+ROLES = ("reader", "worker")
+
+
+def run_role(paths: WazuhPaths, options: RunOptions, role: str) -> int:
+    """Run one cluster role until stopped; the ``run --role`` command."""
+    configuration = load_configuration(paths)
+    cluster = configuration.settings.cluster
+    if cluster is None:
+        where = paths.shown(paths.settings)
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    where, None, None, f"--role {role} needs a [cluster] table with redis_url"
+                )
+            ]
+        )
+    try:
+        from wazuh_integrator.cluster.reader import StreamReader
+        from wazuh_integrator.cluster.worker import StreamWorker
+    except ImportError as error:  # redis-py missing: say which extra brings it
+        raise ConfigError(
+            [
+                ConfigIssue(
+                    "run",
+                    None,
+                    None,
+                    f"--role needs redis-py ({error.name}); install 'wazuh-integrator[cluster]'",
+                )
+            ]
+        ) from error
+    role_class = StreamReader if role == "reader" else StreamWorker
+    pipeline = role_class(paths, configuration, options, cluster)
+    # A loop of our own rather than asyncio.Runner, which Python 3.10 lacks.
+    loop = (event_loop_factory() or asyncio.new_event_loop)()
+    try:
+        return loop.run_until_complete(pipeline.run())
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()

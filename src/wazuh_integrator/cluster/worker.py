@@ -1,0 +1,383 @@
+"""``run --role worker``: deliver the stream's alerts, sharing them with every
+other worker of the consumer group.
+
+A worker reads entries with ``XREADGROUP``, routes each through the same
+filters and delivery layer as the single-process daemon, and acknowledges it
+(``XACK``) once every delivery it caused is delivered, parked or
+dead-lettered, after the state store has committed the parked ones. An
+entry read but not acknowledged stays pending in Redis: when the worker that
+holds it stops answering for ``claim_idle``, another worker claims it
+(``XAUTOCLAIM``) and delivers it. A living worker keeps its own slow entries
+from being claimed by touching them (``XCLAIM`` by itself) more often than
+that. Delivery is at least once: an entry whose worker died after sending it
+and before acknowledging it is sent again by the claimer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+import redis.asyncio as redis
+from redis.exceptions import RedisError, ResponseError
+
+from wazuh_integrator.cluster.connection import (
+    Outage,
+    connect,
+    ensure_group,
+    node_name,
+    shown_url,
+)
+from wazuh_integrator.cluster.metrics import ClusterMetrics
+from wazuh_integrator.cluster.ratelimit import RedisLimits
+from wazuh_integrator.cluster.stream import FIELD_ALERT, FIELD_NODE
+from wazuh_integrator.config.models import ClusterSettings, RateLimit, WazuhPaths
+from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
+from wazuh_integrator.delivery import Delivery
+from wazuh_integrator.pipeline import LoadedConfiguration, Pipeline, Route, RunOptions
+from wazuh_integrator.ratelimit import SharedLimits
+from wazuh_integrator.store import StateStore
+
+log = logging.getLogger(__name__)
+
+__all__ = ["StreamWorker"]
+
+READ_COUNT = 200
+READ_BLOCK_MS = 1000
+MAX_ENTRIES_IN_FLIGHT = 2000  # read no further ahead: what is not read, another worker may take
+ACK_GATHER_S = 0.02
+RETRY_FIRST_S = 0.2
+RETRY_MAX_S = 5.0
+SAMPLE_INTERVAL_S = 2.0
+TOUCH_CHUNK = 500
+
+EntryId = bytes
+Fields = dict[bytes, bytes]
+
+
+class StreamWorker(Pipeline):
+    """Consumes the stream in the group and delivers through the usual routes."""
+
+    def __init__(
+        self,
+        paths: WazuhPaths,
+        configuration: LoadedConfiguration,
+        options: RunOptions,
+        cluster: ClusterSettings,
+    ) -> None:
+        super().__init__(paths, configuration, options)
+        self.cluster = cluster
+        self.consumer = f"{node_name(cluster)}:{os.getpid()}"
+        self.cluster_metrics = ClusterMetrics(self.metrics, "worker")
+        self._outage = Outage(log, shown_url(cluster), "workers wait and retry")
+        self._client: redis.Redis | None = None
+        self._shared_limits = self._limits_in_redis
+        self._entries: dict[EntryId, int] = {}  # entry id -> deliveries not yet settled
+        self._to_ack: list[EntryId] = []
+        self._ack_wanted = asyncio.Event()
+        self._room = asyncio.Event()
+        self._counts = {"read": 0, "claimed": 0, "acked": 0, "invalid": 0}
+        self._sampled: dict[str, int | None] = {}
+        self._acker: asyncio.Task[None] | None = None
+        self._replies: Any = []  # the last XREADGROUP answer: [(stream, [(id, fields)])]
+
+    def _limits_in_redis(self, key: str, limits: Sequence[RateLimit]) -> SharedLimits:
+        assert self._client is not None
+        return RedisLimits(self._client, self.cluster.stream, key, limits, self._outage)
+
+    async def run(self) -> int:
+        self._client = connect(self.cluster)
+        log.info(
+            "Worker '%s': delivering from stream '%s' (group '%s') at %s.",
+            self.consumer,
+            self.cluster.stream,
+            self.cluster.group,
+            shown_url(self.cluster),
+        )
+        try:
+            return await super().run()
+        finally:
+            await self._client.aclose()
+
+    async def _start_route(self, route: Route) -> None:
+        if route.shaper is not None:
+            log.warning(
+                "Integration '%s': throttle and digest settings are not applied by cluster"
+                " workers yet; every matched alert is delivered.",
+                route.block.key,
+            )
+            route.shaper = None
+        await super()._start_route(route)
+
+    # -- the loops ---------------------------------------------------------
+
+    async def _read_until_stopped(self, store: StateStore) -> None:
+        loops = [
+            asyncio.create_task(self._consume(), name="stream consumer"),
+            asyncio.create_task(self._claim_loop(), name="stream claims"),
+            asyncio.create_task(self._sample_loop(), name="stream sampler"),
+        ]
+        self._acker = asyncio.create_task(self._ack_loop(), name="stream acks")
+        try:
+            await self._stop.wait()
+        finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
+
+    async def _shutdown(self, grace_s: float) -> None:
+        # Deliverers stop first: what they still hold is parked, so settled.
+        await super()._shutdown(grace_s)
+        if self._acker is not None:
+            self._acker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._acker
+        try:
+            await asyncio.wait_for(self._retrying(self._send_acks), grace_s)
+        except asyncio.TimeoutError:  # noqa: UP041 (Python 3.10's wait_for raises this one)
+            log.warning(
+                "%d stream entries were delivered but not acknowledged (Redis unreachable);"
+                " another worker will deliver them again.",
+                len(self._to_ack),
+            )
+        log.info(
+            "Worker '%s' stopped: %d entries read, %d claimed, %d acknowledged.",
+            self.consumer,
+            self._counts["read"],
+            self._counts["claimed"],
+            self._counts["acked"],
+        )
+
+    async def _retrying(self, step: Callable[[], Any]) -> None:
+        """Run ``step`` until Redis answers it, logging the outage once."""
+        wait_s = RETRY_FIRST_S
+        while True:
+            try:
+                await step()
+            except (RedisError, OSError) as error:
+                if isinstance(error, ResponseError) and "NOGROUP" not in str(error):
+                    raise
+                self._outage.failed(error)
+                self.cluster_metrics.redis_up.set(0)
+                await asyncio.sleep(wait_s)
+                wait_s = min(wait_s * 2, RETRY_MAX_S)
+                if isinstance(error, ResponseError):  # the stream was lost: start it again
+                    with contextlib.suppress(RedisError, OSError):
+                        await self._create_group()
+                continue
+            self._outage.succeeded()
+            self.cluster_metrics.redis_up.set(1)
+            return
+
+    async def _create_group(self) -> None:
+        assert self._client is not None
+        if await ensure_group(self._client, self.cluster):
+            log.info(
+                "Created consumer group '%s' on stream '%s'.",
+                self.cluster.group,
+                self.cluster.stream,
+            )
+
+    async def _consume(self) -> None:
+        await self._retrying(self._create_group)
+        while True:
+            while len(self._entries) >= MAX_ENTRIES_IN_FLIGHT:
+                self._room.clear()
+                await self._room.wait()
+            self._replies = []
+            await self._retrying(self._read_new)
+            for _stream, entries in self._replies:
+                for entry_id, fields in entries:
+                    self._counts["read"] += 1
+                    await self._take(entry_id, fields)
+
+    async def _read_new(self) -> None:
+        assert self._client is not None
+        self._replies = await self._client.xreadgroup(
+            self.cluster.group,
+            self.consumer,
+            {self.cluster.stream: ">"},
+            count=min(READ_COUNT, MAX_ENTRIES_IN_FLIGHT - len(self._entries)),
+            block=READ_BLOCK_MS,
+        )
+
+    async def _claim_loop(self) -> None:
+        """Keep this worker's own entries fresh, and take over the stale ones of others."""
+        interval_s = max(0.2, self.cluster.claim_idle_s / 4)
+        while True:
+            await asyncio.sleep(interval_s)
+            await self._retrying(self._touch_own)
+            await self._retrying(self._claim_stale)
+
+    async def _touch_own(self) -> None:
+        assert self._client is not None
+        ids: list[Any] = list(self._entries)
+        for start in range(0, len(ids), TOUCH_CHUNK):
+            await self._client.xclaim(
+                self.cluster.stream,
+                self.cluster.group,
+                self.consumer,
+                min_idle_time=0,
+                message_ids=ids[start : start + TOUCH_CHUNK],
+                justid=True,
+            )
+
+    async def _claim_stale(self) -> None:
+        assert self._client is not None
+        idle_ms = int(self.cluster.claim_idle_s * 1000)
+        start: bytes | str = "0-0"
+        while len(self._entries) < MAX_ENTRIES_IN_FLIGHT:
+            reply = await self._client.xautoclaim(
+                self.cluster.stream,
+                self.cluster.group,
+                self.consumer,
+                min_idle_time=idle_ms,
+                start_id=start,
+                count=READ_COUNT,
+            )
+            start, entries = reply[0], reply[1]
+            for entry_id, fields in entries:
+                if entry_id in self._entries or fields is None:
+                    continue
+                self._counts["claimed"] += 1
+                self.cluster_metrics.claimed_total.inc()
+                await self._take(entry_id, fields)
+            if entries:
+                log.warning(
+                    "Claimed %d stream entries idle for %.0f s or more (a worker stopped"
+                    " answering); delivering them here.",
+                    len(entries),
+                    self.cluster.claim_idle_s,
+                )
+            if start in (b"0-0", "0-0"):
+                return
+
+    # -- one entry ---------------------------------------------------------
+
+    async def _take(self, entry_id: EntryId, fields: Fields) -> None:
+        """Route one entry to its deliveries; acknowledge it when they all settle."""
+        raw = fields.get(FIELD_ALERT)
+        node = fields.get(FIELD_NODE, b"").decode("utf-8", "replace")
+        if raw is None:
+            self._skip(entry_id, "an entry without an alert")
+            return
+        try:
+            alert_fields = decode_fields(raw)
+            matched = [route for route in self.routes if route.alert_filter.matches(alert_fields)]
+            alert = decode_alert(raw) if matched else None
+        except AlertDecodeError as exc:
+            self._skip(entry_id, f"an entry whose alert is not a JSON object ({exc})")
+            return
+        if alert is None:
+            self._done(entry_id)
+            return
+        if node:
+            raw = _tagged(alert, raw, node)
+        self._entries[entry_id] = len(matched)
+
+        def settle() -> None:
+            remaining = self._entries.get(entry_id, 0) - 1
+            if remaining > 0:
+                self._entries[entry_id] = remaining
+            else:
+                self._entries.pop(entry_id, None)
+                self._done(entry_id)
+
+        for route in matched:
+            route.matched_total.inc()
+            await route.deliverer.submit(Delivery(alert=alert, raw=raw, on_settled=settle))
+
+    def _skip(self, entry_id: EntryId, what: str) -> None:
+        log.warning("Skipping stream entry %s: %s.", entry_id.decode(), what)
+        self._counts["invalid"] += 1
+        self.metrics.alerts_invalid_total.labels(reason="not_json").inc()
+        self._done(entry_id)
+
+    def _done(self, entry_id: EntryId) -> None:
+        self._to_ack.append(entry_id)
+        self._ack_wanted.set()
+        self._room.set()
+
+    async def _ack_loop(self) -> None:
+        while True:
+            await self._ack_wanted.wait()
+            await asyncio.sleep(ACK_GATHER_S)  # one XACK for what settles together
+            self._ack_wanted.clear()
+            await self._retrying(self._send_acks)
+
+    async def _send_acks(self) -> None:
+        if not self._to_ack:
+            return
+        assert self._client is not None and self._store is not None
+        # Parked deliveries must be on disk before Redis forgets their entries.
+        self._store.flush()
+        ids = self._to_ack
+        self._to_ack = []
+        try:
+            await self._client.xack(self.cluster.stream, self.cluster.group, *ids)
+        except BaseException:
+            self._to_ack[:0] = ids
+            raise
+        self._counts["acked"] += len(ids)
+        self.cluster_metrics.acked_total.inc(len(ids))
+
+    # -- observability -----------------------------------------------------
+
+    async def _sample_loop(self) -> None:
+        while True:
+            with contextlib.suppress(RedisError, OSError):
+                await self._sample()
+            await asyncio.sleep(SAMPLE_INTERVAL_S)
+
+    async def _sample(self) -> None:
+        assert self._client is not None
+        length = int(await self._client.xlen(self.cluster.stream))
+        groups = await self._client.xinfo_groups(self.cluster.stream)
+        pending: int | None = None
+        lag: int | None = None
+        for group in groups:
+            name = group.get("name")
+            if name in (self.cluster.group, self.cluster.group.encode()):
+                pending = int(group.get("pending", 0))
+                raw_lag = group.get("lag")
+                lag = int(raw_lag) if raw_lag is not None else None
+        self._sampled = {"length": length, "pending": pending, "lag": lag}
+        self.cluster_metrics.stream_length.set(length)
+        if pending is not None:
+            self.cluster_metrics.pending.set(pending)
+        if lag is not None:
+            self.cluster_metrics.lag.set(lag)
+
+    def health(self) -> dict[str, Any]:
+        report = super().health()
+        report["status"] = "degraded" if self._outage.ongoing else report["status"]
+        report["role"] = "worker"
+        report["cluster"] = {
+            "consumer": self.consumer,
+            "stream": self.cluster.stream,
+            "group": self.cluster.group,
+            "redis": shown_url(self.cluster),
+            "redis_reachable": not self._outage.ongoing,
+            "entries_in_flight": len(self._entries),
+            "sampled_at": round(time.time(), 1),
+            **{f"{name}_total": value for name, value in self._counts.items()},
+            **self._sampled,
+        }
+        return report
+
+
+def _tagged(alert: dict[str, Any], raw: bytes, node: str) -> bytes:
+    """Name the manager node that read the alert in ``cluster.node``, as a Wazuh
+    cluster writes it, unless the alert already says; returns the raw bytes to
+    hand on (written anew only when the alert changed)."""
+    cluster = alert.get("cluster")
+    if isinstance(cluster, dict) and cluster.get("node"):
+        return raw
+    alert["cluster"] = {**(cluster if isinstance(cluster, dict) else {}), "node": node}
+    return orjson.dumps(alert)

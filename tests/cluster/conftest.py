@@ -1,0 +1,17 @@
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from tests.cluster.redis_server import RedisServer, require_redis_server
+
+
+@pytest.fixture
+async def redis_server() -> AsyncIterator[RedisServer]:
+    server = RedisServer(require_redis_server())
+    await server.start()
+    try:
+        yield server
+    finally:
+        await server.stop()
+        server.remove()

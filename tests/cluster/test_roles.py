@@ -1,0 +1,162 @@
+"""End-to-end: readers and workers as real processes, a real redis-server,
+a real HTTP receiver. Nothing here is mocked."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections.abc import AsyncIterator
+
+import pytest
+from tests.cluster.harness import (
+    Role,
+    alerts_path,
+    bodies,
+    cluster_home,
+    delivered_ids,
+    removed_after,
+)
+from tests.cluster.redis_server import RedisServer
+from tests.e2e.harness import Receiver, append_alerts, until
+
+STREAM = "wazuh-integrator:alerts"
+GROUP = "wazuh-integrator"
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    server = Receiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+def alert_ids(numbers: range) -> set[str]:
+    return {f"1764262800.{number}" for number in numbers}
+
+
+async def stop_all(*roles: Role) -> None:
+    for role in roles:
+        if role.process is not None and role.process.returncode is None:
+            await role.stop()
+
+
+async def one_reader_three_workers_one_killed(
+    redis_server: RedisServer, receiver: Receiver, total: int
+) -> None:
+    home = cluster_home(redis_server.url, receiver, node="manager-a")
+    with removed_after(home):
+        append_alerts(alerts_path(home), range(total))
+        workers = [Role(home, ["--role", "worker"], name=f"worker{n}") for n in range(3)]
+        reader = Role(home, ["--role", "reader", "--from-start"], name="reader")
+        try:
+            for worker in workers:
+                await worker.start()
+            for worker in workers:
+                await worker.wait_for_log("delivering from stream", 30)
+            await reader.start()
+            await until(lambda: len(delivered_ids(receiver)) >= total // 6, 120, "a sixth", reader)
+            victim = workers[0]
+            assert victim.process is not None
+            victim.process.send_signal(signal.SIGKILL)
+            await victim.wait()
+            client = redis_server.client()
+            try:
+                consumers = await client.xinfo_consumers(STREAM, GROUP)
+            finally:
+                await client.aclose()
+            victim_name = f":{victim.process.pid}".encode()
+            held = sum(c["pending"] for c in consumers if c["name"].endswith(victim_name))
+            survivors = workers[1:]
+            await until(
+                lambda: len(delivered_ids(receiver)) >= total,
+                240,
+                f"all {total} alerts",
+                survivors[0],
+            )
+        finally:
+            await stop_all(reader, *workers)
+        received = delivered_ids(receiver)
+        assert set(received) == alert_ids(range(total))
+        duplicates = sum(received.values()) - len(received)
+        print(f"\n{total} alerts, 1 worker killed holding {held}: {duplicates} duplicates")
+        if held:
+            logs = "".join(worker.log() for worker in survivors)
+            assert "Claimed" in logs, logs[-3000:]
+        # The killed worker's deliveries still unacknowledged are at most what it held.
+        assert duplicates <= held
+
+
+async def test_a_killed_worker_loses_nothing(redis_server: RedisServer, receiver: Receiver) -> None:
+    await one_reader_three_workers_one_killed(redis_server, receiver, 3_000)
+
+
+@pytest.mark.soak
+@pytest.mark.timeout(600)
+async def test_a_killed_worker_loses_none_of_20000(
+    redis_server: RedisServer, receiver: Receiver
+) -> None:
+    await one_reader_three_workers_one_killed(redis_server, receiver, 20_000)
+
+
+async def test_two_readers_on_two_homes_deliver_each_alert_once_tagged_with_its_node(
+    redis_server: RedisServer, receiver: Receiver
+) -> None:
+    node_a = cluster_home(redis_server.url, receiver, node="manager-a")
+    node_b = cluster_home(redis_server.url, receiver, node="manager-b")
+    workers_home = cluster_home(redis_server.url, receiver)
+    with removed_after(node_a, node_b, workers_home):
+        append_alerts(alerts_path(node_a), range(0, 500))
+        append_alerts(alerts_path(node_b), range(10_000, 10_500))
+        readers = [
+            Role(node_a, ["--role", "reader", "--from-start"], name="reader"),
+            Role(node_b, ["--role", "reader", "--from-start"], name="reader"),
+        ]
+        workers = [Role(workers_home, ["--role", "worker"], name=f"worker{n}") for n in range(2)]
+        try:
+            for role in (*workers, *readers):
+                await role.start()
+            await until(lambda: len(delivered_ids(receiver)) >= 1000, 120, "1000 alerts")
+            append_alerts(alerts_path(node_a), range(500, 600))  # the tail is followed too
+            append_alerts(alerts_path(node_b), range(10_500, 10_600))
+            await until(lambda: len(delivered_ids(receiver)) >= 1200, 120, "1200 alerts")
+            await asyncio.sleep(1.0)  # room for a duplicate to show up, were there one
+        finally:
+            await stop_all(*readers, *workers)
+        received = delivered_ids(receiver)
+        assert set(received) == alert_ids(range(0, 600)) | alert_ids(range(10_000, 10_600))
+        assert max(received.values()) == 1
+        nodes = {
+            str(body["id"]): body["all_fields"]["cluster"]["node"] for body in bodies(receiver)
+        }
+        assert {nodes[i] for i in alert_ids(range(0, 600))} == {"manager-a"}
+        assert {nodes[i] for i in alert_ids(range(10_000, 10_600))} == {"manager-b"}
+
+
+@pytest.mark.timeout(180)
+async def test_redis_down_for_ten_seconds_loses_nothing(
+    redis_server: RedisServer, receiver: Receiver
+) -> None:
+    home = cluster_home(redis_server.url, receiver, node="manager-a")
+    with removed_after(home):
+        append_alerts(alerts_path(home), range(0, 1000))
+        reader = Role(home, ["--role", "reader", "--from-start"], name="reader")
+        workers = [Role(home, ["--role", "worker"], name=f"worker{n}") for n in range(2)]
+        try:
+            for role in (*workers, reader):
+                await role.start()
+            await until(lambda: len(delivered_ids(receiver)) >= 1000, 120, "the first 1000")
+            await redis_server.stop()
+            append_alerts(alerts_path(home), range(1000, 2000))
+            await reader.wait_for_log("is unreachable", 30)
+            for worker in workers:
+                await worker.wait_for_log("is unreachable", 30)
+            await asyncio.sleep(10)
+            assert len(delivered_ids(receiver)) == 1000  # nothing moves without Redis
+            await redis_server.start()
+            await until(lambda: len(delivered_ids(receiver)) >= 2000, 120, "all 2000", reader)
+            await reader.wait_for_log("reachable again", 30)
+        finally:
+            await stop_all(reader, *workers)
+        assert set(delivered_ids(receiver)) == alert_ids(range(2000))
+        assert reader.process is not None and reader.process.returncode == 0
