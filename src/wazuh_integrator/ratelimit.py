@@ -39,6 +39,11 @@ class SharedLimits(Protocol):
         """Take a slot: 0.0 when taken, else the seconds to wait before asking again."""
         ...
 
+    async def sent(self) -> None:
+        """A request on a slot taken here has been answered: count the slot from
+        now, so that its window covers the moment the receiver saw it."""
+        ...
+
 
 # Given an integration key and its limits, the shared limiter to use instead
 # of the in-process windows (None: keep them in process).

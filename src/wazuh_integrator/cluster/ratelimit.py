@@ -6,16 +6,19 @@ them, atomically, on Redis's own clock (so that the workers' clocks need not
 agree). It is the in-process limiter's algorithm
 (:mod:`wazuh_integrator.ratelimit`), moved where all workers see it.
 
-Each window is held a little longer than its period (1 %, at most 1 s): a
-grant travels to the receiver over a network whose delay varies, and without
-that margin the 21st request of "20 a minute", granted exactly a minute after
-the first, could land at the receiver a few milliseconds inside that minute.
+A grant is counted from when it is taken, and again from when its request
+is answered (:meth:`RedisLimits.sent`): a request reaches the receiver some
+time between the two, and a loaded worker may take a while to send, so
+counting from the answer keeps the receiver's own count of any period within
+the limit. Each window is also held 1 % longer than its period (at most 1 s)
+against the receiver rounding its clock.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from collections import deque
 from collections.abc import Sequence
 from itertools import count
 
@@ -57,6 +60,20 @@ return 0
 """
 
 
+# KEYS and ARGV as above: move the grant ARGV[1] to now, in every window that holds it.
+_RESTAMP = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+for i, key in ipairs(KEYS) do
+  if redis.call('ZSCORE', key, ARGV[1]) then
+    redis.call('ZADD', key, 'XX', now, ARGV[1])
+    redis.call('PEXPIRE', key, tonumber(ARGV[2 * i + 1]))
+  end
+end
+return 0
+"""
+
+
 def window_ms(limit: RateLimit) -> int:
     """How long a grant counts against ``limit``, margin included."""
     period_ms = limit.period_s * 1000.0
@@ -75,6 +92,7 @@ class RedisLimits:
         outage: Outage,
     ) -> None:
         self._script = client.register_script(_SLIDING_WINDOWS)
+        self._restamp = client.register_script(_RESTAMP)
         self._keys = [
             f"{prefix}:ratelimit:{integration_key}:{limit.count}/{limit.period_s:g}s"
             for limit in limits
@@ -85,6 +103,10 @@ class RedisLimits:
         self._member = f"{os.getpid()}:{id(self)}:"
         self._serial = count()
         self._outage = outage
+        # Grants taken and not yet answered, oldest first. Which one a
+        # completion restamps does not matter: all count alike, and the times
+        # they end with are exactly the completion times.
+        self._outstanding: deque[str] = deque()
 
     async def try_acquire(self) -> float:
         member = f"{self._member}{next(self._serial)}"
@@ -95,4 +117,15 @@ class RedisLimits:
             self._outage.failed(error)
             return UNREACHABLE_WAIT_S
         self._outage.succeeded()
+        if wait_ms == 0:
+            self._outstanding.append(member)
         return int(wait_ms) / 1000.0
+
+    async def sent(self) -> None:
+        if not self._outstanding:
+            return
+        member = self._outstanding.popleft()
+        try:
+            await self._restamp(keys=self._keys, args=[member, *self._args])
+        except (RedisError, OSError) as error:
+            self._outage.failed(error)  # the grant keeps its earlier time

@@ -602,6 +602,9 @@ class Deliverer:
     async def _attempt(self, alert: Alert, attempt: int) -> DeliveryError | None:
         """Send once; the failure as a DeliveryError, or None when delivered."""
         self._attempts_metric.inc()
+        counted_by_shared_limits = self._shared is not None and self.integration.needs_request(
+            alert
+        )
         started = self._monotonic()
         deadline = asyncio.timeout(self._attempt_timeout_s)
         error: DeliveryError | None = None
@@ -617,6 +620,8 @@ class Deliverer:
                 else:
                     error = self._unexpected(exc, alert, attempt)
         self._seconds_metric.observe(max(0.0, self._monotonic() - started))
+        if counted_by_shared_limits and self._shared is not None:
+            await self._shared.sent()
         return error
 
     def _unexpected(self, exc: Exception, alert: Alert, attempt: int) -> DeliveryError:
