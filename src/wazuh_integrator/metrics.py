@@ -47,7 +47,7 @@ log = logging.getLogger(__name__)
 PREFIX: Final = "wazuh_integrator_"
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 
-DELIVERY_OUTCOMES: Final = ("delivered", "retried", "parked", "dead_lettered", "failed")
+DELIVERY_OUTCOMES: Final = ("delivered", "skipped", "retried", "parked", "dead_lettered", "failed")
 INVALID_REASONS: Final = ("not_json", "oversize", "no_rule")
 RELOAD_RESULTS: Final = ("applied", "refused")
 # From a local receiver's milliseconds to the slowest script or API worth timing.

@@ -304,6 +304,11 @@ class Deliverer:
                 self._no_in_flight.set()
 
     async def _deliver(self, job: Job) -> None:
+        if self.integration.would_skip(job.delivery.alert) is not None:
+            # Nothing to send (``test`` shows why): settled without a rate-limit slot.
+            self._count("skipped")
+            self._settle(job.delivery)
+            return
         while True:
             if self._circuit.is_open:
                 self._park(job, next_attempt_at=self._clock(), note="the receiver is failing")

@@ -103,6 +103,17 @@ class Integration(ABC):
         it runs before every attempt."""
         return True
 
+    def would_skip(self, alert: Alert) -> str | None:
+        """Why this integration sends nothing for ``alert`` although the
+        block's filters pass it (Shuffle's own container rules, a VirusTotal
+        alert without an MD5), or None when it would be sent.
+
+        Pure and cheap. The delivery layer settles a skipped alert without
+        calling :meth:`send`, and ``test`` prints the same reason, so the two
+        cannot disagree.
+        """
+        return None
+
     def preview(self, alert: Alert) -> Any | None:
         """The exact JSON body this integration would send for ``alert``.
 

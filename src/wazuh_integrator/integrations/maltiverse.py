@@ -211,6 +211,11 @@ class MaltiverseIntegration(Integration):
     def needs_request(self, alert: Alert) -> bool:
         return not all(self._lookups.is_known(i.cache_key) for i in indicators_of(alert))
 
+    def would_skip(self, alert: Alert) -> str | None:
+        if indicators_of(alert):
+            return None
+        return "no indicator to look up (no public data.srcip, MD5, SHA1, hostname or URL)"
+
     async def send(self, alert: Alert) -> None:
         indicators = indicators_of(alert)
         # Every lookup first, then every event: a lookup that fails and is

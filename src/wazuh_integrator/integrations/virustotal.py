@@ -176,6 +176,11 @@ class VirusTotalIntegration(Integration):
         md5 = alert_field(alert, "syscheck", "md5_after")
         return is_single_case_md5(md5) and not self._lookups.is_known(md5.lower())
 
+    def would_skip(self, alert: Alert) -> str | None:
+        if is_single_case_md5(alert_field(alert, "syscheck", "md5_after")):
+            return None
+        return "no MD5 to look up (syscheck.md5_after missing or not 32 hex digits)"
+
     def _api_key(self) -> str:
         if not self.block.api_key:
             raise Permanent("virustotal: no api_key")
