@@ -101,10 +101,10 @@ class DryRun:
             payload = None
             if filter_reason is None and route.integration is not None:
                 skip = self._would_skip(route, alert)
-                if skip is None and payloads:
-                    payload = self._preview(route, alert)
-                else:
+                if skip is not None:
                     reason = f"{SKIPPED_BY_INTEGRATION}: {skip}"
+                elif payloads:
+                    payload = self._preview(route, alert)
             results.append(
                 {
                     "integration": route.block.name,
