@@ -26,10 +26,13 @@ def print_report(report: ConfigurationReport, options: GlobalOptions, out: TextI
     out.write(f"Configuration  {paths.config}\n")
     out.write(f"Settings       {paths.settings}: {report.settings_status}\n")
 
+    errors = report.errors
+    # With any error nothing runs: a block that would be enabled is only valid.
+    good = "valid" if errors else "enabled"
     reasons = {off.block.index: f"DISABLED  {off.reason}" for off in report.disabled}
     rows: list[tuple[int, str, int, str]] = []
     for block in report.config.blocks:
-        rows.append((block.index, block.name, block.line, reasons.get(block.index, "enabled")))
+        rows.append((block.index, block.name, block.line, reasons.get(block.index, good)))
     for invalid in report.config.invalid_blocks:
         name = invalid.name or "(no name)"
         rows.append((invalid.index, name, invalid.line, "INVALID   see the errors below"))
@@ -42,7 +45,6 @@ def print_report(report: ConfigurationReport, options: GlobalOptions, out: TextI
     else:
         out.write("  none\n")
 
-    errors = report.errors
     for title, issues in (("Errors", errors), ("Warnings", list(report.config.warnings))):
         out.write(f"\n{title} ({len(issues)})\n")
         for issue in issues:
@@ -50,7 +52,11 @@ def print_report(report: ConfigurationReport, options: GlobalOptions, out: TextI
         if not issues:
             out.write("  none\n")
 
-    running = f"{len(report.enabled)} of {len(rows)} integrations will run"
+    running = (
+        "nothing will run until the errors are fixed"
+        if errors
+        else f"{len(report.enabled)} of {len(rows)} integrations will run"
+    )
     warnings = _plural(len(report.config.warnings), "warning")
     if errors or report.disabled:
         problems = [_plural(len(errors), "error")] if errors else []
