@@ -18,6 +18,7 @@ from urllib.parse import parse_qsl, urlsplit
 import aiohttp
 import orjson
 
+from wazuh_integrator import __version__
 from wazuh_integrator.classify import (
     BODY_SNIPPET_BYTES,
     classify_exception,
@@ -26,7 +27,7 @@ from wazuh_integrator.classify import (
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Transient
 from wazuh_integrator.secret import redact_url, scrub
 
-__all__ = ["DEFAULT_MAX_ANSWER_BYTES", "get_json", "post_json"]
+__all__ = ["DEFAULT_MAX_ANSWER_BYTES", "USER_AGENT", "get_json", "post_json"]
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,10 @@ DEFAULT_MAX_ANSWER_BYTES = 8 * 1024 * 1024
 # What we read of a successful POST's answer before discarding it: enough to
 # drain the usual "ok" so that the connection can be reused.
 _DRAIN_BYTES = 64 * 1024
-_JSON_HEADERS = {"Content-Type": "application/json"}
+# Receivers' logs and proxies see who calls, not aiohttp's default.
+USER_AGENT = f"wazuh-integrator/{__version__}"
+_JSON_HEADERS = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+_GET_HEADERS = {"User-Agent": USER_AGENT}
 
 
 def _json_default(value: object) -> object:
@@ -201,7 +205,7 @@ async def get_json(
     try:
         async with session.get(
             url,
-            headers=dict(headers or {}),
+            headers={**_GET_HEADERS, **headers} if headers else _GET_HEADERS,
             params=dict(params or {}),
             timeout=_client_timeout(timeout_s),
         ) as response:
