@@ -156,7 +156,7 @@ class Pipeline:
                 if settings.metrics_address:
                     host, _, port = settings.metrics_address.rpartition(":")
                     metrics_runner = await serve_metrics(
-                        self.metrics, host or "127.0.0.1", int(port), self.health
+                        self.metrics, host.strip("[]") or "127.0.0.1", int(port), self.health
                     )
                 self.metrics.up.set(1)
                 await self._read_until_stopped(store)
@@ -467,7 +467,10 @@ class Pipeline:
             if position is None
             else {"path": position.path, "offset": position.offset},
             "lines_in_flight": self._watermark.in_flight_lines,
-            "integrations": {route.block.key: route.deliverer.stats() for route in self.routes},
+            "integrations": {
+                route.block.key: {**route.deliverer.stats(), **route.integration.stats()}
+                for route in self.routes
+            },
         }
 
     def _reader_stuck_s(self) -> float | None:

@@ -122,6 +122,11 @@ class Integration(ABC):
         """
         return None
 
+    def stats(self) -> dict[str, int]:
+        """Counters of the integration's own for the health report (the
+        lookup cache's hits and misses); none for most."""
+        return {}
+
     @abstractmethod
     async def send(self, alert: Alert) -> None:
         """Deliver one alert; raise a DeliveryError subclass on failure."""

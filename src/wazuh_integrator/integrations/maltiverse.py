@@ -211,6 +211,9 @@ class MaltiverseIntegration(Integration):
     def needs_request(self, alert: Alert) -> bool:
         return not all(self._lookups.is_known(i.cache_key) for i in indicators_of(alert))
 
+    def stats(self) -> dict[str, int]:
+        return self._lookups.counts()
+
     def would_skip(self, alert: Alert) -> str | None:
         if indicators_of(alert):
             return None

@@ -176,6 +176,9 @@ class VirusTotalIntegration(Integration):
         md5 = alert_field(alert, "syscheck", "md5_after")
         return is_single_case_md5(md5) and not self._lookups.is_known(md5.lower())
 
+    def stats(self) -> dict[str, int]:
+        return self._lookups.counts()
+
     def would_skip(self, alert: Alert) -> str | None:
         if is_single_case_md5(alert_field(alert, "syscheck", "md5_after")):
             return None
