@@ -83,6 +83,8 @@ class Integration(ABC):
     default_concurrency: ClassVar[int] = 8
     default_rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
     retry_by_default: ClassVar[bool] = True
+    # Enrichments send their results to analysisd's queue socket.
+    sends_to_analysisd: ClassVar[bool] = False
 
     def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
         self.block = block
@@ -102,6 +104,12 @@ class Integration(ABC):
         alert has nothing to look up or every answer is cached. Pure and cheap:
         it runs before every attempt."""
         return True
+
+    def receiver_url(self) -> str | None:
+        """The URL this integration sends to or asks (``check-config
+        --environment`` connects to its host), or None when there is none to
+        check (scripts). The block's ``hook_url`` by default."""
+        return self.block.hook_url.reveal() if self.block.hook_url else None
 
     def would_skip(self, alert: Alert) -> str | None:
         """Why this integration sends nothing for ``alert`` although the

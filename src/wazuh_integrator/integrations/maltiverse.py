@@ -198,6 +198,7 @@ class MaltiverseIntegration(Integration):
 
     name: ClassVar[str] = INTEGRATION
     required: ClassVar[tuple[str, ...]] = ("hook_url", "api_key")
+    sends_to_analysisd: ClassVar[bool] = True
 
     @property
     def attempt_timeout_s(self) -> float:
