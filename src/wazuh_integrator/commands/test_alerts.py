@@ -247,6 +247,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="one JSON object per alert on stdout, for scripts",
     )
     parser.add_argument(
+        "--send",
+        action="store_true",
+        help="really send one alert (the first of FILE, else a built-in sample) through the"
+        " enabled integrations to their receivers, and print each answer",
+    )
+    parser.add_argument(
+        "--integration",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --send: only this integration (a name like slack, or slack#0; repeatable)",
+    )
+    parser.add_argument(
         "--no-payload",
         dest="payload",
         action="store_false",
@@ -256,7 +269,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
     from wazuh_integrator.config.loading import inspect_configuration
-    from wazuh_integrator.errors import ConfigError
+    from wazuh_integrator.errors import ConfigError, IntegratorError
 
     report = inspect_configuration(options.paths)
     if report.errors:
@@ -267,6 +280,10 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
             f"{off.reason}",
             file=sys.stderr,
         )
+    if args.send:
+        return _send(report, options, args)
+    if args.integration:
+        raise IntegratorError("--integration goes with --send")
     dry_run = DryRun.build(report, options)
     out: TextIO = sys.stdout
     totals = Totals()
@@ -292,6 +309,21 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
         totals.write(out)
     out.flush()
     return EXIT_BAD_INPUT if totals.invalid else 0
+
+
+def _send(report: ConfigurationReport, options: GlobalOptions, args: argparse.Namespace) -> int:
+    from wazuh_integrator.commands.send_test import SAMPLE_ALERT, send_one_alert
+
+    if not args.files:
+        print("Sending the built-in sample alert.", file=sys.stderr)
+        return send_one_alert(report, options, SAMPLE_ALERT, args.integration)
+    for item in read_sources(args.files):
+        if item.alert is not None:
+            print(f"Sending the alert of {item.where}.", file=sys.stderr)
+            return send_one_alert(report, options, item.alert, args.integration)
+        print(item.error, file=sys.stderr)
+    print("error: no alert in the input: nothing sent", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def _alert_id(alert: dict[str, Any]) -> str | None:
