@@ -182,6 +182,9 @@ async def test_status_of_a_running_then_stopped_daemon(home: Path, receiver: Rec
         ["slack#0", "-", "-", "0", "0", "-", "-", "-"],
         ["slack#1", "-", "-", "0", "3", "-", "-", "-"],
     ]
+    stopped_errors = stopped.stdout.split("\nLast errors\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in stopped_errors] == ["slack#1"]
+    assert "HTTP 400" in stopped_errors[0], "from the newest dead letter in the store"
     for output in (running.stdout, running_json.stdout, stopped.stdout):
         assert "secret-token" not in output
 

@@ -125,16 +125,22 @@ def gather_status(options: GlobalOptions) -> StatusReport:
                     "inode": saved.inode,
                 }
             parked, dead = store.parked_counts(), store.dead_letter_counts()
+            dead_errors = store.newest_dead_letter_errors()
         for key in sorted({*parked, *dead} - set(integrations)):
             integrations[key] = {}
         for key, row in integrations.items():
             row["parked"] = parked.get(key, 0)
             row["dead_letters"] = dead.get(key, 0)
+            if key in dead_errors:
+                # The daemon's own last error, when it answers, is newer or the same.
+                row["last_error_at"], row["last_error"] = dead_errors[key]
     daemon = _health(settings.metrics_address)
     for key, live in (daemon.get("integrations") or {}).items():
         row = integrations.setdefault(key, {})
         # The store is the truth for what it holds; the daemon for the rest.
         row.update({name: value for name, value in live.items() if name not in row})
+        if live.get("last_error"):
+            row["last_error"], row["last_error_at"] = live["last_error"], live["last_error_at"]
     lag = _lag(paths.alerts, checkpoint) if checkpoint is not None or database.exists() else None
     return StatusReport(str(database), checkpoint, lag, daemon, integrations)
 
