@@ -177,7 +177,8 @@ async def test_status_of_a_running_then_stopped_daemon(home: Path, receiver: Rec
     assert stopped.returncode == 1
     assert stopped.stdout.startswith(f"Daemon      NOT RUNNING: no answer on 127.0.0.1:{port}")
     assert "(the figures below come from the state store only)" in stopped.stdout
-    stopped_table = [line.split() for line in stopped.stdout.splitlines() if "slack#" in line]
+    stopped_screen = stopped.stdout.split("\nLast errors\n", 1)[0]
+    stopped_table = [line.split() for line in stopped_screen.splitlines() if "slack#" in line]
     assert stopped_table == [
         ["slack#0", "-", "-", "0", "0", "-", "-", "-"],
         ["slack#1", "-", "-", "0", "3", "-", "-", "-"],
