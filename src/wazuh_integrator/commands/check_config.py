@@ -80,21 +80,15 @@ def print_report(report: ConfigurationReport, options: GlobalOptions, out: TextI
 
 def _integrations(report: ConfigurationReport, options: GlobalOptions) -> list[Integration]:
     """The enabled blocks' integrations, built for a dry run (no session, no socket)."""
-    from wazuh_integrator.integrations.base import IntegrationContext
+    from wazuh_integrator.commands.building import integration_context
 
-    state_dir = report.settings.resolved_state_dir(options.home)
     built = []
     for block in sorted(report.enabled, key=lambda block: block.index):
         integration_class = report.registry.resolve(block.name)
         if integration_class is None:
             continue
-        context = IntegrationContext(
-            home=options.home,
-            state_dir=state_dir,
-            settings=report.settings.for_integration(block.name),
-        )
         try:
-            built.append(integration_class(block, context))
+            built.append(integration_class(block, integration_context(report, options, block)))
         except Exception as exc:  # a broken plugin: its own checks cannot run
             log.warning("%s cannot be built to check it: %s", block.key, type(exc).__name__)
     return built

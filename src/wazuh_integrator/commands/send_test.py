@@ -113,11 +113,9 @@ async def _send_all(
     import aiohttp
 
     from wazuh_integrator.analysisd import AnalysisdSocket
-    from wazuh_integrator.integrations.base import IntegrationContext
+    from wazuh_integrator.commands.building import integration_context
 
-    paths = options.paths
-    state_dir = report.settings.resolved_state_dir(options.home)
-    events = AnalysisdSocket(paths.analysisd_socket)
+    events = AnalysisdSocket(options.paths.analysisd_socket)
     results = []
     try:
         async with aiohttp.ClientSession() as http:
@@ -125,14 +123,7 @@ async def _send_all(
                 integration_class = report.registry.resolve(block.name)
                 if integration_class is None:
                     continue
-                context = IntegrationContext(
-                    home=options.home,
-                    state_dir=state_dir,
-                    settings=report.settings.for_integration(block.name),
-                    debug=options.debug > 0,
-                    http=http,
-                    events=events,
-                )
+                context = integration_context(report, options, block, http=http, events=events)
                 integration = integration_class(block, context)
                 try:
                     results.append(await _send(integration, alert))

@@ -66,22 +66,16 @@ class DryRun:
 
     @classmethod
     def build(cls, report: ConfigurationReport, options: GlobalOptions) -> DryRun:
+        from wazuh_integrator.commands.building import integration_context
         from wazuh_integrator.filters import compile_filter
-        from wazuh_integrator.integrations.base import IntegrationContext
 
-        state_dir = report.settings.resolved_state_dir(options.home)
         routes = []
         for block in sorted(report.enabled, key=lambda block: block.index):
             integration = None
             try:
                 integration_class = report.registry.resolve(block.name)
                 if integration_class is not None:
-                    context = IntegrationContext(
-                        home=options.home,
-                        state_dir=state_dir,
-                        settings=report.settings.for_integration(block.name),
-                        debug=options.debug > 0,
-                    )
+                    context = integration_context(report, options, block)
                     integration = integration_class(block, context)
             except Exception as exc:  # a broken plugin must not hide the filter results
                 log.warning(
