@@ -31,7 +31,7 @@ def integration_context(
     return IntegrationContext(
         home=options.home,
         state_dir=report.settings.resolved_state_dir(options.home),
-        settings=report.settings.for_integration(block.name),
+        settings=report.settings.for_block(block),
         debug=options.debug > 0,
         http=http,
         events=events,

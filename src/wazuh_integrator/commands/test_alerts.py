@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from wazuh_integrator.config.loading import ConfigurationReport
     from wazuh_integrator.config.models import IntegrationBlock
     from wazuh_integrator.filters import AlertFilter
+    from wazuh_integrator.floods import Shaper
     from wazuh_integrator.integrations.base import Integration
 
 __all__ = ["COMMAND", "DryRun", "Totals"]
@@ -56,6 +57,32 @@ class _Route:
     block: IntegrationBlock
     alert_filter: AlertFilter
     integration: Integration | None  # None: its class cannot be loaded, so no preview
+    shaper: Shaper | None = None  # the block's floods stage, run over the alerts in order
+
+
+class _AlertClock:
+    """The floods stage's time in a dry run: each alert's own ``timestamp``,
+    so that throttle windows and digest intervals play out as they did; an
+    alert without one is taken as arriving with the one before."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def advance(self, alert: dict[str, Any]) -> float:
+        from datetime import datetime
+
+        stamp = alert.get("timestamp")
+        if isinstance(stamp, str):
+            for parse in (
+                lambda text: datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z"),
+                datetime.fromisoformat,
+            ):
+                try:
+                    self.now = parse(stamp).timestamp()
+                    break
+                except ValueError:
+                    continue
+        return self.now
 
 
 class DryRun:
@@ -63,11 +90,13 @@ class DryRun:
 
     def __init__(self, routes: list[_Route]) -> None:
         self._routes = routes
+        self._clock = _AlertClock()
 
     @classmethod
     def build(cls, report: ConfigurationReport, options: GlobalOptions) -> DryRun:
         from wazuh_integrator.commands.building import integration_context
         from wazuh_integrator.filters import compile_filter
+        from wazuh_integrator.floods import Shaper
 
         routes = []
         for block in sorted(report.enabled, key=lambda block: block.index):
@@ -81,35 +110,72 @@ class DryRun:
                 log.warning(
                     "No payload preview for %s: %s", block.key, _scrubbed(str(exc), block.secrets)
                 )
-            routes.append(_Route(block, compile_filter(block), integration))
+            settings = report.settings.for_block(block)
+            shaper = Shaper(block.key, settings) if settings.shapes_alerts else None
+            routes.append(_Route(block, compile_filter(block), integration, shaper))
         return cls(routes)
 
     def results(self, alert: dict[str, Any], *, payloads: bool = True) -> list[dict[str, Any]]:
         from wazuh_integrator.filters import FilterFields
 
         fields = FilterFields.from_alert(alert)
+        now = self._clock.advance(alert)
         results = []
         for route in self._routes:
-            filter_reason = route.alert_filter.reason(fields)
-            reason = filter_reason
-            payload = None
-            if filter_reason is None and route.integration is not None:
-                skip = self._would_skip(route, alert)
+            reason = route.alert_filter.reason(fields)
+            matched = reason is None
+            sent: dict[str, Any] | None = alert
+            digest = None
+            if matched and route.shaper is not None:
+                shaped = route.shaper.shape(alert, b"", now=now)
+                sent, reason, digest = shaped.alert, shaped.reason, shaped.digest
+                matched = not (reason or "").startswith("excluded:")
+            if sent is None and reason is None:  # only the digest will carry it
+                reason = "held for a digest"
+            if reason is None and sent is not None and route.integration is not None:
+                skip = self._would_skip(route, sent)
                 if skip is not None:
                     reason = f"{SKIPPED_BY_INTEGRATION}: {skip}"
-                elif payloads:
-                    payload = self._preview(route, alert)
-            results.append(
-                {
-                    "integration": route.block.name,
-                    "index": route.block.index,
-                    "matched": filter_reason is None,
-                    "sent": reason is None,
-                    "reason": reason,
-                    "payload": payload,
-                }
-            )
+            payload = None
+            if reason is None and sent is not None and route.integration is not None and payloads:
+                payload = self._preview(route, sent)
+            result = {
+                "integration": route.block.name,
+                "index": route.block.index,
+                "matched": matched,
+                "sent": reason is None,
+                "reason": reason,
+                "payload": payload,
+            }
+            if digest is not None:
+                result["digest"] = digest
+            results.append(result)
         return results
+
+    def digests(self, *, final: bool) -> list[dict[str, Any]]:
+        """The digests due by the last alert's time (every pending one when
+        ``final``), each as the message that would be sent."""
+        found = []
+        for route in self._routes:
+            collector = route.shaper.digests if route.shaper is not None else None
+            if collector is None:
+                continue
+            now = self._clock.now
+            ready = collector.take_all(now) if final else collector.take_due(now)
+            for digest in ready:
+                payload = None
+                if route.integration is not None:
+                    payload = self._preview(route, digest.document)
+                found.append(
+                    {
+                        "digest": digest.group_key,
+                        "integration": route.block.name,
+                        "index": route.block.index,
+                        "count": digest.document["count"],
+                        "payload": payload,
+                    }
+                )
+        return found
 
     @staticmethod
     def _would_skip(route: _Route, alert: dict[str, Any]) -> str | None:
@@ -154,6 +220,10 @@ _FILTER_KINDS = (
     ("alert has no rule.groups", "group filter"),
     ("rule.id", "rule_id filter"),
     ("alert has no rule.id", "rule_id filter"),
+    ("excluded", "excluded (floods filter)"),
+    ("throttled", "throttled"),
+    ("digest", "held for a digest"),
+    ("held for a digest", "held for a digest"),
 )
 
 
@@ -296,6 +366,8 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
             _write_json(out, {"alert_id": _alert_id(item.alert), "results": results})
         else:
             _write_readable(out, item, results, show_payload=args.payload)
+        _write_digests(out, dry_run.digests(final=False), args)
+    _write_digests(out, dry_run.digests(final=True), args)
     if args.json:
         out.flush()
         totals.write(sys.stderr)
@@ -318,6 +390,23 @@ def _send(report: ConfigurationReport, options: GlobalOptions, args: argparse.Na
         print(item.error, file=sys.stderr)
     print("error: no alert in the input: nothing sent", file=sys.stderr)
     return EXIT_BAD_INPUT
+
+
+def _write_digests(out: TextIO, digests: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """A digest is shown when it would be sent: its group's interval has
+    passed by the alerts' own timestamps, or the input has ended."""
+    for digest in digests:
+        if args.json:
+            _write_json(out, digest)
+            continue
+        out.write(
+            f"digest for #{digest['index']} {digest['integration']}, group {digest['digest']}:"
+            f" {digest['count']} alert(s)\n"
+        )
+        if args.payload and digest["payload"] is not None:
+            body = json.dumps(digest["payload"], indent=2, ensure_ascii=False, default=str)
+            out.write("".join(f"        {line}\n" for line in body.splitlines()))
+        out.write("\n")
 
 
 def _alert_id(alert: dict[str, Any]) -> str | None:
@@ -356,7 +445,7 @@ def _write_readable(
         if not result["matched"]:
             out.write(f"{label}  no match: {result['reason']}\n")
             continue
-        if not result["sent"]:
+        if not result["sent"]:  # a throttle, a digest, or the integration's own skip
             out.write(f"{label}  MATCH, NOT SENT: {result['reason']}\n")
             continue
         payload = result["payload"]
