@@ -401,3 +401,18 @@ def test_lines_split_on_newline_only() -> None:
 
     assert item.alert is not None
     assert item.alert["full_log"] == "one\u2028two\u0085three"
+
+
+def test_totals_count_throttled_alerts_as_not_sent(shuffle_home: WazuhHome) -> None:
+    shuffle_home.write_settings(
+        '[integrations.shuffle.throttle]\nkey = ["rule.id"]\nwindow = "1h"\nlimit = 1\n'
+    )
+    sent_twice = alert_lines(SHUFFLE_SENT, {**SHUFFLE_SENT, "id": "1.3"})
+
+    result = run_test(shuffle_home, "--json", stdin=sent_twice)
+
+    first, second = (output["results"][0] for output in json_lines(result.stdout))
+    assert (first["sent"], second["sent"]) == (True, False)
+    assert second["matched"] is True
+    assert second["reason"].startswith("throttled: ")
+    assert "  #0   shuffle  sent 1, not sent 1 (throttled 1)\n" in result.stderr
