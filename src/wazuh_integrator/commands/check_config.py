@@ -99,8 +99,11 @@ def local_verdicts(
     options: GlobalOptions,
     integrations: list[Integration],
     alerts: Path | None = None,
+    *,
+    reads_alerts: bool = True,
 ) -> list[Verdict]:
-    """The checks of this machine alone: state directory, alerts.json, analysisd."""
+    """The checks of this machine alone: state directory, alerts.json (unless
+    ``reads_alerts`` is False: a cluster worker), analysisd."""
     from wazuh_integrator.environment import (
         check_alerts_file,
         check_analysisd_socket,
@@ -108,10 +111,9 @@ def local_verdicts(
     )
 
     paths = options.paths
-    verdicts = [
-        check_state_dir(report.settings.resolved_state_dir(options.home)),
-        check_alerts_file(alerts or paths.alerts),
-    ]
+    verdicts = [check_state_dir(report.settings.resolved_state_dir(options.home))]
+    if reads_alerts:
+        verdicts.append(check_alerts_file(alerts or paths.alerts))
     socket_verdict = check_analysisd_socket(
         paths.analysisd_socket,
         (integration.block.key for integration in integrations if integration.sends_to_analysisd),
@@ -121,7 +123,9 @@ def local_verdicts(
     return verdicts
 
 
-def check_before_run(options: GlobalOptions, alerts: Path | None = None) -> None:
+def check_before_run(
+    options: GlobalOptions, alerts: Path | None = None, *, reads_alerts: bool = True
+) -> None:
     """``run``'s start-up checks of this machine: a failure raises ConfigError
     (one line each, nothing started), a warning is logged. A configuration
     with errors is left to the loader, which reports them itself."""
@@ -131,7 +135,8 @@ def check_before_run(options: GlobalOptions, alerts: Path | None = None) -> None
     report = inspect_configuration(options.paths)
     if report.errors:
         return
-    verdicts = local_verdicts(report, options, _integrations(report, options), alerts)
+    integrations = _integrations(report, options)
+    verdicts = local_verdicts(report, options, integrations, alerts, reads_alerts=reads_alerts)
     for verdict in verdicts:
         if verdict.outcome is Outcome.WARNING:
             log.warning("%s: %s", verdict.subject, verdict.detail)
@@ -179,10 +184,30 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def print_cluster(report: ConfigurationReport, out: TextIO) -> bool:
+    """With a [cluster] table: Redis answers, and the stream's group; True when usable."""
+    cluster = report.settings.cluster
+    if cluster is None or report.errors:
+        return True
+    try:
+        from wazuh_integrator.cluster.checks import check_cluster
+    except ImportError as error:
+        out.write(f"\nCluster\n  FAIL  redis-py is not installed ({error.name}):")
+        out.write(" pip install 'wazuh-integrator[cluster]'\n")
+        return False
+    lines, ok = asyncio.run(check_cluster(cluster))
+    out.write("\nCluster\n")
+    for line in lines:
+        out.write(f"  {line}\n")
+    out.write(f"\nCluster: {'OK' if ok else 'NOT OK'}.\n")
+    return ok
+
+
 def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
     report = inspect_configuration(options.paths)
     print_report(report, options, sys.stdout)
     ok = not (report.errors or report.disabled)
+    ok = print_cluster(report, sys.stdout) and ok
     if args.environment:
         # Verdicts show receivers as scheme://host:port, never their path.
         ok = print_environment(environment_verdicts(report, options), sys.stdout) and ok

@@ -45,7 +45,7 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
 
     if args.log_file is not None:
         configure_logging(options.debug, args.log_file)
-    check_before_run(options, args.alerts)
+    check_before_run(options, args.alerts, reads_alerts=args.role != "worker")
     run_options = RunOptions(
         once=args.once,
         from_start=args.from_start,

@@ -176,8 +176,10 @@ def _redis_url(value: object) -> Secret:
     text = _text(value)
     scheme, _, rest = text.partition("://")
     if scheme not in _REDIS_SCHEMES or not rest:
-        # The value may hold a password: the message names only the scheme rule.
-        raise _Invalid("is not a Redis URL (like 'redis://host:6379/0')")
+        raise _Invalid(
+            "not a redis://, rediss:// or unix:// URL (the value is not shown: it may hold"
+            " a password)"
+        )
     return Secret(text)
 
 
