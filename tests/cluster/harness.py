@@ -33,6 +33,7 @@ def cluster_home(
     node: str = "",
     claim_idle: str = "2s",
     extra_settings: str = "",
+    top_settings: str = "",
 ) -> Path:
     """A Wazuh home whose one shuffle block posts every alert to ``receiver``."""
     home = short_home()
@@ -44,7 +45,8 @@ def cluster_home(
     (home / "etc" / "ossec.conf").write_text(f"<ossec_config>\n{block}\n</ossec_config>\n")
     node_line = f'node = "{node}"\n' if node else ""
     (home / "etc" / "integrator.toml").write_text(
-        f'[cluster]\nredis_url = "{redis_url}"\n{node_line}claim_idle = "{claim_idle}"\n'
+        f'{top_settings}[cluster]\nredis_url = "{redis_url}"\n'
+        f'{node_line}claim_idle = "{claim_idle}"\n'
         '[integrations.shuffle]\ninitial_backoff = "0.05s"\nmax_backoff = "0.5s"\n'
         f"{extra_settings}"
     )

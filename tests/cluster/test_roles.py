@@ -7,6 +7,7 @@ import asyncio
 import signal
 from collections.abc import AsyncIterator
 
+import aiohttp
 import pytest
 from tests.cluster.harness import (
     Role,
@@ -16,7 +17,7 @@ from tests.cluster.harness import (
     delivered_ids,
     removed_after,
 )
-from tests.cluster.redis_server import RedisServer
+from tests.cluster.redis_server import RedisServer, free_port
 from tests.e2e.harness import Receiver, append_alerts, until
 
 STREAM = "wazuh-integrator:alerts"
@@ -160,3 +161,67 @@ async def test_redis_down_for_ten_seconds_loses_nothing(
             await stop_all(reader, *workers)
         assert set(delivered_ids(receiver)) == alert_ids(range(2000))
         assert reader.process is not None and reader.process.returncode == 0
+
+
+async def test_health_and_metrics_per_role(redis_server: RedisServer, receiver: Receiver) -> None:
+    reader_port, worker_port = free_port(), free_port()
+    reader_home = cluster_home(
+        redis_server.url,
+        receiver,
+        node="manager-a",
+        top_settings=f'metrics_address = "127.0.0.1:{reader_port}"\n',
+    )
+    worker_home = cluster_home(
+        redis_server.url, receiver, top_settings=f'metrics_address = "127.0.0.1:{worker_port}"\n'
+    )
+    with removed_after(reader_home, worker_home):
+        append_alerts(alerts_path(reader_home), range(50))
+        reader = Role(reader_home, ["--role", "reader", "--from-start"], name="reader")
+        worker = Role(worker_home, ["--role", "worker"], name="worker")
+        try:
+            await reader.start()
+            await worker.start()
+            await until(lambda: len(delivered_ids(receiver)) >= 50, 60, "50 alerts", worker)
+            async with aiohttp.ClientSession() as http:
+                base = f"http://127.0.0.1:{reader_port}"
+                await until_answers(http, f"{base}/health")
+                async with http.get(f"{base}/health") as answer:
+                    reader_health = await answer.json()
+                async with http.get(f"{base}/metrics") as answer:
+                    reader_metrics = await answer.text()
+                base = f"http://127.0.0.1:{worker_port}"
+                await until_answers(http, f"{base}/health")
+                for _ in range(100):  # the worker samples the stream every 2 s
+                    async with http.get(f"{base}/health") as answer:
+                        worker_health = await answer.json()
+                    if worker_health["cluster"].get("length"):
+                        break
+                    await asyncio.sleep(0.1)
+                async with http.get(f"{base}/metrics") as answer:
+                    worker_metrics = await answer.text()
+        finally:
+            await stop_all(reader, worker)
+    assert reader_health["role"] == "reader"
+    assert reader_health["cluster"]["node"] == "manager-a"
+    assert reader_health["cluster"]["appended_total"] == 50
+    assert 'wazuh_integrator_cluster_role{role="reader"} 1' in reader_metrics
+    assert "wazuh_integrator_stream_appended_total 50" in reader_metrics
+    assert worker_health["role"] == "worker"
+    assert worker_health["cluster"]["length"] == 50
+    assert worker_health["cluster"]["acked_total"] == 50
+    assert worker_health["cluster"]["lag"] == 0
+    assert 'wazuh_integrator_cluster_role{role="worker"} 1' in worker_metrics
+    assert "wazuh_integrator_stream_acked_total 50" in worker_metrics
+    assert "wazuh_integrator_stream_length 50" in worker_metrics
+
+
+async def until_answers(http: aiohttp.ClientSession, url: str) -> None:
+    for _ in range(200):
+        try:
+            async with http.get(url) as answer:
+                if answer.status in (200, 503):
+                    return
+        except aiohttp.ClientError:
+            pass
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{url} never answered")
