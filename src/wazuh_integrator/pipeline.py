@@ -28,7 +28,7 @@ from wazuh_integrator.delivery import Deliverer, Delivery
 from wazuh_integrator.errors import ConfigError
 from wazuh_integrator.filters import AlertFilter, compile_filter
 from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
-from wazuh_integrator.integrations.base import Integration, IntegrationContext
+from wazuh_integrator.integrations.base import Integration, IntegrationContext, LookupCache
 from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.metrics import CounterChild, Metrics, serve_metrics
 from wazuh_integrator.ratelimit import SharedLimitsFactory
@@ -133,6 +133,8 @@ class Pipeline:
         self._events: AnalysisdSocket | None = None
         # Cluster workers set this so that rate limits hold across every worker.
         self._shared_limits: SharedLimitsFactory | None = None
+        # ... and this, so that lookups are cached once for all of them.
+        self._lookup_cache: LookupCache | None = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -275,7 +277,7 @@ class Pipeline:
                 debug=self.options.debug_level > 0,
                 http=self._http,
                 events=self._events,
-                cache=self._store,
+                cache=self._lookup_cache if self._lookup_cache is not None else self._store,
             )
             integration = cls(block, context)
             self.metrics.register_integration(block.key)

@@ -27,6 +27,7 @@ import orjson
 import redis.asyncio as redis
 from redis.exceptions import RedisError, ResponseError
 
+from wazuh_integrator.cluster.cache import RedisLookupCache
 from wazuh_integrator.cluster.connection import (
     Outage,
     connect,
@@ -104,6 +105,13 @@ class StreamWorker(Pipeline):
             return await super().run()
         finally:
             await self._client.aclose()
+            if isinstance(self._lookup_cache, RedisLookupCache):
+                self._lookup_cache.close()
+
+    def _build_routes(self, configuration: LoadedConfiguration) -> list[Route]:
+        if self._lookup_cache is None:
+            self._lookup_cache = RedisLookupCache.for_cluster(self.cluster, self._store)
+        return super()._build_routes(configuration)
 
     async def _start_route(self, route: Route) -> None:
         if route.shaper is not None:
