@@ -26,6 +26,7 @@ from bench.alerts import write_alerts
 from bench.common import Context, Outcome, Sizes
 from bench.nginx import nginx_binary
 from bench.scenarios import (
+    cluster,
     delivery,
     filtering,
     floods,
@@ -45,6 +46,7 @@ SCENARIOS = {
     "isolation": isolation.run,
     "scripts": scripts.run,
     "floods": floods.run,
+    "cluster": cluster.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 ANALYSIS = RESULTS / "analysis.md"
