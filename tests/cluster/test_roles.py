@@ -9,7 +9,9 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
+import redis.asyncio as redis
 from tests.cluster.harness import (
+    HOOK,
     Role,
     alerts_path,
     bodies,
@@ -225,3 +227,47 @@ async def until_answers(http: aiohttp.ClientSession, url: str) -> None:
             pass
         await asyncio.sleep(0.05)
     raise AssertionError(f"{url} never answered")
+
+
+async def test_a_parked_delivery_is_acknowledged_and_survives_its_worker(
+    redis_server: RedisServer, receiver: Receiver
+) -> None:
+    """XACK once parked: the entry leaves Redis, and the parked row in the
+    worker's state store is what a later worker on that machine retries."""
+    receiver.script[HOOK] = [(503, {})]
+    home = cluster_home(redis_server.url, receiver, node="manager-a")
+    with removed_after(home):
+        append_alerts(alerts_path(home), range(100))
+        first = Role(home, ["--role", "worker"], name="worker0")
+        reader = Role(home, ["--role", "reader", "--from-start"], name="reader")
+        second = Role(home, ["--role", "worker"], name="worker1")
+        client = redis_server.client()
+        try:
+            await first.start()
+            await reader.start()
+
+            async def settled_in_redis() -> bool:
+                try:
+                    pending = (await client.xpending(STREAM, GROUP))["pending"]
+                except redis.ResponseError:  # no group yet
+                    return False
+                return bool(await client.xlen(STREAM) == 100 and pending == 0)
+
+            for _ in range(600):
+                if await settled_in_redis():
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("entries never acknowledged\n" + first.log()[-3000:])
+            assert delivered_ids(receiver) == {}
+            assert first.process is not None
+            first.process.send_signal(signal.SIGKILL)
+            await first.wait()
+            receiver.script[HOOK] = [(200, {})]
+            receiver.attempts.clear()
+            await second.start()
+            await until(lambda: len(delivered_ids(receiver)) >= 100, 90, "100 alerts", second)
+        finally:
+            await client.aclose()
+            await stop_all(reader, first, second)
+        assert set(delivered_ids(receiver)) == alert_ids(range(100))

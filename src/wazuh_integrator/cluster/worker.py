@@ -57,6 +57,7 @@ RETRY_FIRST_S = 0.2
 RETRY_MAX_S = 5.0
 SAMPLE_INTERVAL_S = 2.0
 TOUCH_CHUNK = 500
+RELOAD_POLL_S = 0.2
 
 EntryId = bytes
 Fields = dict[bytes, bytes]
@@ -130,6 +131,7 @@ class StreamWorker(Pipeline):
             asyncio.create_task(self._consume(), name="stream consumer"),
             asyncio.create_task(self._claim_loop(), name="stream claims"),
             asyncio.create_task(self._sample_loop(), name="stream sampler"),
+            asyncio.create_task(self._reload_when_asked(), name="reloads"),
         ]
         self._acker = asyncio.create_task(self._ack_loop(), name="stream acks")
         try:
@@ -161,6 +163,13 @@ class StreamWorker(Pipeline):
             self._counts["claimed"],
             self._counts["acked"],
         )
+
+    async def _reload_when_asked(self) -> None:
+        """SIGHUP, as in the single process: new filters apply to entries read after it."""
+        while True:
+            await asyncio.sleep(RELOAD_POLL_S)
+            if self._reload_requested:
+                await self._reload()
 
     async def _retrying(self, step: Callable[[], Any]) -> None:
         """Run ``step`` until Redis answers it, logging the outage once."""
