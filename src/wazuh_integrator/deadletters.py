@@ -112,6 +112,11 @@ def list_dead_letters(
         print("No state yet: the daemon has not run with this home.", file=out)
         return 0
     letters = [letter for letter in _all_letters(database) if _matches(letter, selection)]
+    return print_letters(letters, as_json=as_json, limit=limit, out=out)
+
+
+def print_letters(letters: list[DeadLetter], *, as_json: bool, limit: int, out: TextIO) -> int:
+    """``list``'s output for ``letters``, oldest first (also the cluster's)."""
     shown = letters[-limit:] if limit else letters
     if as_json:
         for letter in shown:
@@ -137,12 +142,17 @@ def list_dead_letters(
 
 
 def show_dead_letter(database: Path, letter_id: int, out: TextIO = sys.stdout) -> int:
-    if database.exists():
-        for letter in _all_letters(database):
-            if letter.id == letter_id:
-                text = orjson.dumps(_as_json(letter, with_alert=True), option=orjson.OPT_INDENT_2)
-                out.write(text.decode() + "\n")
-                return 0
+    letters = _all_letters(database) if database.exists() else []
+    return print_letter(letters, letter_id, out)
+
+
+def print_letter(letters: list[DeadLetter], letter_id: int, out: TextIO) -> int:
+    """``show``'s output: the letter with ``letter_id`` among ``letters``, alert included."""
+    for letter in letters:
+        if letter.id == letter_id:
+            text = orjson.dumps(_as_json(letter, with_alert=True), option=orjson.OPT_INDENT_2)
+            out.write(text.decode() + "\n")
+            return 0
     print(f"error: no dead letter with id {letter_id}", file=sys.stderr)
     return 1
 

@@ -4,8 +4,13 @@ a real HTTP receiver. Nothing here is mocked."""
 from __future__ import annotations
 
 import asyncio
+import json
 import signal
+import subprocess
+import sys
 from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -21,6 +26,8 @@ from tests.cluster.harness import (
 )
 from tests.cluster.redis_server import RedisServer, free_port
 from tests.e2e.harness import Receiver, append_alerts, until
+
+from wazuh_integrator.store import StateStore
 
 STREAM = "wazuh-integrator:alerts"
 GROUP = "wazuh-integrator"
@@ -271,3 +278,55 @@ async def test_a_parked_delivery_is_acknowledged_and_survives_its_worker(
             await client.aclose()
             await stop_all(reader, first, second)
         assert set(delivered_ids(receiver)) == alert_ids(range(100))
+
+
+def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wazuh_integrator", "--home", str(home), *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_dead_letters_of_every_worker_are_listed_and_replayed_from_redis(
+    redis_server: RedisServer, receiver: Receiver
+) -> None:
+    receiver.script[HOOK] = [(400, {})]  # permanent: each alert becomes a dead letter
+    home = cluster_home(redis_server.url, receiver, node="manager-a")
+    other = cluster_home(redis_server.url, receiver)  # any node lists the cluster's letters
+    with removed_after(home, other):
+        append_alerts(alerts_path(home), range(20))
+        reader = Role(home, ["--role", "reader", "--from-start"], name="reader")
+        workers = [Role(home, ["--role", "worker"], name=f"worker{n}") for n in range(2)]
+        try:
+            for role in (*workers, reader):
+                await role.start()
+
+            def listed() -> list[dict[str, Any]]:
+                result = cli(other, "dead-letter", "list", "--json")
+                assert result.returncode == 0, result.stderr
+                return [json.loads(line) for line in result.stdout.splitlines()]
+
+            for _ in range(300):
+                letters = await asyncio.to_thread(listed)
+                if len(letters) == 20:
+                    break
+                await asyncio.sleep(0.2)
+            assert {letter["alert_id"] for letter in letters} == alert_ids(range(20))
+            assert {letter["integration"] for letter in letters} == {"shuffle#0"}
+            with StateStore.open_readonly(home / "var" / "integrator" / "state.db") as local:
+                assert local.count_dead_letters() == 0  # moved, not copied
+            shown = cli(other, "dead-letter", "show", str(letters[0]["id"]))
+            assert json.loads(shown.stdout)["alert"]["id"] == letters[0]["alert_id"]
+            receiver.script[HOOK] = [(200, {})]
+            receiver.attempts.clear()
+            replayed = cli(other, "dead-letter", "replay", "--all")
+            assert replayed.returncode == 0, replayed.stderr
+            assert "20 dead letter(s) queued for delivery" in replayed.stdout
+            await until(lambda: len(delivered_ids(receiver)) >= 20, 60, "20 replayed", workers[0])
+            assert cli(other, "dead-letter", "list").stdout.strip() == "No dead letters."
+        finally:
+            await stop_all(reader, *workers)
+        assert set(delivered_ids(receiver)) == alert_ids(range(20))

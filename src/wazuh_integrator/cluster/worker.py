@@ -35,9 +35,10 @@ from wazuh_integrator.cluster.connection import (
     node_name,
     shown_url,
 )
+from wazuh_integrator.cluster.deadletters import DeadLetterShipper, RedisDeadLetters
 from wazuh_integrator.cluster.metrics import ClusterMetrics
 from wazuh_integrator.cluster.ratelimit import RedisLimits
-from wazuh_integrator.cluster.stream import FIELD_ALERT, FIELD_NODE
+from wazuh_integrator.cluster.stream import FIELD_ALERT, FIELD_NODE, FIELD_ONLY
 from wazuh_integrator.config.models import ClusterSettings, RateLimit, WazuhPaths
 from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
 from wazuh_integrator.delivery import Delivery
@@ -87,6 +88,7 @@ class StreamWorker(Pipeline):
         self._counts = {"read": 0, "claimed": 0, "acked": 0, "invalid": 0}
         self._sampled: dict[str, int | None] = {}
         self._acker: asyncio.Task[None] | None = None
+        self._dead_letters: DeadLetterShipper | None = None
         self._replies: Any = []  # the last XREADGROUP answer: [(stream, [(id, fields)])]
 
     def _limits_in_redis(self, key: str, limits: Sequence[RateLimit]) -> SharedLimits:
@@ -132,6 +134,7 @@ class StreamWorker(Pipeline):
             asyncio.create_task(self._claim_loop(), name="stream claims"),
             asyncio.create_task(self._sample_loop(), name="stream sampler"),
             asyncio.create_task(self._reload_when_asked(), name="reloads"),
+            asyncio.create_task(self._shipper(store).run(), name="dead letters to Redis"),
         ]
         self._acker = asyncio.create_task(self._ack_loop(), name="stream acks")
         try:
@@ -156,6 +159,9 @@ class StreamWorker(Pipeline):
                 " another worker will deliver them again.",
                 len(self._to_ack),
             )
+        if self._dead_letters is not None:
+            with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                await asyncio.wait_for(self._dead_letters.ship(), grace_s)
         log.info(
             "Worker '%s' stopped: %d entries read, %d claimed, %d acknowledged.",
             self.consumer,
@@ -163,6 +169,13 @@ class StreamWorker(Pipeline):
             self._counts["claimed"],
             self._counts["acked"],
         )
+
+    def _shipper(self, store: StateStore) -> DeadLetterShipper:
+        assert self._client is not None
+        self._dead_letters = DeadLetterShipper(
+            store, RedisDeadLetters(self._client, self.cluster), self._outage
+        )
+        return self._dead_letters
 
     async def _reload_when_asked(self) -> None:
         """SIGHUP, as in the single process: new filters apply to entries read after it."""
@@ -284,9 +297,16 @@ class StreamWorker(Pipeline):
         if raw is None:
             self._skip(entry_id, "an entry without an alert")
             return
+        only = fields.get(FIELD_ONLY)
         try:
-            alert_fields = decode_fields(raw)
-            matched = [route for route in self.routes if route.alert_filter.matches(alert_fields)]
+            if only is not None:  # a replayed dead letter: its block only, filters skipped
+                matched = [route for route in self.routes if route.block.key == only.decode()]
+                if not matched:
+                    self._keep_for_later(entry_id, raw, only.decode())
+                    return
+            else:
+                alert_fields = decode_fields(raw)
+                matched = [r for r in self.routes if r.alert_filter.matches(alert_fields)]
             alert = decode_alert(raw) if matched else None
         except AlertDecodeError as exc:
             self._skip(entry_id, f"an entry whose alert is not a JSON object ({exc})")
@@ -309,6 +329,26 @@ class StreamWorker(Pipeline):
         for route in matched:
             route.matched_total.inc()
             await route.deliverer.submit(Delivery(alert=alert, raw=raw, on_settled=settle))
+
+    def _keep_for_later(self, entry_id: EntryId, raw: bytes, key: str) -> None:
+        """A replayed dead letter for a block this worker does not run: a dead
+        letter again (the shipper returns it to the cluster's), not lost."""
+        assert self._store is not None
+        log.error(
+            "Replayed dead letter for '%s', which this worker does not run: kept as a dead"
+            " letter again.",
+            key,
+        )
+        self._store.add_dead_letter(
+            key,
+            key.partition("#")[0],
+            raw,
+            attempts=0,
+            first_failed_at=time.time(),
+            last_error=f"replayed to a worker without block {key}",
+            status=None,
+        )
+        self._done(entry_id)
 
     def _skip(self, entry_id: EntryId, what: str) -> None:
         log.warning("Skipping stream entry %s: %s.", entry_id.decode(), what)

@@ -90,6 +90,23 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
 
     paths = options.paths
     settings = load_settings(paths.settings)
+    if settings.cluster is not None:
+        from wazuh_integrator.cluster.deadletters import cluster_dead_letter_command
+        from wazuh_integrator.deadletters import Selection
+
+        return cluster_dead_letter_command(
+            args.action,
+            settings.cluster,
+            Selection(
+                tuple(args.ids if "ids" in args else ()),
+                getattr(args, "integration", None),
+                getattr(args, "all", False),
+            ),
+            as_json=getattr(args, "json", False),
+            limit=getattr(args, "limit", 50),
+            dry_run=getattr(args, "dry_run", False),
+            known_integrations=_known_integrations(options),
+        )
     database = settings.state_database(paths.home)
     return dead_letter_command(
         args.action,
