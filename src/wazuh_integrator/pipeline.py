@@ -21,6 +21,7 @@ from typing import Any
 import aiohttp
 
 from wazuh_integrator.analysisd import AnalysisdSocket
+from wazuh_integrator.config.changes import keys_needing_restart, running_settings, same_block
 from wazuh_integrator.config.loading import inspect_configuration
 from wazuh_integrator.config.models import IntegrationBlock, Settings, WazuhPaths
 from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
@@ -30,6 +31,7 @@ from wazuh_integrator.filters import AlertFilter, compile_filter
 from wazuh_integrator.integrations.base import Integration, IntegrationContext
 from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.metrics import CounterChild, Metrics, serve_metrics
+from wazuh_integrator.secret import redact_urls_in
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
 from wazuh_integrator.store import Checkpoint, StateStore
 from wazuh_integrator.watermark import Watermark
@@ -229,75 +231,129 @@ class Pipeline:
     # -- routes ----------------------------------------------------------
 
     def _build_routes(self, configuration: LoadedConfiguration) -> list[Route]:
+        built = (self._build_route(block, configuration) for block in configuration.enabled)
+        return [route for route in built if route is not None]
+
+    def _build_route(
+        self, block: IntegrationBlock, configuration: LoadedConfiguration
+    ) -> Route | None:
         assert self._store is not None
-        routes = []
-        for block in configuration.enabled:
-            cls = configuration.registry.resolve(block.name)
-            if cls is None:  # resolve_integrations already disabled it
-                continue
-            integration_settings = configuration.settings.for_integration(block.name)
-            context = IntegrationContext(
-                home=self.paths.home,
-                state_dir=self.state_dir,
-                settings=integration_settings,
-                debug=self.options.debug_level > 0,
-                http=self._http,
-                events=self._events,
-                cache=self._store,
-            )
-            integration = cls(block, context)
-            self.metrics.register_integration(block.key)
-            deliverer = Deliverer(
-                integration,
-                key=block.key,
-                settings=integration_settings,
-                store=self._store,
-                metrics=self.metrics,
-            )
-            matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
-            routes.append(
-                Route(block, compile_filter(block), integration, deliverer, matched_total)
-            )
-            log.info("Enabling integration for: '%s'.", block.name)
-        return routes
+        cls = configuration.registry.resolve(block.name)
+        if cls is None:  # resolve_integrations already disabled it
+            return None
+        integration_settings = configuration.settings.for_integration(block.name)
+        context = IntegrationContext(
+            home=self.paths.home,
+            state_dir=self.state_dir,
+            settings=integration_settings,
+            debug=self.options.debug_level > 0,
+            http=self._http,
+            events=self._events,
+            cache=self._store,
+        )
+        integration = cls(block, context)
+        self.metrics.register_integration(block.key)
+        deliverer = Deliverer(
+            integration,
+            key=block.key,
+            settings=integration_settings,
+            store=self._store,
+            metrics=self.metrics,
+        )
+        matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
+        log.info("Enabling integration for: '%s'.", block.name)
+        return Route(block, compile_filter(block), integration, deliverer, matched_total)
 
     async def _reload(self) -> None:
+        """Apply ossec.conf and integrator.toml as they are now, or keep the
+        running configuration whole when they cannot be applied."""
         self._reload_requested = False
         log.info("Reloading configuration.")
         try:
-            configuration = load_configuration(self.paths)
+            loaded = load_configuration(self.paths)
         except ConfigError as exc:
             for issue in exc.issues:
                 log.error("%s", issue)
             log.error("New configuration refused; the running one stays in force.")
             self.metrics.config_reloads_total.labels(result="refused").inc()
             return
-        kept = {route.block: route for route in self.routes}
+        try:
+            summary = await self._apply(loaded)
+        except Exception as exc:
+            # Caught here so that a failed reload neither ends later reloads
+            # nor the checkpoint saves that share this task.
+            log.debug("Reload failed", exc_info=True)
+            log.error(
+                "New configuration refused (%s: %s); the running one stays in force.",
+                type(exc).__name__,
+                redact_urls_in(str(exc)),
+            )
+            self.metrics.config_reloads_total.labels(result="refused").inc()
+            return
+        self.metrics.config_reloads_total.labels(result="applied").inc()
+        log.info("Configuration reloaded: %s.", summary)
+
+    async def _apply(self, loaded: LoadedConfiguration) -> str:
+        """Swap in ``loaded``; returns what changed, for the log line."""
+        running = self.configuration
+        restart_keys = keys_needing_restart(running.settings, loaded.settings)
+        for key in restart_keys:
+            log.warning(
+                "integrator.toml: '%s' changed: it applies at the next restart;"
+                " the running value stays until then.",
+                key,
+            )
+        settings = running_settings(running.settings, loaded.settings)
+        registry = running.registry if "plugins" in restart_keys else loaded.registry
+        configuration = LoadedConfiguration(loaded.enabled, settings, registry)
+
+        unmatched = list(self.routes)
         new_routes: list[Route] = []
-        fresh = LoadedConfiguration(
-            tuple(block for block in configuration.enabled if block not in kept),
-            configuration.settings,
-            configuration.registry,
-        )
-        built = {route.block: route for route in self._build_routes(fresh)}
+        built: list[Route] = []
+        restarted = 0
         for block in configuration.enabled:
-            route = kept.pop(block, None) or built.get(block)
+            old = next((r for r in unmatched if same_block(r.block, block)), None)
+            if old is not None:
+                unmatched.remove(old)
+                same_settings = running.settings.for_integration(
+                    block.name
+                ) == settings.for_integration(block.name)
+                if same_settings:
+                    new_routes.append(old)
+                    continue
+                unmatched.append(old)  # retired below; its parked work passes to the new one
+                restarted += 1
+            route = self._build_route(block, configuration)  # may raise: nothing swapped yet
             if route is not None:
                 new_routes.append(route)
-        for route in built.values():
-            await route.deliverer.start()
-        retired = list(kept.values())
+                built.append(route)
+
+        # From here on the reader hands alerts to the new routes; the retired
+        # ones park what they still hold, under keys the new ones retry.
         self.routes = new_routes
         self.configuration = configuration
-        grace_s = configuration.settings.grace_period_s
+        retired_keys = {route.block.key for route in unmatched}
+        for route in built:
+            if route.block.key not in retired_keys:
+                await route.deliverer.start()
         live_keys = {route.block.key for route in new_routes}
-        for route in retired:
-            log.info("Disabling integration '%s' (block %d).", route.block.name, route.block.index)
-            await route.deliverer.stop(grace_s)
+        for route in unmatched:
+            if route.block.key not in live_keys:
+                log.info(
+                    "Disabling integration '%s' (block %d).", route.block.name, route.block.index
+                )
+            await route.deliverer.stop(settings.grace_period_s)
             await route.integration.close()
             if route.block.key not in live_keys:
                 self.metrics.forget_integration(route.block.key)
-        self.metrics.config_reloads_total.labels(result="applied").inc()
+        for route in built:
+            if route.block.key in retired_keys:
+                await route.deliverer.start()
+        unchanged = len(new_routes) - len(built)
+        return (
+            f"{unchanged} integration(s) unchanged, {len(built) - restarted} started, "
+            f"{restarted} restarted with new settings, {len(unmatched) - restarted} stopped"
+        )
 
     # -- reading ---------------------------------------------------------
 
