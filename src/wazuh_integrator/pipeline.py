@@ -15,6 +15,8 @@ import signal
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +35,12 @@ from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.metrics import CounterChild, Metrics, serve_metrics
 from wazuh_integrator.secret import redact_urls_in
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
+from wazuh_integrator.source.archive import (
+    archived_alert_files,
+    lines_from_first_at_or_after,
+    read_lines,
+    start_at_or_after,
+)
 from wazuh_integrator.store import Checkpoint, StateStore
 from wazuh_integrator.watermark import Watermark
 
@@ -49,6 +57,8 @@ class RunOptions:
     from_start: bool = False
     alerts_path: Path | None = None
     debug_level: int = 0
+    # With no checkpoint yet: start at the first alert stamped at or after this.
+    since: datetime | None = None
 
 
 @dataclass
@@ -357,10 +367,14 @@ class Pipeline:
 
     # -- reading ---------------------------------------------------------
 
-    def _open_tailer(self, store: StateStore) -> AlertTailer:
-        alerts_path = self.options.alerts_path or self.paths.alerts
+    @property
+    def _alerts_path(self) -> Path:
+        return self.options.alerts_path or self.paths.alerts
+
+    def _open_tailer(self, store: StateStore, since_start: Position | None) -> AlertTailer:
+        alerts_path = self._alerts_path
         checkpoint = store.load_checkpoint()
-        start = _position_of(checkpoint) if checkpoint is not None else None
+        start = _position_of(checkpoint) if checkpoint is not None else since_start
         from_start = self.options.from_start or self.options.once
         tailer = AlertTailer(
             alerts_path,
@@ -377,16 +391,32 @@ class Pipeline:
             # Saved at once, so that a crash right after a first start skips nothing.
             store.save_checkpoint(_checkpoint_of(initial))
             store.flush()
-        where = "its end" if initial is None else f"offset {initial.offset}"
-        log.info(
-            "Reading %s from %s.",
-            alerts_path,
-            where if checkpoint is None else f"the checkpoint (offset {checkpoint.offset})",
-        )
+        if checkpoint is not None:
+            where = f"the checkpoint (offset {checkpoint.offset})"
+        elif initial is None:
+            where = "its end"
+        elif since_start is not None:
+            where = f"offset {initial.offset}, the first alert since {self.options.since}"
+        else:
+            where = f"offset {initial.offset}"
+        log.info("Reading %s from %s.", alerts_path, where)
         return tailer
 
     async def _read_until_stopped(self, store: StateStore) -> None:
-        tailer = self._open_tailer(store)
+        since_start = None
+        since = self.options.since
+        if since is not None:
+            if store.load_checkpoint() is not None:
+                log.warning(
+                    "--since %s ignored: a checkpoint exists, and resuming from it loses and "
+                    "doubles nothing (to send older alerts again, use `wazuh-integrator replay`).",
+                    since.isoformat(),
+                )
+            else:
+                since_start = await self._catch_up_since(since)
+                if self._stop.is_set():
+                    return
+        tailer = self._open_tailer(store, since_start)
         reader = asyncio.create_task(self._read(tailer))
         stopper = asyncio.create_task(self._stop.wait())
         housekeeper = asyncio.create_task(self._housekeeping())
@@ -400,6 +430,50 @@ class Pipeline:
             with contextlib.suppress(asyncio.CancelledError):
                 await reader
             await tailer.close()
+
+    async def _catch_up_since(self, since: datetime) -> Position | None:
+        """Deliver the rotated files' alerts from ``since`` on, wait until each
+        is settled, and return where alerts.json is to be read from.
+
+        No checkpoint is saved until this is done: a stop or a crash before
+        then leaves none, and the same ``--since`` does it again (at least
+        once, as everywhere), never skipping what it had not reached.
+        """
+        alerts_path = self._alerts_path
+        files = archived_alert_files(alerts_path.parent, since=since, exclude=[alerts_path])
+        log.info(
+            "Looking for the first alert at or after %s in %d rotated file(s) under %s,"
+            " then in %s.",
+            since.isoformat(),
+            len(files),
+            alerts_path.parent,
+            alerts_path,
+        )
+        max_line_bytes = self.configuration.settings.max_line_bytes
+        batches = chain.from_iterable(
+            read_lines(path, max_line_bytes=max_line_bytes) for path in files
+        )
+        self._watermark = Watermark(None)  # positions in rotated files: never a checkpoint
+        found = 0
+        for batch in lines_from_first_at_or_after(batches, since):
+            for line in batch:
+                await self._route_line(line)
+            found += len(batch)
+            await asyncio.sleep(0)
+            if self._stop.is_set():
+                break
+        for route in self.routes:
+            await route.deliverer.join()
+        self._watermark = Watermark(None)
+        if found:
+            log.info("Read %d line(s) from the rotated files; now reading %s.", found, alerts_path)
+        try:
+            if found:
+                status = os.stat(alerts_path)
+                return Position(FileId.of(status), 0, str(alerts_path))
+            return start_at_or_after(alerts_path, since)
+        except FileNotFoundError:
+            return None  # read from its start once it appears
 
     async def _read(self, tailer: AlertTailer) -> None:
         async for batch in tailer.batches():

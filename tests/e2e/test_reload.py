@@ -103,8 +103,7 @@ async def test_reloads_apply_again_and_again_with_options(home: Path, receiver: 
     ids = sorted(receiver.ids(HOOK))
     assert ids == [f"1764262800.{n}" for n in (0, 1, 4, 5)]
     assert all(
-        body["attachments"][0]["pretext"] == "from the options"
-        for body in receiver.received[HOOK]
+        body["attachments"][0]["pretext"] == "from the options" for body in receiver.received[HOOK]
     )
     assert applied.endswith(" 3"), applied
     log = daemon.log()

@@ -3,9 +3,20 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from pathlib import Path
 
 from wazuh_integrator.commands import Command, GlobalOptions
+
+
+def iso_time(text: str) -> datetime:
+    """An argparse type: ISO 8601 time, a usage error otherwise."""
+    from wazuh_integrator.source.archive import ArchiveError, parse_time
+
+    try:
+        return parse_time(text)
+    except ArchiveError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -19,6 +30,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         "--from-start",
         action="store_true",
         help="with no checkpoint yet, start at the beginning of alerts.json instead of its end",
+    )
+    parser.add_argument(
+        "--since",
+        type=iso_time,
+        metavar="TIME",
+        help="with no checkpoint yet, start at the first alert stamped at or after TIME"
+        " (ISO 8601, e.g. 2026-11-27T17:00:00+00:00; local time without a zone), looking"
+        " in the rotated files of logs/alerts/YYYY/Mon/ too; for a cutover from the stock"
+        " daemon",
     )
     parser.add_argument(
         "--alerts",
@@ -42,6 +62,7 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
         from_start=args.from_start,
         alerts_path=args.alerts,
         debug_level=options.debug,
+        since=args.since,
     )
     return run_pipeline(options.paths, run_options)
 
