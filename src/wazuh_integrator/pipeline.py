@@ -89,7 +89,7 @@ def load_configuration(paths: WazuhPaths) -> LoadedConfiguration:
     report = inspect_configuration(paths)
     if report.errors:
         raise ConfigError(report.errors)
-    for warning in report.config.warnings:
+    for warning in report.warnings:
         log.warning("%s", warning)
     for off in report.disabled:
         log.error(
