@@ -41,6 +41,7 @@ from wazuh_integrator.source.archive import (
     read_lines,
     start_at_or_after,
 )
+from wazuh_integrator.statedir import prepare_state_dir
 from wazuh_integrator.store import Checkpoint, StateStore
 from wazuh_integrator.watermark import Watermark
 
@@ -144,7 +145,7 @@ class Pipeline:
 
     async def run(self) -> int:
         settings = self.configuration.settings
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        prepare_state_dir(self.state_dir)
         store = StateStore(settings.state_database(self.paths.home))
         self._store = store
         metrics_runner = None

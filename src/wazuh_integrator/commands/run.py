@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
 from datetime import datetime
 from pathlib import Path
 
 from wazuh_integrator.commands import Command, GlobalOptions
+
+log = logging.getLogger("wazuh_integrator.run")
+
+# EX_CONFIG: what a restart cannot fix. The unit's RestartPreventExitStatus=
+# names it, so that systemd does not restart the daemon in a loop.
+EXIT_CONFIG = 78
 
 
 def iso_time(text: str) -> datetime:
@@ -52,8 +60,10 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
+    from wazuh_integrator.errors import ConfigError
     from wazuh_integrator.logsetup import configure_logging
     from wazuh_integrator.pipeline import RunOptions, run_pipeline
+    from wazuh_integrator.statedir import StateDirError
 
     if args.log_file is not None:
         configure_logging(options.debug, args.log_file)
@@ -64,7 +74,24 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
         debug_level=options.debug,
         since=args.since,
     )
-    return run_pipeline(options.paths, run_options)
+    try:
+        return run_pipeline(options.paths, run_options)
+    except ConfigError as exc:
+        problems = [str(issue) for issue in exc.issues]
+        _refuse([*problems, "Configuration refused: not starting."], args.log_file is not None)
+        return EXIT_CONFIG
+    except StateDirError as exc:
+        _refuse([str(exc)], args.log_file is not None)
+        return EXIT_CONFIG
+
+
+def _refuse(problems: list[str], also_stderr: bool) -> None:
+    """Each problem in the log and, when the log is a file, on stderr too,
+    where ``systemctl status`` and the journal show it."""
+    for problem in problems:
+        log.error("%s", problem)
+        if also_stderr:
+            print(f"wazuh-integrator: {problem}", file=sys.stderr)
 
 
 COMMAND = Command(
