@@ -33,6 +33,7 @@ from wazuh_integrator.filters import AlertFilter, compile_filter
 from wazuh_integrator.integrations.base import Integration, IntegrationContext
 from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.metrics import CounterChild, Metrics, serve_metrics
+from wazuh_integrator.sdnotify import notify, watchdog_interval_s, watchdog_loop
 from wazuh_integrator.secret import redact_urls_in
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
 from wazuh_integrator.source.archive import (
@@ -138,7 +139,14 @@ class Pipeline:
     def request_stop(self) -> None:
         if not self._stop.is_set():
             log.info("Stopping: finishing in-flight deliveries.")
+            notify("STOPPING=1")
         self._stop.set()
+
+    def _start_watchdog(self) -> asyncio.Task[None] | None:
+        interval_s = watchdog_interval_s()
+        if interval_s is None:
+            return None
+        return asyncio.create_task(watchdog_loop(interval_s), name="systemd watchdog")
 
     def request_reload(self) -> None:
         self._reload_requested = True
@@ -167,7 +175,13 @@ class Pipeline:
                         self.metrics, host or "127.0.0.1", int(port), self.health
                     )
                 self.metrics.up.set(1)
-                await self._read_until_stopped(store)
+                watchdog = self._start_watchdog()
+                notify("READY=1", f"STATUS=Delivering to {len(self.routes)} integration(s).")
+                try:
+                    await self._read_until_stopped(store)
+                finally:
+                    if watchdog is not None:
+                        watchdog.cancel()
                 await self._shutdown(settings.grace_period_s)
                 self.metrics.up.set(0)
         finally:
@@ -280,6 +294,13 @@ class Pipeline:
         running configuration whole when they cannot be applied."""
         self._reload_requested = False
         log.info("Reloading configuration.")
+        notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
+        try:
+            await self._reload_now()
+        finally:
+            notify("READY=1")
+
+    async def _reload_now(self) -> None:
         try:
             loaded = load_configuration(self.paths)
         except ConfigError as exc:
