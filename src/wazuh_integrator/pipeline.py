@@ -13,7 +13,7 @@ import logging
 import os
 import signal
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -61,6 +61,9 @@ class RunOptions:
     debug_level: int = 0
     # With no checkpoint yet: start at the first alert stamped at or after this.
     since: datetime | None = None
+    # ``replay``: deliver these lines instead of following alerts.json, then
+    # exit; the checkpoint is neither read nor written.
+    replay: Iterable[list[Line]] | None = None
 
 
 @dataclass
@@ -129,12 +132,18 @@ class Pipeline:
         self._started_at = time.time()
         self._watermark: Watermark[Position] = Watermark(None)
         self._last_checkpoint_save = 0.0
+        self.replayed_lines = 0
         # Set in run(); the pipeline is single-use.
         self._store: StateStore | None = None
         self._http: aiohttp.ClientSession | None = None
         self._events: AnalysisdSocket | None = None
 
     # -- lifecycle -------------------------------------------------------
+
+    @property
+    def stopped(self) -> bool:
+        """Whether a signal asked it to stop (rather than it running out of work)."""
+        return self._stop.is_set()
 
     def request_stop(self) -> None:
         if not self._stop.is_set():
@@ -175,13 +184,10 @@ class Pipeline:
                         self.metrics, host or "127.0.0.1", int(port), self.health
                     )
                 self.metrics.up.set(1)
-                watchdog = self._start_watchdog()
-                notify("READY=1", f"STATUS=Delivering to {len(self.routes)} integration(s).")
-                try:
-                    await self._read_until_stopped(store)
-                finally:
-                    if watchdog is not None:
-                        watchdog.cancel()
+                if self.options.replay is not None:
+                    await self._replay(self.options.replay)
+                else:
+                    await self._follow(store)
                 await self._shutdown(settings.grace_period_s)
                 self.metrics.up.set(0)
         finally:
@@ -192,6 +198,25 @@ class Pipeline:
             self._remove_signal_handlers()
             store.close()
         return 0
+
+    async def _follow(self, store: StateStore) -> None:
+        watchdog = self._start_watchdog()
+        notify("READY=1", f"STATUS=Delivering to {len(self.routes)} integration(s).")
+        try:
+            await self._read_until_stopped(store)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    async def _replay(self, batches: Iterable[list[Line]]) -> None:
+        """Route ``batches`` like alerts.json's lines, then let every delivery settle."""
+        for batch in batches:
+            for line in batch:
+                await self._route_line(line)
+            self.replayed_lines += len(batch)
+            await asyncio.sleep(0)  # let deliveries and signals run between reads
+            if self._stop.is_set():
+                break
 
     def _seed_state_gauges(self, store: StateStore) -> None:
         """Start the parked and dead-letter gauges from what the store holds."""
@@ -216,13 +241,17 @@ class Pipeline:
             loop.remove_signal_handler(signum)
 
     async def _shutdown(self, grace_s: float) -> None:
-        if self.options.once and not self._stop.is_set():
+        replay = self.options.replay is not None
+        if (self.options.once or replay) and not self._stop.is_set():
             for route in self.routes:
                 await route.deliverer.join()
-            await self._settle_due_parked()
+            if not replay:  # the daemon's deliverers alone retry the parked table
+                await self._settle_due_parked()
         await asyncio.gather(*(route.deliverer.stop(grace_s) for route in self.routes))
         for route in self.routes:
             await route.integration.close()
+        if replay:
+            return  # the live checkpoint is the daemon's
         self._save_checkpoint(force=True)
         position = self._watermark.position
         if position is not None:
@@ -284,6 +313,7 @@ class Pipeline:
             settings=integration_settings,
             store=self._store,
             metrics=self.metrics,
+            retry_parked=self.options.replay is None,
         )
         matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
         log.info("Enabling integration for: '%s'.", block.name)
@@ -620,6 +650,10 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def run_pipeline(paths: WazuhPaths, options: RunOptions) -> int:
     """Load the configuration and run until stopped; the ``run`` command."""
     configuration = load_configuration(paths)
-    pipeline = Pipeline(paths, configuration, options)
+    return run_until_done(Pipeline(paths, configuration, options))
+
+
+def run_until_done(pipeline: Pipeline) -> int:
+    """Run ``pipeline`` on the daemon's event loop until it stops."""
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         return runner.run(pipeline.run())

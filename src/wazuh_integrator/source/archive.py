@@ -12,7 +12,8 @@ from __future__ import annotations
 import gzip
 import os
 import re
-from collections.abc import Iterable, Iterator
+import zlib
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
@@ -158,32 +159,39 @@ def archived_alert_files(
     return [by_day[day] for day in sorted(by_day)]
 
 
-def _open(path: Path) -> BinaryIO:
-    try:
-        if path.name.endswith(".gz"):
-            return cast(BinaryIO, gzip.open(path, "rb"))
-        return path.open("rb")
-    except OSError as exc:
-        raise ArchiveError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-
-
-def read_lines(path: Path, *, max_line_bytes: int = 1024 * 1024) -> Iterator[list[Line]]:
+def read_lines(
+    path: Path,
+    *,
+    max_line_bytes: int = 1024 * 1024,
+    on_read: Callable[[int], None] | None = None,
+) -> Iterator[list[Line]]:
     """The complete lines of ``path`` (plain or ``.gz``), a list per read.
 
     Offsets are in the uncompressed data. A last line without its newline is
-    yielded too: the file is finished.
+    yielded too: the file is finished. ``on_read`` is told how many bytes of
+    the file on disk each read consumed, for a progress bar.
     """
-    with _open(path) as stream:
-        try:
-            file_id = FileId.of(os.fstat(stream.fileno()))
-        except (OSError, ValueError):
-            file_id = FileId(0, 0)
-        splitter = LineSplitter(file_id, str(path), 0, max_line_bytes)
+    try:
+        raw = path.open("rb")
+    except OSError as exc:
+        raise ArchiveError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+    with raw:
+        stream: BinaryIO = (
+            cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
+            if path.name.endswith(".gz")
+            else raw
+        )
+        splitter = LineSplitter(FileId.of(os.fstat(raw.fileno())), str(path), 0, max_line_bytes)
+        consumed = 0
         while True:
             try:
                 chunk = stream.read(_CHUNK_BYTES)
-            except (OSError, EOFError, gzip.BadGzipFile) as exc:
+            except (OSError, EOFError, zlib.error) as exc:
                 raise ArchiveError(f"{path}: cannot read: {exc}") from exc
+            if on_read is not None:
+                position = raw.tell()
+                on_read(position - consumed)
+                consumed = position
             if not chunk:
                 break
             lines = splitter.feed(chunk)
