@@ -167,7 +167,7 @@ class StockLikeSender:
                         assert answer.status == 200
                 if stopping:
                     return
-                with contextlib.suppress(TimeoutError):
+                with contextlib.suppress(asyncio.TimeoutError):  # not TimeoutError: 3.10
                     await asyncio.wait_for(self._stopping.wait(), 0.05)
 
     def stop(self) -> None:
