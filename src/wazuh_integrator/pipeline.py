@@ -514,6 +514,10 @@ class Pipeline:
             await asyncio.sleep(0)
             if self._stop.is_set():
                 break
+        if self._stop.is_set():
+            # The shutdown parks what is left; no checkpoint is saved.
+            self._watermark = Watermark(None)
+            return None
         for route in self.routes:
             await route.deliverer.join()
         self._watermark = Watermark(None)
