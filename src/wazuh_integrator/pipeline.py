@@ -372,7 +372,7 @@ class Pipeline:
         unmatched = list(self.routes)
         new_routes: list[Route] = []
         built: list[Route] = []
-        restarted = 0
+        restarting: list[Route] = []
         for block in configuration.enabled:
             old = next((r for r in unmatched if same_block(r.block, block)), None)
             if old is not None:
@@ -384,7 +384,7 @@ class Pipeline:
                     new_routes.append(old)
                     continue
                 unmatched.append(old)  # retired below; its parked work passes to the new one
-                restarted += 1
+                restarting.append(old)
             route = self._build_route(block, configuration)  # may raise: nothing swapped yet
             if route is not None:
                 new_routes.append(route)
@@ -400,7 +400,7 @@ class Pipeline:
                 await route.deliverer.start()
         live_keys = {route.block.key for route in new_routes}
         for route in unmatched:
-            if route.block.key not in live_keys:
+            if not any(route is old for old in restarting):
                 log.info(
                     "Disabling integration '%s' (block %d).", route.block.name, route.block.index
                 )
@@ -412,6 +412,7 @@ class Pipeline:
             if route.block.key in retired_keys:
                 await route.deliverer.start()
         unchanged = len(new_routes) - len(built)
+        restarted = len(restarting)
         return (
             f"{unchanged} integration(s) unchanged, {len(built) - restarted} started, "
             f"{restarted} restarted with new settings, {len(unmatched) - restarted} stopped"
