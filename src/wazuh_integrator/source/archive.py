@@ -77,7 +77,7 @@ def _parse_iso(text: str) -> datetime | None:
     except ValueError:
         pass
     # fromisoformat before 3.11 takes only 3 or 6 fraction digits.
-    fraction = re.match(r"(.*T\d{2}:\d{2}:\d{2})\.(\d+)(.*)$", text)
+    fraction = re.match(r"(.*[T ]\d{2}:\d{2}:\d{2})\.(\d+)(.*)$", text)
     if fraction is None:
         return None
     head, digits, zone = fraction.groups()
