@@ -142,3 +142,28 @@ def test_start_at_or_after_finds_the_line_or_the_scanned_end(tmp_path: Path) -> 
         handle.write(b'{"timestamp": "2026-11-27T18:')  # half written
     end = start_at_or_after(path, T0 + timedelta(days=1))
     assert end.offset == len(b"".join(alert_line(n, T0 + timedelta(minutes=n)) for n in range(10)))
+
+
+def linear_start(path: Path, since: datetime) -> int:
+    offset = 0
+    for line in path.read_bytes().splitlines(keepends=True):
+        when = alert_time(line.rstrip(b"\n"))
+        if when is not None and when >= since:
+            return offset
+        offset += len(line)
+    return offset
+
+
+@pytest.mark.parametrize("minute", [0, 1, 7_777, 19_998, 19_999, 25_000])
+def test_a_big_file_is_searched_by_halves_with_the_same_answer(tmp_path: Path, minute: int) -> None:
+    path = tmp_path / "alerts.json"
+    with path.open("wb") as handle:
+        for n in range(20_000):  # about 4 MB: several halvings
+            if n % 1000 == 500:
+                handle.write(b"not json at all\n")
+            # Written 2 minutes late, out of order: still found, since the
+            # search backs off before reading line by line.
+            late = timedelta(minutes=2) if n % 997 == 0 else timedelta(0)
+            handle.write(alert_line(n, T0 + timedelta(minutes=n) - late))
+    since = T0 + timedelta(minutes=minute)
+    assert start_at_or_after(path, since).offset == linear_start(path, since)

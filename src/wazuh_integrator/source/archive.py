@@ -205,16 +205,66 @@ def read_lines(
 def start_at_or_after(path: Path, since: datetime) -> Position:
     """Where reading ``path`` should begin for ``--since``: the first complete
     alert stamped at or after ``since``, else the end of what was scanned (so
-    that lines appended while it scanned are read, not skipped)."""
+    that lines appended while it scanned are read, not skipped).
+
+    A day's alerts.json can hold gigabytes: the search halves the file down
+    to a line stamped well before ``since`` (alerts are written in time
+    order, give or take ``_ORDER_MARGIN``), then reads on from there.
+    """
     with path.open("rb") as stream:
         file_id = FileId.of(os.fstat(stream.fileno()))
-        splitter = LineSplitter(file_id, str(path), 0, 1024 * 1024)
+        begin = _offset_before(stream, since - _ORDER_MARGIN)
+        stream.seek(begin)
+        splitter = LineSplitter(file_id, str(path), begin, _MAX_SEARCH_LINE_BYTES)
         while chunk := stream.read(_CHUNK_BYTES):
             for line in splitter.feed(chunk):
                 when = alert_time(line.data)
                 if when is not None and when >= since:
                     return line.start
         return splitter.checkpoint
+
+
+# How far out of time order analysisd may write two alerts; the search backs
+# off this much, so an alert written a little late is not skipped.
+_ORDER_MARGIN = timedelta(minutes=5)
+_MAX_SEARCH_LINE_BYTES = 1024 * 1024
+_BISECT_STOP_BYTES = 1024 * 1024
+
+
+def _offset_before(stream: BinaryIO, target: datetime) -> int:
+    """The start of a line stamped before ``target`` (0 when none is found),
+    such that every line from ``target`` on comes after it."""
+    low, high = 0, os.fstat(stream.fileno()).st_size
+    while high - low > _BISECT_STOP_BYTES:
+        middle = (low + high) // 2
+        found = _stamped_line_after(stream, middle, high)
+        if found is None:
+            high = middle  # nothing readable up there: look lower
+            continue
+        start, when = found
+        if when < target:
+            low = start
+        else:
+            high = middle
+    return low
+
+
+def _stamped_line_after(stream: BinaryIO, offset: int, limit: int) -> tuple[int, datetime] | None:
+    """The first line beginning after ``offset`` (and before ``limit``) that
+    carries a readable time: where it starts, and that time."""
+    stream.seek(offset)
+    data = stream.read(min(limit - offset, 2 * _MAX_SEARCH_LINE_BYTES))
+    newline = data.find(b"\n")
+    while newline >= 0:
+        start = newline + 1
+        end = data.find(b"\n", start)
+        if end < 0:
+            return None
+        when = alert_time(data[start:end])
+        if when is not None:
+            return offset + start, when
+        newline = end
+    return None
 
 
 def lines_in_window(batches: Iterable[list[Line]], window: TimeWindow) -> Iterator[list[Line]]:
