@@ -60,28 +60,50 @@ def run(
     )
 
 
+def owned_by_another(path: Path, mode: int) -> None:
+    """``path`` as Wazuh's packages leave var/ for the wazuh user: another
+    owner, our group, ``mode``; without root, the same through the owner bits."""
+    if os.geteuid() == 0:
+        os.chown(path, NOBODY, os.getegid())
+        path.chmod(mode)
+    else:
+        path.chmod(mode & 0o077 | (mode & 0o070) << 3)
+
+
 def test_a_state_dir_that_cannot_be_created_is_named_with_the_permission(home: Path) -> None:
     prefix = without_override()
     if prefix is None:
         pytest.skip("running as root without setpriv: cannot take away root's override")
     write_config(home, slack_block("http://127.0.0.1:9/hook"))
     (home / "logs" / "alerts" / "alerts.json").write_bytes(b"")
-    # Like a Wazuh package's var/: another owner, mode 0750, not writable by us.
     var = home / "var"
-    var.mkdir(mode=0o750)
-    if os.geteuid() == 0:
-        os.chown(var, NOBODY, NOBODY)
-    else:
-        var.chmod(0o550)
+    var.mkdir()
+    owned_by_another(var, 0o750)  # root:wazuh 0750, and we run as wazuh
     try:
         done = run(home, "--once", prefix=prefix)
     finally:
-        var.chmod(0o750)
+        var.chmod(0o755)
     assert done.returncode == EXIT_CONFIG, done.stderr
-    assert f"state_dir {var / 'integrator'}: cannot create it: Permission denied" in done.stderr
-    mode = "0750" if os.geteuid() == 0 else "0550"
-    assert f"{var} is " in done.stderr and f"mode {mode}" in done.stderr
-    assert "install -d -o wazuh -g wazuh -m 0750" in done.stderr
+    assert f"state directory {var / 'integrator'}: does not exist, and " in done.stderr
+    assert f"cannot create it in {var}: Permission denied" in done.stderr
+    assert "Traceback" not in done.stderr and "internal error" not in done.stderr
+
+
+def test_a_state_dir_behind_a_folder_we_may_not_search_is_refused(home: Path) -> None:
+    prefix = without_override()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: cannot take away root's override")
+    write_config(home, slack_block("http://127.0.0.1:9/hook"))
+    var = home / "var"
+    var.mkdir()
+    owned_by_another(var, 0o700)
+    try:
+        done = run(home, "--once", prefix=prefix)
+    finally:
+        var.chmod(0o755)
+    assert done.returncode == EXIT_CONFIG, done.stderr
+    assert f"state directory {var / 'integrator'}: cannot be reached by " in done.stderr
+    assert "Permission denied" in done.stderr
     assert "Traceback" not in done.stderr
 
 
@@ -91,18 +113,51 @@ def test_a_state_dir_that_cannot_be_written_is_refused(home: Path) -> None:
         pytest.skip("running as root without setpriv: cannot take away root's override")
     write_config(home, slack_block("http://127.0.0.1:9/hook"))
     state = home / "var" / "integrator"
-    state.mkdir(parents=True, mode=0o700)
-    if os.geteuid() == 0:
-        os.chown(state, NOBODY, NOBODY)
-    else:
-        state.chmod(0o500)
+    state.mkdir(parents=True)
+    owned_by_another(state, 0o550)
     try:
         done = run(home, "--once", prefix=prefix)
     finally:
-        state.chmod(0o700)
+        state.chmod(0o755)
     assert done.returncode == EXIT_CONFIG, done.stderr
-    assert f"state_dir {state}: Permission denied: cannot write in it" in done.stderr
+    assert f"state directory {state}: not writable by " in done.stderr
+    assert "Permission denied" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_prepare_state_dir_names_state_dir_the_user_and_what_is_in_the_way(
+    home: Path,
+) -> None:
+    """The daemon's own creation of the directory (replay starts without the
+    start-up checks), in the words of the error it raises."""
+    prefix = without_override()
+    if prefix is None:
+        pytest.skip("running as root without setpriv: cannot take away root's override")
+    var = home / "var"
+    var.mkdir()
+    owned_by_another(var, 0o750)
+    shown_mode = f"mode {var.stat().st_mode & 0o7777:04o}"
+    script = (
+        "import sys; from pathlib import Path\n"
+        "from wazuh_integrator.statedir import StateDirError, prepare_state_dir\n"
+        "try:\n    prepare_state_dir(Path(sys.argv[1]))\n"
+        "except StateDirError as exc:\n    print(exc)\n"
+    )
+    try:
+        done = subprocess.run(
+            [*prefix, sys.executable, "-c", script, str(var / "integrator")],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+    finally:
+        var.chmod(0o755)
+    assert done.stdout.startswith(
+        f"state_dir {var / 'integrator'}: cannot create it: Permission denied (running as "
+    )
+    assert f"; {var} is " in done.stdout and shown_mode in done.stdout
+    assert "install -d -o wazuh -g wazuh -m 0750" in done.stdout
 
 
 def test_an_invalid_configuration_exits_78_and_says_so_on_stderr_with_a_log_file(

@@ -24,6 +24,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "replay",
     "check_config",
     "test_alerts",
+    "status",
     "dead_letter",
     "demo",
 )

@@ -60,6 +60,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
+    from wazuh_integrator.commands.check_config import check_before_run
     from wazuh_integrator.errors import ConfigError
     from wazuh_integrator.logsetup import configure_logging
     from wazuh_integrator.pipeline import RunOptions, run_pipeline
@@ -75,6 +76,7 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
         since=args.since,
     )
     try:
+        check_before_run(options, args.alerts)
         return run_pipeline(options.paths, run_options)
     except ConfigError as exc:
         problems = [str(issue) for issue in exc.issues]
