@@ -45,7 +45,7 @@ def prepare_state_dir(path: Path) -> None:
 
 def _remedy(path: Path) -> str:
     return (
-        f"Create it for the daemon's user (install -d -o wazuh -g wazuh -m 0750 {path}),"
+        f"Create it for the daemon's user (install -d -o wazuh -g wazuh -m 0700 {path}),"
         " or set state_dir in integrator.toml to a directory it can write"
     )
 

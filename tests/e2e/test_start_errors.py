@@ -157,7 +157,7 @@ def test_prepare_state_dir_names_state_dir_the_user_and_what_is_in_the_way(
         f"state_dir {var / 'integrator'}: cannot create it: Permission denied (running as "
     )
     assert f"; {var} is " in done.stdout and shown_mode in done.stdout
-    assert "install -d -o wazuh -g wazuh -m 0750" in done.stdout
+    assert "install -d -o wazuh -g wazuh -m 0700" in done.stdout
 
 
 def test_an_invalid_configuration_exits_78_and_says_so_on_stderr_with_a_log_file(
