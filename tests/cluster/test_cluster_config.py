@@ -146,4 +146,4 @@ async def test_a_role_without_a_cluster_table_is_refused(receiver: Receiver) -> 
         assert result.returncode != 0
         assert "--role worker needs a [cluster] table with redis_url" in result.stderr
         once = cli(home, "run", "--role", "worker", "--once")
-        assert "--once, --from-start and --alerts are for readers" in once.stderr
+        assert "--once, --from-start, --since and --alerts are for readers" in once.stderr
