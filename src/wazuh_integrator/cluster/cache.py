@@ -13,11 +13,14 @@ to both), so a lookup is never refused for want of Redis.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import orjson
 import redis
+from redis.backoff import NoBackoff
 from redis.exceptions import RedisError
+from redis.retry import Retry
 
 from wazuh_integrator.cluster.connection import Outage, shown_url
 from wazuh_integrator.config.models import ClusterSettings
@@ -28,6 +31,9 @@ __all__ = ["RedisLookupCache"]
 log = logging.getLogger(__name__)
 
 SOCKET_TIMEOUT_S = 0.5
+# After a failure, lookups skip Redis this long: a Redis that does not answer
+# must not cost every lookup its socket time-out on the event loop.
+COOL_DOWN_S = 5.0
 
 
 class RedisLookupCache:
@@ -40,6 +46,7 @@ class RedisLookupCache:
         self._prefix = prefix
         self._local = local
         self._outage = Outage(log, shown, "lookups use this worker's own cache")
+        self._skip_until = 0.0
 
     @classmethod
     def for_cluster(cls, cluster: ClusterSettings, local: LookupCache | None) -> RedisLookupCache:
@@ -47,18 +54,29 @@ class RedisLookupCache:
             cluster.redis_url.reveal(),
             socket_timeout=SOCKET_TIMEOUT_S,
             socket_connect_timeout=SOCKET_TIMEOUT_S,
+            # It blocks the event loop: one try, then the local store answers.
+            retry=Retry(NoBackoff(), 0),
         )
         return cls(client, cluster.stream, local, shown_url(cluster))
 
     def _key(self, namespace: str, key: str) -> str:
         return f"{self._prefix}:cache:{namespace}:{key}"
 
+    def _local_get(self, namespace: str, key: str) -> Any | None:
+        return self._local.get(namespace, key) if self._local is not None else None
+
+    def _failed(self, error: BaseException) -> None:
+        self._outage.failed(error)
+        self._skip_until = time.monotonic() + COOL_DOWN_S
+
     def get(self, namespace: str, key: str) -> Any | None:
+        if time.monotonic() < self._skip_until:
+            return self._local_get(namespace, key)
         try:
             raw = self._client.get(self._key(namespace, key))
         except (RedisError, OSError) as error:
-            self._outage.failed(error)
-            return self._local.get(namespace, key) if self._local is not None else None
+            self._failed(error)
+            return self._local_get(namespace, key)
         self._outage.succeeded()
         if raw is None:
             return None
@@ -68,10 +86,12 @@ class RedisLookupCache:
         encoded = orjson.dumps(value)  # TypeError for what is not JSON, before any write
         if self._local is not None:
             self._local.put(namespace, key, value, ttl_s)
+        if time.monotonic() < self._skip_until:
+            return
         try:
             self._client.set(self._key(namespace, key), encoded, px=max(1, int(ttl_s * 1000)))
         except (RedisError, OSError) as error:
-            self._outage.failed(error)
+            self._failed(error)
             return
         self._outage.succeeded()
 

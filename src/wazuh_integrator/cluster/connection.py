@@ -13,6 +13,8 @@ import time
 from urllib.parse import urlsplit
 
 import redis.asyncio as redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -65,12 +67,18 @@ def node_name(settings: ClusterSettings) -> str:
 
 
 def connect(settings: ClusterSettings) -> redis.Redis:
-    """A client for ``redis_url`` (no I/O until the first command)."""
+    """A client for ``redis_url`` (no I/O until the first command).
+
+    One quick reconnection inside redis-py (a connection Redis closed while
+    idle), no more: the roles' own loops wait out an outage, and say so in
+    the log at once rather than after redis-py's several seconds of retries.
+    """
     return redis.Redis.from_url(
         settings.redis_url.reveal(),
         socket_timeout=SOCKET_TIMEOUT_S,
         socket_connect_timeout=SOCKET_TIMEOUT_S,
         health_check_interval=15,
+        retry=Retry(ExponentialBackoff(cap=0.5, base=0.1), 1),
     )
 
 
