@@ -330,3 +330,43 @@ async def test_dead_letters_of_every_worker_are_listed_and_replayed_from_redis(
         finally:
             await stop_all(reader, *workers)
         assert set(delivered_ids(receiver)) == alert_ids(range(20))
+
+
+async def test_a_worker_reloads_its_blocks_on_sighup(
+    redis_server: RedisServer, receiver: Receiver
+) -> None:
+    reader_home = cluster_home(redis_server.url, receiver, node="manager-a")
+    worker_home = cluster_home(redis_server.url, receiver)
+    conf = worker_home / "etc" / "ossec.conf"
+    wide = conf.read_text()
+    conf.write_text(wide.replace("</hook_url>", "</hook_url><level>15</level>"))
+    with removed_after(reader_home, worker_home):
+        append_alerts(alerts_path(reader_home), range(20))  # level 10: the worker skips them
+        reader = Role(reader_home, ["--role", "reader", "--from-start"], name="reader")
+        worker = Role(worker_home, ["--role", "worker"], name="worker")
+        client = redis_server.client()
+        try:
+            await worker.start()
+            await reader.start()
+            for _ in range(300):
+                try:
+                    groups = await client.xinfo_groups(STREAM)
+                except redis.ResponseError:
+                    groups = []
+                settled = groups and groups[0]["lag"] == 0 and groups[0]["pending"] == 0
+                if settled and await client.xlen(STREAM) == 20:
+                    break
+                await asyncio.sleep(0.1)
+            else:
+                raise AssertionError("the worker never acknowledged the first 20")
+            assert delivered_ids(receiver) == {}
+            conf.write_text(wide)
+            assert worker.process is not None
+            worker.process.send_signal(signal.SIGHUP)
+            await worker.wait_for_log("Configuration reloaded", 30)
+            append_alerts(alerts_path(reader_home), range(20, 30))
+            await until(lambda: len(delivered_ids(receiver)) >= 10, 60, "10 alerts", worker)
+        finally:
+            await client.aclose()
+            await stop_all(reader, worker)
+        assert set(delivered_ids(receiver)) == alert_ids(range(20, 30))
