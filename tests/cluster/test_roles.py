@@ -370,3 +370,25 @@ async def test_a_worker_reloads_its_blocks_on_sighup(
             await client.aclose()
             await stop_all(reader, worker)
         assert set(delivered_ids(receiver)) == alert_ids(range(20, 30))
+
+
+async def test_a_worker_stopped_mid_stream_hands_everything_over(
+    redis_server: RedisServer, receiver: Receiver
+) -> None:
+    home = cluster_home(redis_server.url, receiver, node="manager-a")
+    with removed_after(home):
+        append_alerts(alerts_path(home), range(3000))
+        workers = [Role(home, ["--role", "worker"], name=f"worker{n}") for n in range(2)]
+        reader = Role(home, ["--role", "reader", "--from-start"], name="reader")
+        try:
+            for role in (*workers, reader):
+                await role.start()
+            await until(lambda: len(delivered_ids(receiver)) >= 500, 120, "500 alerts", reader)
+            assert await workers[0].stop() == 0
+            assert "stopped:" in workers[0].log()
+            await until(lambda: len(delivered_ids(receiver)) >= 3000, 120, "all 3000", workers[1])
+        finally:
+            await stop_all(reader, *workers)
+        received = delivered_ids(receiver)
+        assert set(received) == alert_ids(range(3000))
+        print(f"\nduplicates after a SIGTERM: {sum(received.values()) - len(received)}")
