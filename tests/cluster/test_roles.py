@@ -392,3 +392,22 @@ async def test_a_worker_stopped_mid_stream_hands_everything_over(
         received = delivered_ids(receiver)
         assert set(received) == alert_ids(range(3000))
         print(f"\nduplicates after a SIGTERM: {sum(received.values()) - len(received)}")
+
+
+async def test_the_redis_password_never_reaches_a_log_line(receiver: Receiver) -> None:
+    url = f"redis://:hunter2-secret@127.0.0.1:{free_port()}/0"  # nothing listens there
+    home = cluster_home(url, receiver, node="manager-a")
+    with removed_after(home):
+        append_alerts(alerts_path(home), range(5))
+        reader = Role(home, ["--role", "reader", "--from-start"], name="reader")
+        worker = Role(home, ["--role", "worker"], name="worker")
+        try:
+            await reader.start()
+            await worker.start()
+            await reader.wait_for_log("is unreachable", 30)
+            await worker.wait_for_log("is unreachable", 30)
+        finally:
+            await stop_all(reader, worker)
+        logs = reader.log() + worker.log()
+    assert "hunter2" not in logs
+    assert f"redis://127.0.0.1:{url.rsplit(':', 1)[1]}" in logs
