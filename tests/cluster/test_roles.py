@@ -411,3 +411,23 @@ async def test_the_redis_password_never_reaches_a_log_line(receiver: Receiver) -
         logs = reader.log() + worker.log()
     assert "hunter2" not in logs
     assert f"redis://127.0.0.1:{url.rsplit(':', 1)[1]}" in logs
+
+
+async def test_a_stream_key_of_another_type_stops_the_worker_loudly(
+    redis_server: RedisServer, receiver: Receiver
+) -> None:
+    client = redis_server.client()
+    try:
+        await client.set(STREAM, "not a stream")
+    finally:
+        await client.aclose()
+    home = cluster_home(redis_server.url, receiver)
+    with removed_after(home):
+        worker = Role(home, ["--role", "worker"], name="worker")
+        await worker.start()
+        try:
+            status = await worker.wait(60)
+        finally:
+            await stop_all(worker)
+        assert status == 1
+        assert "Worker stopping: stream consumer failed: ResponseError: WRONGTYPE" in worker.log()

@@ -90,6 +90,7 @@ class StreamWorker(Pipeline):
         self._acker: asyncio.Task[None] | None = None
         self._dead_letters: DeadLetterShipper | None = None
         self._replies: Any = []  # the last XREADGROUP answer: [(stream, [(id, fields)])]
+        self._failed = False
 
     def _limits_in_redis(self, key: str, limits: Sequence[RateLimit]) -> SharedLimits:
         assert self._client is not None
@@ -105,7 +106,8 @@ class StreamWorker(Pipeline):
             shown_url(self.cluster),
         )
         try:
-            return await super().run()
+            status = await super().run()
+            return 1 if self._failed else status
         finally:
             await self._client.aclose()
             if isinstance(self._lookup_cache, RedisLookupCache):
@@ -137,12 +139,27 @@ class StreamWorker(Pipeline):
             asyncio.create_task(self._shipper(store).run(), name="dead letters to Redis"),
         ]
         self._acker = asyncio.create_task(self._ack_loop(), name="stream acks")
+        for task in [*loops, self._acker]:
+            task.add_done_callback(self._loop_ended)
         try:
             await self._stop.wait()
         finally:
             for task in loops:
                 task.cancel()
             await asyncio.gather(*loops, return_exceptions=True)
+
+    def _loop_ended(self, task: asyncio.Task[None]) -> None:
+        """A loop that ends by itself met an error Redis will not outgrow (a key
+        of another type, a script refused): stop, and exit non-zero, rather
+        than run on without consuming."""
+        if task.cancelled() or task.exception() is None:
+            return
+        error = task.exception()
+        log.error(
+            "Worker stopping: %s failed: %s: %s", task.get_name(), type(error).__name__, error
+        )
+        self._failed = True
+        self.request_stop()
 
     async def _shutdown(self, grace_s: float) -> None:
         # Deliverers stop first: what they still hold is parked, so settled.
