@@ -29,6 +29,9 @@ from tests.e2e.harness import Receiver, append_alerts, until
 
 from wazuh_integrator.store import StateStore
 
+# Real processes on a shared machine: generous bounds, every wait on a condition.
+pytestmark = pytest.mark.timeout(240)
+
 STREAM = "wazuh-integrator:alerts"
 GROUP = "wazuh-integrator"
 
@@ -63,7 +66,7 @@ async def one_reader_three_workers_one_killed(
             for worker in workers:
                 await worker.start()
             for worker in workers:
-                await worker.wait_for_log("delivering from stream", 30)
+                await worker.wait_for_log("delivering from stream", 60)
             await reader.start()
             await until(lambda: len(delivered_ids(receiver)) >= total // 6, 120, "a sixth", reader)
             victim = workers[0]
@@ -158,14 +161,14 @@ async def test_redis_down_for_ten_seconds_loses_nothing(
             await until(lambda: len(delivered_ids(receiver)) >= 1000, 120, "the first 1000")
             await redis_server.stop()
             append_alerts(alerts_path(home), range(1000, 2000))
-            await reader.wait_for_log("is unreachable", 30)
+            await reader.wait_for_log("is unreachable", 60)
             for worker in workers:
-                await worker.wait_for_log("is unreachable", 30)
+                await worker.wait_for_log("is unreachable", 60)
             await asyncio.sleep(10)
             assert len(delivered_ids(receiver)) == 1000  # nothing moves without Redis
             await redis_server.start()
             await until(lambda: len(delivered_ids(receiver)) >= 2000, 120, "all 2000", reader)
-            await reader.wait_for_log("reachable again", 30)
+            await reader.wait_for_log("reachable again", 60)
         finally:
             await stop_all(reader, *workers)
         assert set(delivered_ids(receiver)) == alert_ids(range(2000))
@@ -200,12 +203,19 @@ async def test_health_and_metrics_per_role(redis_server: RedisServer, receiver: 
                     reader_metrics = await answer.text()
                 base = f"http://127.0.0.1:{worker_port}"
                 await until_answers(http, f"{base}/health")
-                for _ in range(100):  # the worker samples the stream every 2 s
+                for _ in range(600):  # the worker samples the stream every 2 s
                     async with http.get(f"{base}/health") as answer:
                         worker_health = await answer.json()
-                    if worker_health["cluster"].get("length"):
+                    sampled = worker_health["cluster"]
+                    if (sampled.get("length"), sampled.get("lag"), sampled["acked_total"]) == (
+                        50,
+                        0,
+                        50,
+                    ):
                         break
                     await asyncio.sleep(0.1)
+                else:
+                    raise AssertionError(f"the worker's health never settled: {worker_health}")
                 async with http.get(f"{base}/metrics") as answer:
                     worker_metrics = await answer.text()
         finally:
@@ -363,7 +373,7 @@ async def test_a_worker_reloads_its_blocks_on_sighup(
             conf.write_text(wide)
             assert worker.process is not None
             worker.process.send_signal(signal.SIGHUP)
-            await worker.wait_for_log("Configuration reloaded", 30)
+            await worker.wait_for_log("Configuration reloaded", 60)
             append_alerts(alerts_path(reader_home), range(20, 30))
             await until(lambda: len(delivered_ids(receiver)) >= 10, 60, "10 alerts", worker)
         finally:
@@ -404,8 +414,8 @@ async def test_the_redis_password_never_reaches_a_log_line(receiver: Receiver) -
         try:
             await reader.start()
             await worker.start()
-            await reader.wait_for_log("is unreachable", 30)
-            await worker.wait_for_log("is unreachable", 30)
+            await reader.wait_for_log("is unreachable", 60)
+            await worker.wait_for_log("is unreachable", 60)
         finally:
             await stop_all(reader, worker)
         logs = reader.log() + worker.log()
@@ -426,7 +436,7 @@ async def test_a_stream_key_of_another_type_stops_the_worker_loudly(
         worker = Role(home, ["--role", "worker"], name="worker")
         await worker.start()
         try:
-            status = await worker.wait(60)
+            status = await worker.wait(180)
         finally:
             await stop_all(worker)
         assert status == 1

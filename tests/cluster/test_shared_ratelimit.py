@@ -131,9 +131,9 @@ async def three_workers_under_one_limit(
     return receiver.arrivals
 
 
-@pytest.mark.timeout(120)
+@pytest.mark.timeout(240)
 async def test_three_workers_hold_ten_a_second_together(redis_server: RedisServer) -> None:
-    arrivals = await three_workers_under_one_limit(redis_server, "10/s", 1.0, 45, 60)
+    arrivals = await three_workers_under_one_limit(redis_server, "10/s", 1.0, 45, 180)
     assert most_in_any_window(arrivals, 1.0) <= 10
     assert arrivals[-1] - arrivals[0] >= 4.0  # 45 at 10 a second cannot be faster
 
