@@ -14,9 +14,10 @@ from wazuh_integrator.config.models import (
     WazuhPaths,
 )
 from wazuh_integrator.config.ossec import read_ossec_conf
-from wazuh_integrator.config.settings import load_settings
+from wazuh_integrator.config.settings import load_settings, settings_key_line
 from wazuh_integrator.errors import ConfigError, ConfigIssue
 from wazuh_integrator.integrations.registry import PluginError, Registry
+from wazuh_integrator.templating import TemplateError, load_template
 
 __all__ = ["ConfigurationReport", "inspect_configuration"]
 
@@ -56,10 +57,57 @@ def inspect_configuration(paths: WazuhPaths) -> ConfigurationReport:
     else:
         status = _settings_status(settings)
     registry = _registry(settings, settings_shown, other_errors)
+    other_errors.extend(template_issues(settings, paths, registry, settings_shown))
     enabled, disabled = resolve_integrations(config, paths, registry)
     return ConfigurationReport(
         config, settings, settings_shown, status, registry, enabled, disabled, other_errors
     )
+
+
+def template_issues(
+    settings: Settings, paths: WazuhPaths, registry: Registry, settings_shown: str
+) -> list[ConfigIssue]:
+    """Every configured template compiled: one it cannot take, or that does not
+    compile, is an error located in the template file (or in integrator.toml)."""
+    issues: list[ConfigIssue] = []
+    for name, integration in settings.integrations.items():
+        if not integration.templates:
+            continue
+        try:
+            cls = registry.resolve(name)
+        except PluginError:
+            continue  # reported where the plugin is loaded
+        formats = getattr(cls, "template_formats", {})
+        for role, path in integration.templates.items():
+            template_format = formats.get(role)
+            if template_format is None:
+                takes = ", ".join(formats) or "no template"
+                line = settings_key_line(settings, ("integrations", name), role)
+                issues.append(
+                    ConfigIssue(
+                        settings_shown,
+                        line,
+                        None,
+                        f"integrations.{name}.{role}: {name} does not take it (it takes {takes})",
+                    )
+                )
+                continue
+            try:
+                load_template(
+                    paths.home / path,
+                    shown=paths.shown(paths.home / path),
+                    template_format=template_format,
+                )
+            except TemplateError as error:
+                issues.append(
+                    ConfigIssue(
+                        error.path,
+                        error.line,
+                        None,
+                        f"{error.message} (the {role} of integrations.{name} in {settings_shown})",
+                    )
+                )
+    return issues
 
 
 def _settings_status(settings: Settings) -> str:

@@ -18,7 +18,7 @@ from wazuh_integrator.config.models import IntegrationSettings, RateLimit, Setti
 from wazuh_integrator.errors import ConfigError, ConfigIssue
 from wazuh_integrator.integrations.registry import Registry
 
-__all__ = ["load_settings", "parse_duration", "parse_rate_limit"]
+__all__ = ["load_settings", "parse_duration", "parse_rate_limit", "settings_key_line"]
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)\s*")
 _DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -161,6 +161,10 @@ _PER_INTEGRATION: dict[str, _Key] = {
     "retry": _Key("retry", _boolean),
     "cache_ttl": _Key("cache_ttl_s", parse_duration),
     "api_version": _Key("api_version", _api_version),
+    # Message templates, relative to the Wazuh home; which ones an integration
+    # takes, and whether they compile, is judged with the registry (loading.py).
+    "template": _Key("templates", _path),
+    "summary_template": _Key("templates", _path),
 }
 _INTEGRATIONS_TABLE = "integrations"
 
@@ -194,6 +198,17 @@ def load_settings(
     return settings
 
 
+def settings_key_line(settings: Settings, table: tuple[str, ...], key: str) -> int | None:
+    """The line of ``key`` in ``table`` of the settings file, for messages."""
+    if settings.path is None:
+        return None
+    try:
+        text = settings.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _KeyLocator(text).line_of(table, key)
+
+
 def _syntax_issue(path: str, message: str) -> ConfigIssue:
     where = re.search(r"\(at line (\d+), column (\d+)\)$", message)
     if where is None:
@@ -225,9 +240,16 @@ class _SettingsReader:
                 self._issue(table, key, f"unknown key (expected one of: {', '.join(keys)})")
                 continue
             try:
-                fields[spec.field] = spec.parse(value)
+                parsed = spec.parse(value)
             except _Invalid as exc:
                 self._issue(table, key, str(exc))
+                continue
+            if spec.field == "templates":
+                templates = fields.setdefault("templates", {})
+                assert isinstance(templates, dict)
+                templates[key] = parsed
+            else:
+                fields[spec.field] = parsed
         return fields
 
     def read(self, document: dict[str, Any], path: Path) -> Settings:
