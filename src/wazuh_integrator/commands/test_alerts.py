@@ -185,34 +185,38 @@ class DryRun:
         results = []
         for route in self._routes:
             reason = route.alert_filter.reason(fields)
-            payload = None
+            payload, error = None, None
             if reason is None and route.integration is not None:
-                payload = self._preview(route, alert)
-            results.append(
-                {
-                    "integration": route.block.name,
-                    "index": route.block.index,
-                    "matched": reason is None,
-                    "reason": reason,
-                    "payload": payload,
-                }
-            )
+                payload, error = self._preview(route, alert)
+            result = {
+                "integration": route.block.name,
+                "index": route.block.index,
+                "matched": reason is None,
+                "reason": reason,
+                "payload": payload,
+            }
+            if error is not None:
+                result["error"] = error
+            results.append(result)
         return results
 
     @staticmethod
-    def _preview(route: _Route, alert: dict[str, Any]) -> Any:
+    def _preview(route: _Route, alert: dict[str, Any]) -> tuple[Any, str | None]:
+        """The body, or None and why it could not be built (a template that
+        fails on this alert: what ``run`` would dead-letter it with)."""
         assert route.integration is not None
         try:
             payload = route.integration.preview(alert)
         except Exception as exc:  # show the others; say what broke this one
+            error = _scrubbed(str(exc), route.block.secrets)
             log.warning(
                 "%s could not build its payload for alert %s: %s",
                 route.block.key,
                 _alert_id(alert),
-                _scrubbed(str(exc), route.block.secrets),
+                error,
             )
-            return None
-        return _scrubbed(payload, route.block.secrets)
+            return None, error
+        return _scrubbed(payload, route.block.secrets), None
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -306,6 +310,8 @@ def _write_readable(
             continue
         payload = result["payload"]
         note = "" if payload is not None or not show_payload else " (no body to show)"
+        if "error" in result:
+            note = f" but no body: {result['error']}"
         out.write(f"{label}  MATCH{note}\n")
         if show_payload and payload is not None:
             body = json.dumps(payload, indent=2, ensure_ascii=False, default=str)

@@ -56,7 +56,13 @@ def build_slack_payload(alert: Alert, options: Mapping[str, Any] | None) -> dict
 
 
 class SlackIntegration(WebhookIntegration):
-    name = "slack"
+    """Stock's payload, built in code; a ``template`` in integrator.toml
+    replaces it (the shipped ``slack.json.j2`` renders the same bytes)."""
 
-    def preview(self, alert: Alert) -> dict[str, Any]:
+    name = "slack"
+    template_formats = {"template": "json"}
+
+    def preview(self, alert: Alert) -> Any:
+        if self.has_template("template"):
+            return self.render_json("template", "slack.json.j2", alert)
         return build_slack_payload(alert, self.block.options)

@@ -156,9 +156,14 @@ class WebhookIntegration(Integration):
             raise Permanent(f"template {error}") from None
 
     def render_json(self, role: str, default: str, alert: Alert) -> Any:
+        """``alert`` through a template that writes JSON: the value it wrote."""
+        return self.render_json_text(role, default, alert)[1]
+
+    def render_json_text(self, role: str, default: str, alert: Alert) -> tuple[str, Any]:
+        """The JSON text a template wrote, and its value; not JSON is Permanent."""
         template = self.template(role, default)
         try:
-            return template.render_json(
+            return template.render_json_text(
                 alert=alert, options=self.block.options, integration=self.block.name
             )
         except TemplateError as error:

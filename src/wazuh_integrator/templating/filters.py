@@ -13,6 +13,8 @@ from typing import Any
 import orjson
 from markupsafe import Markup
 
+from wazuh_integrator.integrations.alert_fields import rule_level
+
 __all__ = [
     "alert_link",
     "iso_time",
@@ -20,6 +22,7 @@ __all__ = [
     "markdownv2",
     "markdownv2_code",
     "mitre",
+    "rule_level",
     "to_json",
     "truncate",
 ]
@@ -55,12 +58,15 @@ def level_name(value: Any) -> str:
 
 
 def _mitre_of(value: Any) -> Mapping[str, Any]:
+    """The ``mitre`` object of an alert or a rule, or ``value`` if it is one."""
     if not isinstance(value, Mapping):
         return {}
-    if "rule" in value and isinstance(value["rule"], Mapping):
+    if isinstance(value.get("rule"), Mapping):
         value = value["rule"]
-    found = value.get("mitre", value)
-    return found if isinstance(found, Mapping) else {}
+    if "mitre" in value:
+        found = value["mitre"]
+        return found if isinstance(found, Mapping) else {}
+    return value if {"id", "technique", "tactic"} & value.keys() and "level" not in value else {}
 
 
 def _strings(value: Any) -> list[str]:

@@ -122,6 +122,7 @@ def _environment(template_format: TemplateFormat) -> SandboxedEnvironment:
     )
     environment.filters.update(
         level_name=filters.level_name,
+        rule_level=filters.rule_level,
         mitre=filters.mitre,
         truncate=filters.truncate,
         iso_time=filters.iso_time,
@@ -173,9 +174,19 @@ class Template:
         integration: str = "",
     ) -> Any:
         """The rendered text read as JSON; TemplateError when it is not JSON."""
+        return self.render_json_text(alert=alert, options=options, integration=integration)[1]
+
+    def render_json_text(
+        self,
+        *,
+        alert: Mapping[str, Any],
+        options: Mapping[str, Any] | None = None,
+        integration: str = "",
+    ) -> tuple[str, Any]:
+        """The rendered text and its value as JSON; TemplateError when it is not JSON."""
         text = self.render(alert=alert, options=options, integration=integration)
         try:
-            return orjson.loads(text)
+            return text, orjson.loads(text)
         except orjson.JSONDecodeError as exc:
             line = text.count("\n", 0, exc.pos) + 1
             raise TemplateError(
@@ -277,4 +288,5 @@ def default_template(name: str) -> Template:
     source = _DEFAULTS / name
     if not source.is_file():
         raise TemplateError(name, None, "no such default template")
-    return template_from_text(source.read_text(encoding="utf-8"), f"<default {name}>")
+    text = source.read_text(encoding="utf-8")
+    return template_from_text(text, f"<default {name}>", _format_for(name))
