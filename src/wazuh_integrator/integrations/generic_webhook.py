@@ -76,7 +76,9 @@ def _headers_problem(headers: Any) -> str | None:
 
 def _choice(options: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> str | None:
     value = options.get(key)
-    if value is not None and (not isinstance(value, str) or value.lower() not in allowed):
+    if value is not None and (
+        not isinstance(value, str) or value.lower() not in {a.lower() for a in allowed}
+    ):
         return f'"{key}" must be one of {", ".join(allowed)} (not {value!r})'
     return None
 
