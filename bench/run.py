@@ -32,6 +32,7 @@ from bench.scenarios import (
     latency,
     memory,
     scripts,
+    templates,
 )
 
 log = logging.getLogger("bench")
@@ -43,6 +44,7 @@ SCENARIOS = {
     "memory": memory.run,
     "isolation": isolation.run,
     "scripts": scripts.run,
+    "templates": templates.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 ANALYSIS = RESULTS / "analysis.md"

@@ -84,6 +84,16 @@ def test_a_missing_field_is_named_with_its_line(text: str, message: str) -> None
     assert error_of(text) == message
 
 
+def test_dict_keys_and_reading_methods() -> None:
+    text = (
+        "{{ alert.agent.name }} {{ alert.get('agent').get('id') }} {{ alert.agent.keys() | list }}"
+    )
+    assert render(text) == "web-01 001 ['id', 'name']"
+    assert render("{% for k, v in alert.agent.items() %}{{ k }}={{ v }};{% endfor %}") == (
+        "id=001;name=web-01;"
+    )
+
+
 def test_a_missing_field_can_be_tested_or_defaulted() -> None:
     text = "{{ alert.rule.groups | default('none') }} {{ alert.syscheck is defined }}"
     assert render(text) == "none False"
@@ -115,6 +125,9 @@ def test_a_syntax_error_is_named_with_its_line(text: str, message: str) -> None:
         "{{ ''.__class__.__mro__[1].__subclasses__() }}",
         "{{ alert.rule.__init__.__globals__ }}",
         "{{ alert.items.__self__ }}",
+        "{{ alert.get.__self__ }}",
+        "{{ alert.rule.get('mitre').__class__ }}",
+        "{{ alert.items().__class__ }}",
         "{{ cycler.__init__.__globals__.os }}",
         "{{ (alert | attr('__class__')) }}",
         "{% set x = alert.__class__ %}{{ x }}",

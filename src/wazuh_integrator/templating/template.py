@@ -8,10 +8,11 @@ into Python internals or a filter's complaint when it is rendered.
 from __future__ import annotations
 
 import functools
+import re
 from collections.abc import Callable, Mapping
 from importlib.resources import files
 from pathlib import Path
-from types import TracebackType
+from types import BuiltinMethodType, TracebackType
 from typing import Any, Literal, NoReturn
 
 import jinja2
@@ -85,7 +86,7 @@ class _MissingField(jinja2.UndefinedError):
         self.name = name
 
 
-def _escaper(escape: Callable[[Any], Markup]) -> Callable[[Any], Any]:
+def _escaper(escape: Callable[[Any], str]) -> Callable[[Any], Any]:
     """A ``finalize`` that escapes every ``{{ }}`` value not already marked safe."""
 
     def finalize(value: Any) -> Any:
@@ -98,9 +99,15 @@ def _escaper(escape: Callable[[Any], Markup]) -> Callable[[Any], Any]:
     return finalize
 
 
-def _json_string_content(value: Any) -> Markup:
+# What JSON escapes inside a string: most values hold none of it.
+_JSON_SPECIAL = re.compile(r'[\x00-\x1f"\\\u2028\u2029]')
+
+
+def _json_string_content(value: Any) -> str:
     text = value if isinstance(value, str) else str(value)
-    return Markup(orjson.dumps(text).decode()[1:-1])
+    if _JSON_SPECIAL.search(text) is None:
+        return text
+    return orjson.dumps(text).decode()[1:-1]
 
 
 _FINALIZERS: dict[TemplateFormat, Callable[[Any], Any] | None] = {
@@ -111,9 +118,43 @@ _FINALIZERS: dict[TemplateFormat, Callable[[Any], Any] | None] = {
 }
 
 
+# Names a template may mean as a dict's method rather than its key (alert.get).
+_DICT_ATTRIBUTES = frozenset(dir(dict))
+# Dict methods that only read: the sandbox would allow them after its checks.
+_READING_DICT_METHODS = frozenset({"get", "keys", "values", "items"})
+
+
+class _AlertEnvironment(SandboxedEnvironment):
+    """The sandbox, with a short way to the common case: ``alert.rule.level``
+    is a key of a dict. Jinja2 would first try it as an attribute and pay an
+    AttributeError for every step; a key is data, never a way to Python's
+    internals, so the sandbox has nothing to check on it."""
+
+    def getattr(self, obj: Any, attribute: str) -> Any:
+        if type(obj) is dict:
+            if attribute not in _DICT_ATTRIBUTES:
+                try:
+                    return obj[attribute]
+                except KeyError:
+                    return self.undefined(obj=obj, name=attribute)
+            if attribute in _READING_DICT_METHODS:
+                return getattr(obj, attribute)
+        return super().getattr(obj, attribute)
+
+    def call(self, *arguments: Any, **kwargs: Any) -> Any:
+        context, function, *args = arguments
+        if (
+            type(function) is BuiltinMethodType
+            and type(function.__self__) is dict
+            and function.__name__ in _READING_DICT_METHODS
+        ):
+            return function(*args, **kwargs)
+        return super().call(context, function, *args, **kwargs)
+
+
 @functools.cache
 def _environment(template_format: TemplateFormat) -> SandboxedEnvironment:
-    environment = SandboxedEnvironment(
+    environment = _AlertEnvironment(
         autoescape=template_format == "html",
         undefined=_MissingValue,
         finalize=_FINALIZERS[template_format],
