@@ -7,9 +7,16 @@ from typing import Any
 
 from wazuh_integrator.integrations.alert_fields import rule_level
 from wazuh_integrator.integrations.base import Alert
-from wazuh_integrator.integrations.webhook import WebhookIntegration
+from wazuh_integrator.integrations.webhook import (
+    JSON_CONTENT_TYPE,
+    Body,
+    WebhookIntegration,
+    json_body,
+)
 
-__all__ = ["SlackIntegration", "build_slack_payload", "slack_color"]
+__all__ = ["DEFAULT_TEMPLATE", "SlackIntegration", "build_slack_payload", "slack_color"]
+
+DEFAULT_TEMPLATE = "slack.json.j2"
 
 
 def slack_color(level: int) -> str:
@@ -64,5 +71,12 @@ class SlackIntegration(WebhookIntegration):
 
     def preview(self, alert: Alert) -> Any:
         if self.has_template("template"):
-            return self.render_json("template", "slack.json.j2", alert)
+            return self.render_json("template", DEFAULT_TEMPLATE, alert)
         return build_slack_payload(alert, self.block.options)
+
+    def build_body(self, alert: Alert) -> Body:
+        if self.has_template("template"):
+            # The JSON the template wrote, sent as written once it is known to be JSON.
+            text, value = self.render_json_text("template", DEFAULT_TEMPLATE, alert)
+            return Body(text.encode(), JSON_CONTENT_TYPE, value)
+        return json_body(build_slack_payload(alert, self.block.options))
