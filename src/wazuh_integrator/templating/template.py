@@ -296,9 +296,10 @@ def template_from_text(
         code = environment.compile(text, name=shown, filename=shown)
     except jinja2.TemplateSyntaxError as exc:
         raise TemplateError(shown, exc.lineno, f"syntax error: {exc.message}") from None
-    compiled = environment.template_class.from_code(
-        environment, code, environment.make_globals(None), None
-    )
+    # A plain dict, not Jinja2's ChainMap: every render copies the globals, and
+    # copying a ChainMap costs a fifth of rendering a small template.
+    template_globals = dict(environment.make_globals(None))
+    compiled = environment.template_class.from_code(environment, code, template_globals, None)
     return Template(compiled, shown, chosen)
 
 
