@@ -1,4 +1,4 @@
-"""Scenario 8: the cost of a message template. The delivery alerts to one
+"""Scenario 9: the cost of a message template. The delivery alerts to one
 Slack block on the fast receiver, with no template (the payload built in
 code) and with a template: the shipped ``slack.json.j2``, which renders the
 same bytes, and a short Block-Kit-style one. Runs alternate, so that drift of
@@ -44,7 +44,7 @@ def run(context: Context) -> Outcome:
     sizes = context.sizes
     count = sizes.delivery_alerts
     alerts = context.data["delivery"]
-    outcome = Outcome("templates", "8. Templated Slack throughput")
+    outcome = Outcome("templates", "9. Templated Slack throughput")
     wall_s: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
     cpu_s: dict[str, list[float]] = {variant: [] for variant in VARIANTS}
     with fast_receiver(context.nginx) as receiver, BenchHome() as home:

@@ -57,6 +57,7 @@ def inspect_configuration(paths: WazuhPaths) -> ConfigurationReport:
     else:
         status = _settings_status(settings)
     registry = _registry(settings, settings_shown, other_errors)
+    other_errors.extend(_unknown_block_tables(config, settings, settings_shown))
     other_errors.extend(template_issues(settings, paths, registry, settings_shown))
     enabled, disabled = resolve_integrations(config, paths, registry)
     return ConfigurationReport(
@@ -70,7 +71,9 @@ def template_issues(
     """Every configured template compiled: one it cannot take, or that does not
     compile, is an error located in the template file (or in integrator.toml)."""
     issues: list[ConfigIssue] = []
-    for name, integration in settings.integrations.items():
+    tables = [(name, name, table) for name, table in settings.integrations.items()]
+    tables += [(key, key.rpartition("#")[0], table) for key, table in settings.blocks.items()]
+    for table_name, name, integration in tables:
         if not integration.templates:
             continue
         try:
@@ -82,13 +85,14 @@ def template_issues(
             template_format = formats.get(role)
             if template_format is None:
                 takes = ", ".join(formats) or "no template"
-                line = settings_key_line(settings, ("integrations", name), role)
+                line = settings_key_line(settings, ("integrations", table_name), role)
                 issues.append(
                     ConfigIssue(
                         settings_shown,
                         line,
                         None,
-                        f"integrations.{name}.{role}: {name} does not take it (it takes {takes})",
+                        f"integrations.{table_name}.{role}: {name} does not take it"
+                        f" (it takes {takes})",
                     )
                 )
                 continue
@@ -104,16 +108,36 @@ def template_issues(
                         error.path,
                         error.line,
                         None,
-                        f"{error.message} (the {role} of integrations.{name} in {settings_shown})",
+                        f"{error.message} (the {role} of integrations.{table_name}"
+                        f" in {settings_shown})",
                     )
                 )
     return issues
 
 
+def _unknown_block_tables(
+    config: OssecConfig, settings: Settings, settings_shown: str
+) -> list[ConfigIssue]:
+    """``[integrations."slack#3"]`` must name a block of ossec.conf: a typo
+    there would silently apply the name's settings instead."""
+    keys = {block.key for block in config.blocks}
+    return [
+        ConfigIssue(
+            settings_shown,
+            settings.block_lines.get(key),
+            None,
+            f'integrations."{key}": ossec.conf has no <integration> block {key}'
+            " (blocks are numbered from 0 in file order; check-config lists them)",
+        )
+        for key in settings.blocks
+        if key not in keys
+    ]
+
+
 def _settings_status(settings: Settings) -> str:
     if settings.path is None:
         return "not found: every setting at its default"
-    sections = len(settings.integrations)
+    sections = len(settings.integrations) + len(settings.blocks)
     plural = "" if sections == 1 else "s"
     return f"read ({sections} [integrations.*] section{plural})"
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from wazuh_integrator.integrations.alert_fields import rule_level
 from wazuh_integrator.integrations.base import Alert
+from wazuh_integrator.integrations.flood_marks import digest_lines, digest_of, suppressed_of
 from wazuh_integrator.integrations.webhook import (
     JSON_CONTENT_TYPE,
     Body,
@@ -14,7 +15,13 @@ from wazuh_integrator.integrations.webhook import (
     json_body,
 )
 
-__all__ = ["DEFAULT_TEMPLATE", "SlackIntegration", "build_slack_payload", "slack_color"]
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "SlackIntegration",
+    "build_slack_digest_payload",
+    "build_slack_payload",
+    "slack_color",
+]
 
 DEFAULT_TEMPLATE = "slack.json.j2"
 
@@ -38,6 +45,9 @@ def _fields(alert: Alert, rule: Mapping[str, Any], level: int) -> list[dict[str,
         fields.append({"title": "Agentless Host", "value": agentless.get("host")})
     fields.append({"title": "Location", "value": alert.get("location")})
     fields.append({"title": "Rule ID", "value": f"{rule.get('id')} _(Level {level})_"})
+    suppressed = suppressed_of(alert)
+    if suppressed is not None:
+        fields.append({"title": "Suppressed", "value": suppressed.text()})
     return fields
 
 
@@ -62,6 +72,28 @@ def build_slack_payload(alert: Alert, options: Mapping[str, Any] | None) -> dict
     return {"attachments": [attachment]}
 
 
+def build_slack_digest_payload(
+    document: Alert, options: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """One message for a digest: a line per listed alert, then ``and M more``."""
+    header = digest_of(document) or {}
+    levels = [rule_level(alert) for alert in document.get("alerts", []) if isinstance(alert, dict)]
+    count = document.get("count", len(levels))
+    attachment: dict[str, Any] = {
+        "color": slack_color(max(levels, default=0)),
+        "pretext": "WAZUH Alert digest",
+        "title": f"{count} alerts for {header.get('group', '?')}",
+        "text": "\n".join(digest_lines(document)),
+        "fields": [
+            {"title": "From", "value": document.get("first"), "short": True},
+            {"title": "To", "value": document.get("last"), "short": True},
+        ],
+    }
+    if options:
+        attachment.update(options)
+    return {"attachments": [attachment]}
+
+
 class SlackIntegration(WebhookIntegration):
     """Stock's payload, built in code; a ``template`` in integrator.toml
     replaces it (the shipped ``slack.json.j2`` renders the same bytes)."""
@@ -70,13 +102,15 @@ class SlackIntegration(WebhookIntegration):
     template_formats = {"template": "json"}
 
     def preview(self, alert: Alert) -> Any:
+        if digest_of(alert) is not None:
+            return build_slack_digest_payload(alert, self.block.options)
         if self.has_template("template"):
             return self.render_json("template", DEFAULT_TEMPLATE, alert)
         return build_slack_payload(alert, self.block.options)
 
     def build_body(self, alert: Alert) -> Body:
-        if self.has_template("template"):
+        if self.has_template("template") and digest_of(alert) is None:
             # The JSON the template wrote, sent as written once it is known to be JSON.
             text, value = self.render_json_text("template", DEFAULT_TEMPLATE, alert)
             return Body(text.encode(), JSON_CONTENT_TYPE, value)
-        return json_body(build_slack_payload(alert, self.block.options))
+        return json_body(self.preview(alert))

@@ -27,7 +27,7 @@ from wazuh_integrator.integrations.base import (
     Integration,
     IntegrationContext,
 )
-from wazuh_integrator.integrations.http import send_body
+from wazuh_integrator.integrations.http import USER_AGENT, send_body
 from wazuh_integrator.templating import (
     Template,
     TemplateError,
@@ -173,7 +173,7 @@ class WebhookIntegration(Integration):
 
     def _headers(self, content_type: str) -> dict[str, str]:
         if self._headers_cache is None:
-            headers = dict(self.extra_headers())
+            headers = {"User-Agent": USER_AGENT, **self.extra_headers()}
             auth = self.auth_header()
             if auth is not None:
                 headers["Authorization"] = auth
