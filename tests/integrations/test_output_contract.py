@@ -8,6 +8,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from outputs_support import ALERT, OUTPUTS, OutputCase
 
@@ -90,3 +91,34 @@ async def test_a_template_failing_on_an_alert_is_permanent_and_sends_nothing(
 def test_dry_run_preview_needs_no_session(output: OutputCase, dry_context: Any) -> None:
     preview = output.cls(output.block("https://example.invalid"), dry_context).preview(ALERT)
     assert preview
+
+
+DIGEST = {
+    "digest": {"group": "rule.id=5712", "fields": {"rule.id": "5712"}, "integration": "x"},
+    "count": 5,
+    "alerts": [ALERT, ALERT],
+    "first": "2026-11-27T17:00:00.000Z",
+    "last": "2026-11-27T17:05:00.000Z",
+}
+SUPPRESSED = {**ALERT, "suppressed": {"count": 3, "since": "2026-11-27T16:00:00.000Z"}}
+
+
+def test_a_digest_of_the_floods_stage_is_one_message_saying_so(
+    output: OutputCase, dry_context: Any
+) -> None:
+    preview = output.cls(output.block("https://example.invalid"), dry_context).preview(DIGEST)
+    if output.name == "webhook":  # its body is the document itself, as JSON
+        assert preview == DIGEST
+        return
+    text = orjson.dumps(preview).decode()
+    assert "5 alerts for rule.id=5712" in text.replace("\\\\", "").replace("\\", "")
+    assert "and 3 more" in text
+
+
+def test_a_note_of_suppressed_alerts_is_shown(output: OutputCase, dry_context: Any) -> None:
+    preview = output.cls(output.block("https://example.invalid"), dry_context).preview(SUPPRESSED)
+    if output.name == "webhook":
+        assert preview == SUPPRESSED
+        return
+    text = orjson.dumps(preview).decode()
+    assert "3 similar alerts since 2026" in text

@@ -76,7 +76,16 @@ def facts(card: dict[str, Any]) -> dict[str, str]:
 MINIMAL = {"rule": {"level": 3, "id": "1"}, "id": "1.1"}
 
 
-@pytest.mark.parametrize("alert", [ALERT, MINIMAL], ids=["full", "minimal"])
+DIGEST = {
+    "digest": {"group": "rule.id=5712", "fields": {}, "integration": "teams"},
+    "count": 3,
+    "alerts": [ALERT],
+    "first": "2026-11-27T17:00:00.000Z",
+    "last": "2026-11-27T17:05:00.000Z",
+}
+
+
+@pytest.mark.parametrize("alert", [ALERT, MINIMAL, DIGEST], ids=["full", "minimal", "digest"])
 def test_card_meets_the_schema(dry_context: IntegrationContext, alert: dict[str, Any]) -> None:
     card = card_of(preview(dry_context, alert))
     assert schema_problems(card) == []

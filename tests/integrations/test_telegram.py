@@ -150,3 +150,16 @@ def test_a_template_writes_markdownv2_with_values_escaped(
     dry_context.settings = IntegrationSettings(templates={"template": Path("t.j2")})
     text = preview(dry_context, ALERT)["text"]
     assert text == "*5712* \\- /var/log/auth\\.log"
+
+
+def test_a_digest_is_valid_markdownv2(dry_context: IntegrationContext) -> None:
+    digest = {
+        "digest": {"group": "rule.id=5712 agent.id=002", "fields": {}, "integration": "x"},
+        "count": 4,
+        "alerts": [ALERT, ALERT],
+        "first": "2026-11-27T17:00:00.000Z",
+        "last": "2026-11-27T17:05:00.000Z",
+    }
+    plain = parse_markdownv2(preview(dry_context, digest)["text"])
+    assert plain.splitlines()[0] == "Wazuh: 4 alerts for rule.id=5712 agent.id=002"
+    assert plain.splitlines()[-1] == "and 2 more"

@@ -320,3 +320,9 @@ def test_every_default_renders_any_alert(name: str, alert: dict[str, Any]) -> No
 def test_an_unknown_default_is_an_error() -> None:
     with pytest.raises(TemplateError, match="no such default template"):
         default_template("nope.j2")
+
+
+def test_the_slack_default_shows_suppressed_alerts_as_the_code_does() -> None:
+    alert = {**ALERT, "suppressed": {"count": 2, "since": "2024-05-01T10:00:00.000Z"}}
+    rendered = default_template("slack.json.j2").render(alert=alert, options=None)
+    assert rendered.encode() == orjson.dumps(build_slack_payload(alert, None))

@@ -14,15 +14,19 @@ import orjson
 from markupsafe import Markup
 
 from wazuh_integrator.integrations.alert_fields import rule_level
+from wazuh_integrator.integrations.flood_marks import digest_lines, digest_of, suppressed_of
 
 __all__ = [
     "alert_link",
+    "digest_lines",
+    "digest_title",
     "iso_time",
     "level_name",
     "markdownv2",
     "markdownv2_code",
     "mitre",
     "rule_level",
+    "suppressed_text",
     "to_json",
     "truncate",
 ]
@@ -159,3 +163,18 @@ def alert_link(alert: Any) -> str | None:
         if isinstance(found, str) and found.startswith(("https://", "http://")):
             return found
     return None
+
+
+def suppressed_text(alert: Any) -> str:
+    """``3 similar alerts since <time>`` when a throttle held back alerts like
+    this one before it was sent (docs/floods.md), else ``""``."""
+    suppressed = suppressed_of(alert) if isinstance(alert, Mapping) else None
+    return suppressed.text() if suppressed is not None else ""
+
+
+def digest_title(document: Any) -> str:
+    """``12 alerts for rule.id=5712`` for a digest (docs/floods.md), else ``""``."""
+    header = digest_of(document) if isinstance(document, Mapping) else None
+    if header is None:
+        return ""
+    return f"{document.get('count', '?')} alerts for {header.get('group', '?')}"

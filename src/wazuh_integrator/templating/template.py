@@ -168,6 +168,9 @@ def _environment(template_format: TemplateFormat) -> SandboxedEnvironment:
         truncate=filters.truncate,
         iso_time=filters.iso_time,
         alert_link=filters.alert_link,
+        suppressed_text=filters.suppressed_text,
+        digest_title=filters.digest_title,
+        digest_lines=filters.digest_lines,
         markdownv2=filters.markdownv2,
         markdownv2_code=filters.markdownv2_code,
     )
