@@ -374,3 +374,30 @@ def test_new_outputs_required_elements_are_checked(home: WazuhHome, block: str, 
     [row] = [line for line in result.stdout.splitlines() if line.startswith("  #0")]
     assert state in row
     assert result.returncode == (0 if state == "enabled" else 1)
+
+
+def test_a_block_table_can_name_its_own_template(home: WazuhHome) -> None:
+    templates = home.root / "etc" / "templates"
+    templates.mkdir()
+    (templates / "ok.j2").write_text('{"text": "{{ alert.rule.id }}"}\n')
+    (templates / "bad.j2").write_text('{"text": "{{ alert.rule.id }"}\n')
+    hook = "https://hooks.slack.com/services/T/B/tok"
+    home.write_config(
+        ossec_conf(
+            integration_block("slack", hook_url=hook),
+            integration_block("slack", hook_url=hook, level="12"),
+        )
+    )
+    home.write_settings(
+        '[integrations.slack]\ntemplate = "etc/templates/ok.j2"\n'
+        '[integrations."slack#1"]\ntemplate = "etc/templates/bad.j2"\n'
+    )
+
+    result = run_command("check-config", home=home.root)
+
+    assert result.returncode == 1
+    assert (
+        "  etc/templates/bad.j2:1: syntax error: unexpected '}' (the template of"
+        " integrations.slack#1 in etc/integrator.toml)\n"
+    ) in result.stdout
+    assert "ok.j2" not in result.stdout
