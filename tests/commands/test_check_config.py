@@ -398,6 +398,6 @@ def test_a_block_table_can_name_its_own_template(home: WazuhHome) -> None:
     assert result.returncode == 1
     assert (
         "  etc/templates/bad.j2:1: syntax error: unexpected '}' (the template of"
-        " integrations.slack#1 in etc/integrator.toml)\n"
+        ' integrations."slack#1" in etc/integrator.toml)\n'
     ) in result.stdout
     assert "ok.j2" not in result.stdout

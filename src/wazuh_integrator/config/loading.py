@@ -74,6 +74,7 @@ def template_issues(
     tables = [(name, name, table) for name, table in settings.integrations.items()]
     tables += [(key, key.rpartition("#")[0], table) for key, table in settings.blocks.items()]
     for table_name, name, integration in tables:
+        dotted = f'integrations."{table_name}"' if "#" in table_name else f"integrations.{name}"
         if not integration.templates:
             continue
         try:
@@ -91,8 +92,7 @@ def template_issues(
                         settings_shown,
                         line,
                         None,
-                        f"integrations.{table_name}.{role}: {name} does not take it"
-                        f" (it takes {takes})",
+                        f"{dotted}.{role}: {name} does not take it (it takes {takes})",
                     )
                 )
                 continue
@@ -108,8 +108,7 @@ def template_issues(
                         error.path,
                         error.line,
                         None,
-                        f"{error.message} (the {role} of integrations.{table_name}"
-                        f" in {settings_shown})",
+                        f"{error.message} (the {role} of {dotted} in {settings_shown})",
                     )
                 )
     return issues
