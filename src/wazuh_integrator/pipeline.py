@@ -20,6 +20,7 @@ from typing import Any
 
 import aiohttp
 
+from wazuh_integrator import compat
 from wazuh_integrator.analysisd import AnalysisdSocket
 from wazuh_integrator.config.loading import inspect_configuration
 from wazuh_integrator.config.models import IntegrationBlock, Settings, WazuhPaths
@@ -469,5 +470,4 @@ def run_pipeline(paths: WazuhPaths, options: RunOptions) -> int:
     """Load the configuration and run until stopped; the ``run`` command."""
     configuration = load_configuration(paths)
     pipeline = Pipeline(paths, configuration, options)
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        return runner.run(pipeline.run())
+    return compat.run(pipeline.run(), event_loop_factory())
