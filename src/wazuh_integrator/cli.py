@@ -64,6 +64,11 @@ def _add_global_options(parser: argparse.ArgumentParser, *, after_command: bool)
     )
 
 
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    """The global options, for a command's own sub-subcommands to accept too."""
+    _add_global_options(parser, after_command=True)
+
+
 class _VersionAction(argparse.Action):
     """``--version``: the report is built only when asked for (it reads package metadata)."""
 

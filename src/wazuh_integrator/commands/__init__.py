@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "run",
     "check_config",
     "test_alerts",
+    "status",
     "dead_letter",
     "demo",
     "bundle",
