@@ -129,7 +129,7 @@ def iso_time(value: Any, format: str | None = None) -> str:
     if isinstance(value, bool):
         raise FilterError(f"iso_time: {value!r} is not a time")
     if isinstance(value, int | float):
-        moment = datetime.fromtimestamp(value, tz=timezone.utc)  # noqa: UP017 (3.10 has no datetime.UTC)
+        moment = datetime.fromtimestamp(value, tz=timezone.utc)
     elif isinstance(value, str):
         try:
             moment = datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%f%z")
