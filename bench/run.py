@@ -34,6 +34,7 @@ from bench.scenarios import (
     latency,
     memory,
     scripts,
+    templates,
 )
 
 log = logging.getLogger("bench")
@@ -46,6 +47,7 @@ SCENARIOS = {
     "isolation": isolation.run,
     "scripts": scripts.run,
     "floods": floods.run,
+    "templates": templates.run,
     "cluster": cluster.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"

@@ -170,7 +170,7 @@ class StreamWorker(Pipeline):
                 await self._acker
         try:
             await asyncio.wait_for(self._retrying(self._send_acks), grace_s)
-        except asyncio.TimeoutError:  # noqa: UP041 (Python 3.10's wait_for raises this one)
+        except asyncio.TimeoutError:  # Python 3.10: wait_for raises this, not TimeoutError
             log.warning(
                 "%d stream entries were delivered but not acknowledged (Redis unreachable);"
                 " another worker will deliver them again.",
