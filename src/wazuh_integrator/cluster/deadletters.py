@@ -152,8 +152,8 @@ class DeadLetterShipper:
         self._origin = f"{store.path.resolve()}#"
         self.shipped = 0
 
-    async def run(self) -> None:
-        while True:
+    async def run(self, stop: asyncio.Event) -> None:
+        while not stop.is_set():
             await asyncio.sleep(SHIP_INTERVAL_S)
             try:
                 await self.ship()

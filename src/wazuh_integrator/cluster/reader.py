@@ -81,6 +81,8 @@ class StreamReader(Pipeline):
 
     async def _read(self, tailer: AlertTailer) -> None:
         async for batch in tailer.batches():
+            if self._stop.is_set():
+                return  # not read: the checkpoint stays before this batch
             matched: list[tuple[bytes, Callable[[], None]]] = []
             for line in batch:
                 if self._matches(line):

@@ -59,6 +59,7 @@ RETRY_MAX_S = 5.0
 SAMPLE_INTERVAL_S = 2.0
 TOUCH_CHUNK = 500
 RELOAD_POLL_S = 0.2
+LOOP_STOP_S = 2.0
 
 EntryId = bytes
 Fields = dict[bytes, bytes]
@@ -136,7 +137,7 @@ class StreamWorker(Pipeline):
             asyncio.create_task(self._claim_loop(), name="stream claims"),
             asyncio.create_task(self._sample_loop(), name="stream sampler"),
             asyncio.create_task(self._reload_when_asked(), name="reloads"),
-            asyncio.create_task(self._shipper(store).run(), name="dead letters to Redis"),
+            asyncio.create_task(self._shipper(store).run(self._stop), name="dead letters to Redis"),
         ]
         self._acker = asyncio.create_task(self._ack_loop(), name="stream acks")
         for task in [*loops, self._acker]:
@@ -144,9 +145,14 @@ class StreamWorker(Pipeline):
         try:
             await self._stop.wait()
         finally:
+            # The consumer ends by itself within one blocking read. Cancelling a
+            # redis-py command can be swallowed on Python 3.10 (its async_timeout),
+            # so every loop also checks the stop flag, and nothing here waits on
+            # a cancellation for ever.
+            await asyncio.wait(loops[:1], timeout=READ_BLOCK_MS / 1000 + 1.0)
             for task in loops:
                 task.cancel()
-            await asyncio.gather(*loops, return_exceptions=True)
+            await asyncio.wait(loops, timeout=LOOP_STOP_S)
 
     def _loop_ended(self, task: asyncio.Task[None]) -> None:
         """A loop that ends by itself met an error Redis will not outgrow (a key
@@ -166,8 +172,7 @@ class StreamWorker(Pipeline):
         await super()._shutdown(grace_s)
         if self._acker is not None:
             self._acker.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._acker
+            await asyncio.wait([self._acker], timeout=LOOP_STOP_S)
         try:
             await asyncio.wait_for(self._retrying(self._send_acks), grace_s)
         except asyncio.TimeoutError:  # Python 3.10: wait_for raises this, not TimeoutError
@@ -196,7 +201,7 @@ class StreamWorker(Pipeline):
 
     async def _reload_when_asked(self) -> None:
         """SIGHUP, as in the single process: new filters apply to entries read after it."""
-        while True:
+        while not self._stop.is_set():
             await asyncio.sleep(RELOAD_POLL_S)
             if self._reload_requested:
                 await self._reload()
@@ -233,12 +238,14 @@ class StreamWorker(Pipeline):
 
     async def _consume(self) -> None:
         await self._retrying(self._create_group)
-        while True:
+        while not self._stop.is_set():
             while len(self._entries) >= MAX_ENTRIES_IN_FLIGHT:
                 self._room.clear()
                 await self._room.wait()
             self._replies = []
             await self._retrying(self._read_new)
+            if self._stop.is_set():
+                return  # read after the stop: left pending, another worker claims them
             for _stream, entries in self._replies:
                 for entry_id, fields in entries:
                     self._counts["read"] += 1
@@ -257,7 +264,7 @@ class StreamWorker(Pipeline):
     async def _claim_loop(self) -> None:
         """Keep this worker's own entries fresh, and take over the stale ones of others."""
         interval_s = max(0.2, self.cluster.claim_idle_s / 4)
-        while True:
+        while not self._stop.is_set():
             await asyncio.sleep(interval_s)
             await self._retrying(self._touch_own)
             await self._retrying(self._claim_stale)
@@ -404,7 +411,7 @@ class StreamWorker(Pipeline):
     # -- observability -----------------------------------------------------
 
     async def _sample_loop(self) -> None:
-        while True:
+        while not self._stop.is_set():
             with contextlib.suppress(RedisError, OSError):
                 await self._sample()
             await asyncio.sleep(SAMPLE_INTERVAL_S)
