@@ -23,7 +23,12 @@ import aiohttp
 from wazuh_integrator.analysisd import AnalysisdSocket
 from wazuh_integrator.config.loading import inspect_configuration
 from wazuh_integrator.config.models import IntegrationBlock, Settings, WazuhPaths
-from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
+from wazuh_integrator.decode import (
+    AlertDecodeError,
+    AlertTooDeepError,
+    decode_alert,
+    decode_fields,
+)
 from wazuh_integrator.delivery import Deliverer, Delivery
 from wazuh_integrator.errors import ConfigError
 from wazuh_integrator.filters import AlertFilter, compile_filter
@@ -356,10 +361,15 @@ class Pipeline:
         later than lines are read) and applies a requested reload."""
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL_S)
-            if self._reload_requested:
-                await self._reload()
-            self._save_checkpoint()
-            self._measure_lag()
+            try:
+                if self._reload_requested:
+                    await self._reload()
+                self._save_checkpoint()
+                self._measure_lag()
+            except Exception:
+                # This task carries reloads and idle checkpoint saves: if it
+                # died, both would stop without a word. Say what broke; go on.
+                log.exception("Housekeeping failed (reloads and checkpoints go on)")
 
     def _measure_lag(self) -> None:
         """How far the checkpoint trails the end of alerts.json, in bytes."""
@@ -390,16 +400,14 @@ class Pipeline:
         try:
             fields = decode_fields(line.data)
         except AlertDecodeError as exc:
-            log.warning(
-                "Skipping a line that is not a JSON object at %s offset %d: %s",
-                line.start.path,
-                line.start.offset,
-                exc,
-            )
-            metrics.alerts_invalid_total.labels(reason="not_json").inc()
-            watermark.line_without_work(line.end)
+            self._skip_invalid(line, exc)
             return
         if not fields.has_rule:
+            log.warning(
+                "Skipping an alert without a rule object at %s offset %d.",
+                line.start.path,
+                line.start.offset,
+            )
             metrics.alerts_invalid_total.labels(reason="no_rule").inc()
             watermark.line_without_work(line.end)
             return
@@ -410,13 +418,25 @@ class Pipeline:
         try:
             alert = decode_alert(line.data)
         except AlertDecodeError as exc:  # valid for the fast decoder, not for the full one
-            log.warning("Skipping an undecodable alert at offset %d: %s", line.start.offset, exc)
-            watermark.line_without_work(line.end)
+            self._skip_invalid(line, exc)
             return
         settle = watermark.line_with_work(line.end, len(matched))
         for route in matched:
             route.matched_total.inc()
             await route.deliverer.submit(Delivery(alert=alert, raw=line.data, on_settled=settle))
+
+    def _skip_invalid(self, line: Line, error: AlertDecodeError) -> None:
+        too_deep = isinstance(error, AlertTooDeepError)
+        log.warning(
+            "Skipping a line that is %s at %s offset %d: %s",
+            "nested too deeply" if too_deep else "not a JSON object",
+            line.start.path,
+            line.start.offset,
+            error,
+        )
+        reason = "too_deep" if too_deep else "not_json"
+        self.metrics.alerts_invalid_total.labels(reason=reason).inc()
+        self._watermark.line_without_work(line.end)
 
     def _save_checkpoint(self, *, force: bool = False) -> None:
         store = self._store

@@ -297,3 +297,10 @@ def test_not_utf8(tmp_path: Path) -> None:
         load_settings(path, display_path=SHOWN)
 
     assert str(caught.value) == "etc/integrator.toml: cannot read: not valid UTF-8"
+
+
+@pytest.mark.parametrize("value", ["[" * 5000 + "]" * 5000, "{a = " * 5000 + "1" + "}" * 5000])
+def test_deeply_nested_values_are_a_syntax_error_not_a_crash(tmp_path: Path, value: str) -> None:
+    assert issues_of(tmp_path, f"x = {value}\n") == [
+        "etc/integrator.toml: TOML syntax error: values nested too deeply"
+    ]

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO
 
 from wazuh_integrator.commands import Command, GlobalOptions
+from wazuh_integrator.nesting import MAX_NESTING, NestingError, check_nesting
 
 if TYPE_CHECKING:
     from wazuh_integrator.config.loading import ConfigurationReport
@@ -54,35 +55,51 @@ def _not_an_object(where: str, value: object) -> AlertInput:
 
 
 def read_alert_inputs(name: str, text: str) -> Iterator[AlertInput]:
-    """The alerts in ``text``: JSON lines, or pretty-printed objects one after another."""
-    lines = text.splitlines()
+    """The alerts in ``text``: JSON lines, or pretty-printed objects one after another.
+
+    Lines end at ``\n`` only, as in alerts.json: a U+2028 or a form feed
+    inside an alert (cJSON writes them raw) does not split it.
+    """
+    lines = text.split("\n")
     first = next((line.strip() for line in lines if line.strip()), "")
-    if first.startswith("{") and not _is_json(first):
+    # A first line that is an object's start but no JSON on its own opens a
+    # pretty-printed document.
+    if first.startswith("{") and _decoded(first)[1] not in (None, _TOO_DEEP):
         yield from _read_documents(name, text)
         return
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         where = f"{name}:{number}"
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield AlertInput(
-                where, error=f"{where}: not valid JSON: {exc.msg} (column {exc.colno})"
-            )
-            continue
-        if isinstance(value, dict):
-            yield AlertInput(where, alert=value)
+        value, error = _decoded(line)
+        if error is not None:
+            yield AlertInput(where, error=f"{where}: {error}")
         else:
-            yield _not_an_object(where, value)
+            yield _checked(where, value)
 
 
-def _is_json(text: str) -> bool:
+def _decoded(line: str) -> tuple[Any, str | None]:
+    """The JSON value of ``line``, or why it has none."""
     try:
-        json.loads(text)
-    except json.JSONDecodeError:
-        return False
-    return True
+        return json.loads(line), None
+    except json.JSONDecodeError as exc:
+        return None, f"not valid JSON: {exc.msg} (column {exc.colno})"
+    except RecursionError:
+        return None, _TOO_DEEP
+
+
+_TOO_DEEP = f"not valid JSON: nested more than {MAX_NESTING} levels deep"
+
+
+def _checked(where: str, value: Any) -> AlertInput:
+    """``value`` as an alert, unless it is not an object or nests too deeply."""
+    if not isinstance(value, dict):
+        return _not_an_object(where, value)
+    try:
+        check_nesting(value)
+    except NestingError:
+        return AlertInput(where, error=f"{where}: {_TOO_DEEP}")
+    return AlertInput(where, alert=value)
 
 
 def _read_documents(name: str, text: str) -> Iterator[AlertInput]:
@@ -102,11 +119,10 @@ def _read_documents(name: str, text: str) -> Iterator[AlertInput]:
                 where, error=f"{name}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})"
             )
             return
-        yield (
-            AlertInput(where, alert=value)
-            if isinstance(value, dict)
-            else _not_an_object(where, value)
-        )
+        except RecursionError:
+            yield AlertInput(where, error=f"{where}: {_TOO_DEEP}")
+            return
+        yield _checked(where, value)
 
 
 def _read_sources(files: list[str]) -> Iterator[AlertInput]:

@@ -187,6 +187,10 @@ def load_settings(
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_issue(shown, str(exc))]) from exc
+    except RecursionError:
+        # tomllib recurses into nested arrays and inline tables.
+        issue = ConfigIssue(shown, None, None, "TOML syntax error: values nested too deeply")
+        raise ConfigError([issue]) from None
     reader = _SettingsReader(shown, _KeyLocator(text))
     settings = reader.read(document, path)
     if reader.issues:
