@@ -13,18 +13,17 @@ import functools
 import logging
 from collections.abc import Collection, Mapping
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import orjson
 
 from wazuh_integrator.classify import (
-    BODY_SNIPPET_BYTES,
     classify_exception,
     classify_status,
+    snippet_read_bytes,
 )
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Transient
-from wazuh_integrator.secret import redact_url, scrub
+from wazuh_integrator.secret import redact_url, scrub, url_secret_parts
 
 __all__ = ["DEFAULT_MAX_ANSWER_BYTES", "get_json", "post_json"]
 
@@ -46,28 +45,10 @@ def _json_default(value: object) -> object:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
-def _url_secrets(url: str) -> list[str]:
-    """The parts of ``url`` that may carry a token, longest first.
-
-    An answer may echo the whole URL, only its path, or only a query value.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return [url]
-    fragments = [url]
-    if parts.path not in ("", "/"):
-        fragments.append(parts.path)
-    if parts.query:
-        fragments.append(parts.query)
-        fragments.extend(value for _, value in parse_qsl(parts.query) if value)
-    return sorted(fragments, key=len, reverse=True)
-
-
 def _secrets_for(
     url: str, headers: Mapping[str, str] | None, secrets: Collection[str]
 ) -> list[str]:
-    values = [*secrets, *_url_secrets(url)]
+    values = [*secrets, *url_secret_parts(url)]
     if headers:
         values.extend(
             value
@@ -104,18 +85,19 @@ async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> tuple[b
 
 
 async def _raise_for_answer(
-    response: aiohttp.ClientResponse, extra_transient: frozenset[int]
+    response: aiohttp.ClientResponse, extra_transient: frozenset[int], secrets: list[str]
 ) -> None:
     """Raise the classified error for a failed answer; return for a 2xx."""
     if 200 <= response.status <= 299:
         return
     # Only the quoted start of an error answer is read, however large it is.
-    body, _ = await _read_at_most(response, BODY_SNIPPET_BYTES)
+    body, _ = await _read_at_most(response, snippet_read_bytes(secrets))
     error = classify_status(
         response.status,
         retry_after=response.headers.get("Retry-After"),
         body=body,
         extra_transient=extra_transient,
+        secrets=secrets,
     )
     if error is not None:
         raise error
@@ -164,7 +146,9 @@ async def post_json(
             timeout=_client_timeout(timeout_s),
             allow_redirects=False,
         ) as response:
-            await _raise_for_answer(response, extra_transient)
+            if not 200 <= response.status <= 299:
+                hidden = _secrets_for(url, headers, secrets)
+                await _raise_for_answer(response, extra_transient, hidden)
             if not response.content.is_eof():  # the usual short answer is already read
                 await _read_at_most(response, _DRAIN_BYTES)
     except DeliveryError as error:
@@ -207,7 +191,7 @@ async def get_json(
         ) as response:
             status = response.status
             if status not in ok_statuses:
-                await _raise_for_answer(response, extra_transient)
+                await _raise_for_answer(response, extra_transient, hidden)
                 raise Permanent(f"HTTP {status}: unexpected answer", status=status)
             raw, truncated = await _read_at_most(response, max_answer_bytes)
     except DeliveryError as error:

@@ -21,7 +21,6 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -29,7 +28,7 @@ from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
 from wazuh_integrator.errors import Permanent, Timeout, Transient
 from wazuh_integrator.integrations.base import Alert, Integration
 from wazuh_integrator.integrations.legacy_format import format_legacy_alert
-from wazuh_integrator.secret import redact_urls_in, scrub
+from wazuh_integrator.secret import longest_form_bytes, redact_urls_in, scrub
 
 __all__ = ["OUTPUT_LIMIT_BYTES", "ScriptIntegration"]
 
@@ -144,8 +143,7 @@ class ScriptIntegration(Integration):
 
         # Keep a little more than the limit so that a secret straddling the
         # limit is still whole when it is scrubbed.
-        secrets = _secret_fragments(self.block)
-        keep = OUTPUT_LIMIT_BYTES + max((len(s.encode()) for s in secrets), default=0)
+        keep = OUTPUT_LIMIT_BYTES + longest_form_bytes(_secret_fragments(self.block))
         run = _Run(head=bytearray())
         finished = False
         try:
@@ -292,20 +290,9 @@ class _Child:
 
 
 def _secret_fragments(block: IntegrationBlock) -> list[str]:
-    """Every value to scrub from a script's output, longest first.
-
-    A script may print only the path or query of its hook URL, which is where
-    a webhook's token lives.
-    """
-    values = set(block.secrets)
-    if block.hook_url:
-        try:
-            parts = urlsplit(block.hook_url.reveal())
-        except ValueError:
-            parts = None
-        if parts is not None:
-            values.update(part for part in (parts.path, parts.query) if part not in ("", "/"))
-    return sorted(values, key=len, reverse=True)
+    """Every value to scrub from a script's output: the block's secrets, hook
+    URL parts included (a script may print only the token of its hook URL)."""
+    return block.secrets
 
 
 def _kill_group(pgid: int) -> None:
