@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import sqlite3
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -36,7 +37,7 @@ from wazuh_integrator.integrations.base import Integration, IntegrationContext
 from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.metrics import CounterChild, Metrics, serve_metrics
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
-from wazuh_integrator.store import Checkpoint, StateStore
+from wazuh_integrator.store import Checkpoint, StateStore, StoreError
 from wazuh_integrator.watermark import Watermark
 
 log = logging.getLogger(__name__)
@@ -120,6 +121,7 @@ class Pipeline:
         self._started_at = time.time()
         self._watermark: Watermark[Position] = Watermark(None)
         self._last_checkpoint_save = 0.0
+        self._state_error: str | None = None
         # Set in run(); the pipeline is single-use.
         self._store: StateStore | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -168,7 +170,10 @@ class Pipeline:
             if self._events is not None:
                 self._events.close()
             self._remove_signal_handlers()
-            store.close()
+            try:
+                store.close()
+            except (sqlite3.Error, StoreError) as exc:
+                self._state_write_failed(f"cannot write on closing: {exc}")
         return 0
 
     def _seed_state_gauges(self, store: StateStore) -> None:
@@ -198,12 +203,22 @@ class Pipeline:
             for route in self.routes:
                 await route.deliverer.join()
             await self._settle_due_parked()
-        await asyncio.gather(*(route.deliverer.stop(grace_s) for route in self.routes))
+        self._keep_state_file()
+        stopped = await asyncio.gather(
+            *(route.deliverer.stop(grace_s) for route in self.routes), return_exceptions=True
+        )
+        for route, outcome in zip(self.routes, stopped, strict=True):
+            if isinstance(outcome, sqlite3.Error | StoreError):
+                # Parking what was left failed (a full disk): those alerts are
+                # behind the checkpoint and are read again at the next start.
+                self._state_write_failed(f"cannot park what {route.block.key} had left: {outcome}")
+            elif isinstance(outcome, BaseException):
+                raise outcome
         for route in self.routes:
             await route.integration.close()
         self._save_checkpoint(force=True)
         position = self._watermark.position
-        if position is not None:
+        if position is not None and self._state_error is None:
             log.info("Checkpoint saved at %s offset %d.", position.path, position.offset)
 
     async def _settle_due_parked(self) -> None:
@@ -327,6 +342,17 @@ class Pipeline:
             store.save_checkpoint(_checkpoint_of(initial))
             store.flush()
         where = "its end" if initial is None else f"offset {initial.offset}"
+        if checkpoint is None and not from_start and initial is not None and initial.offset:
+            # Right on a first start; after a lost state database, alerts
+            # written while stopped are skipped: say so, never silently.
+            log.warning(
+                "No checkpoint in %s (a first start, or the state database was deleted): "
+                "starting at the end of %s (offset %d). Alerts already in it are not "
+                "delivered; to deliver them, stop and start once with --from-start.",
+                store.path,
+                alerts_path,
+                initial.offset,
+            )
         log.info(
             "Reading %s from %s.",
             alerts_path,
@@ -364,6 +390,7 @@ class Pipeline:
             try:
                 if self._reload_requested:
                     await self._reload()
+                self._keep_state_file()
                 self._save_checkpoint()
                 self._measure_lag()
             except Exception:
@@ -438,6 +465,26 @@ class Pipeline:
         self.metrics.alerts_invalid_total.labels(reason=reason).inc()
         self._watermark.line_without_work(line.end)
 
+    def _keep_state_file(self) -> None:
+        """Notice a state database deleted (or replaced) under us, and restore it."""
+        store = self._store
+        if store is None:
+            return
+        try:
+            restored = store.restore_if_gone()
+        except (OSError, sqlite3.Error, StoreError) as exc:
+            self._state_write_failed(f"the state database is gone and cannot be recreated: {exc}")
+            return
+        if restored is not None:
+            position = self._watermark.position
+            log.error(
+                "STATE DATABASE LOST: %s. Checkpoint (offset %s), parked deliveries and dead "
+                "letters were kept. Find out what removed it.",
+                restored,
+                "none yet" if position is None else position.offset,
+            )
+            self._save_checkpoint(force=True)
+
     def _save_checkpoint(self, *, force: bool = False) -> None:
         store = self._store
         position = self._watermark.position
@@ -446,14 +493,35 @@ class Pipeline:
         now = time.monotonic()
         if not force and now - self._last_checkpoint_save < CHECKPOINT_INTERVAL_S:
             return
-        if self._watermark.advanced or force:
-            store.save_checkpoint(_checkpoint_of(position))
-            self._watermark.advanced = False
-        if force:
-            store.flush()
-        else:
-            store.maybe_commit()
         self._last_checkpoint_save = now
+        try:
+            if self._watermark.advanced or force:
+                store.save_checkpoint(_checkpoint_of(position))
+                self._watermark.advanced = False
+            if force:
+                store.flush()
+            else:
+                store.maybe_commit()
+        except (sqlite3.Error, StoreError) as exc:
+            # A full disk, most likely. The saved checkpoint stays where it
+            # was: the next start reads again from there, so nothing is lost.
+            self._watermark.advanced = True
+            self._state_write_failed(f"cannot save the checkpoint: {exc}")
+            return
+        if self._state_error is not None:
+            log.warning("The state database takes writes again.")
+            self._state_error = None
+
+    def _state_write_failed(self, text: str) -> None:
+        # Logged once per distinct problem, not at every attempt.
+        if text != self._state_error:
+            self._state_error = text
+            log.error(
+                "State database %s: %s. Alerts after the last saved checkpoint will be read "
+                "again at the next start (some may be delivered twice; none is lost).",
+                self._store.path if self._store is not None else "",
+                text,
+            )
 
     # -- observability ---------------------------------------------------
 

@@ -105,9 +105,7 @@ def url_secret_parts(url: str) -> list[str]:
                 found.append(segment)
     if parts.query:
         found.append(parts.query)
-        found.extend(
-            value for _, value in parse_qsl(parts.query) if len(value) >= _TOKEN_MIN_CHARS
-        )
+        found.extend(value for _, value in parse_qsl(parts.query) if len(value) >= _TOKEN_MIN_CHARS)
     # Shorter than that, a value would be scrubbed out of every word it occurs in.
     found.extend(
         value

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -14,7 +16,41 @@ from wazuh_integrator.source.splitter import LineSplitter
 log = logging.getLogger(__name__)
 
 _LOOKBACK_BLOCK_BYTES = 64 * 1024
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: opening a FIFO (or a device) put where alerts.json belongs would
+# otherwise block the event loop until a writer came; no regular file cares.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+class NotRegularFileError(OSError):
+    """The path names something other than a regular file: a FIFO, a device, a directory."""
+
+
+def open_regular(path: Path | str) -> tuple[int, os.stat_result]:
+    """Open ``path`` for reading without blocking, and refuse anything but a
+    regular file. The identity is taken from the descriptor, never the name."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise NotRegularFileError(
+                errno.EINVAL, f"not a regular file but {_kind(status.st_mode)}"
+            )
+    except OSError:
+        os.close(fd)
+        raise
+    return fd, status
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
 
 
 class OpenFile:
@@ -104,11 +140,10 @@ class Opener:
             )
             return None
         try:
-            fd = os.open(found, _OPEN_FLAGS)
+            fd, status = open_regular(found)
         except OSError as exc:
             self._count_unreadable(found, start, exc)
             return None
-        status = os.fstat(fd)
         offset = start.offset
         if offset > status.st_size:
             log.warning(
@@ -155,18 +190,14 @@ class Opener:
     def _open_path(self) -> tuple[int, os.stat_result] | None:
         """Opens the path; the identity is taken from the descriptor, never the name."""
         try:
-            fd = os.open(self._path, _OPEN_FLAGS)
+            opened = open_regular(self._path)
         except FileNotFoundError:
             return None
         except OSError as exc:
             self.log_error(exc)
             return None
         self._last_open_error = None
-        try:
-            return fd, os.fstat(fd)
-        except OSError:
-            os.close(fd)
-            raise
+        return opened
 
     def _wrap(self, fd: int, status: os.stat_result, offset: int, path: str) -> OpenFile:
         if offset:
@@ -195,7 +226,11 @@ class Opener:
 
     def log_error(self, error: OSError) -> None:
         # Logged once per distinct error, not at every poll.
-        text = f"{error.strerror} ({error.errno})"
+        if isinstance(error, NotRegularFileError):
+            text = f"{error.strerror}: refused, waiting for a regular file"
+        else:
+            text = f"{error.strerror} ({error.errno})"
         if text != self._last_open_error:
             self._last_open_error = text
-            log.error("Cannot read %s: %s", self._path, text)
+            level = logging.WARNING if isinstance(error, NotRegularFileError) else logging.ERROR
+            log.log(level, "Cannot read %s: %s", self._path, text)

@@ -1,0 +1,186 @@
+"""The environment misbehaving around the real ``run``: alerts.json, the state
+directory, the analysisd socket and custom scripts, each faulted on purpose.
+
+After each case every alert is accounted for: delivered (duplicates counted),
+or a dead letter with its reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections import Counter
+from pathlib import Path
+
+from tests.e2e.harness import Daemon, Receiver, append_alerts, slack_block, until, write_config
+from tests.reliability import support
+from tests.reliability.conftest import FaultReport
+from tests.reliability.support import (
+    alerts_file,
+    free_port,
+    health,
+    settings,
+    state_db,
+    with_file_size_limit,
+)
+
+home = support.home
+receiver = support.receiver
+
+HOOK = "/services/T0/B0/environment-token"
+SECTION = "The environment"
+
+
+def ids(receiver: Receiver) -> list[str]:
+    return [str(value) for value in receiver.ids(HOOK)]
+
+
+def expected(numbers: range) -> set[str]:
+    return {f"1764262800.{number}" for number in numbers}
+
+
+def duplicates(receiver: Receiver) -> int:
+    return sum(count - 1 for count in Counter(ids(receiver)).values())
+
+
+async def test_alerts_json_replaced_by_a_fifo_does_not_freeze_the_daemon(
+    home: Path, receiver: Receiver, fault_report: FaultReport
+) -> None:
+    port = free_port()
+    write_config(home, slack_block(receiver.url(HOOK)), settings(metrics_port=port))
+    path = alerts_file(home)
+    append_alerts(path, range(0, 5))
+    daemon = Daemon(home, ["--from-start"])
+    await daemon.start()
+    try:
+        await until(lambda: len(ids(receiver)) == 5, 20, "the first 5 alerts", daemon)
+        path.unlink()
+        os.mkfifo(path)
+        await daemon.wait_for_log("not a regular file but a FIFO")
+        # The loop still answers: no open() is blocked waiting for a writer.
+        assert (await health(port))["status"] == "running"
+        path.unlink()
+        append_alerts(path, range(5, 10))
+        await until(lambda: len(ids(receiver)) == 10, 20, "the alerts after the FIFO", daemon)
+        started = asyncio.get_running_loop().time()
+    finally:
+        status = await daemon.stop()
+    stop_s = asyncio.get_running_loop().time() - started
+    assert status == 0, daemon.log()
+    assert set(ids(receiver)) == expected(range(10))
+    fault_report(
+        "alerts.json replaced by a FIFO while running",
+        "refused with a warning; /health kept answering; the next regular file was read",
+        recovery_s=round(stop_s, 2),
+    )
+
+
+async def test_a_fifo_at_start_is_refused_and_sigterm_still_stops(
+    home: Path, receiver: Receiver, fault_report: FaultReport
+) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    os.mkfifo(alerts_file(home))
+    daemon = Daemon(home)
+    await daemon.start()
+    await daemon.wait_for_log("not a regular file but a FIFO")
+    assert await daemon.stop() == 0, daemon.log()
+    fault_report("alerts.json is a FIFO at start", "refused with a warning; SIGTERM exits 0")
+
+
+async def test_the_state_database_deleted_while_running_is_restored(
+    home: Path, receiver: Receiver, fault_report: FaultReport
+) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    path = alerts_file(home)
+    path.write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Reading")
+        append_alerts(path, range(0, 10))
+        await until(lambda: len(ids(receiver)) == 10, 20, "the first 10 alerts", daemon)
+        db = state_db(home)
+        for name in (db.name, db.name + "-wal", db.name + "-shm"):
+            (db.parent / name).unlink(missing_ok=True)
+        loop = asyncio.get_running_loop()
+        deleted_at = loop.time()
+        await daemon.wait_for_log("STATE DATABASE LOST")
+        restored_s = loop.time() - deleted_at
+        assert db.exists()
+    finally:
+        assert await daemon.stop() == 0, daemon.log()
+    # Written while stopped: only a checkpoint that survived can find them.
+    append_alerts(path, range(10, 210))
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await until(lambda: len(ids(receiver)) >= 210, 30, "the 200 alerts", daemon)
+    finally:
+        assert await daemon.stop() == 0, daemon.log()
+    assert set(ids(receiver)) == expected(range(210))
+    fault_report(
+        "state database deleted while running, 200 alerts written while stopped",
+        "noticed, logged as an error, recreated from the open copy; all 200 delivered",
+        recovery_s=round(restored_s, 2),
+        duplicates=duplicates(receiver),
+    )
+
+
+async def test_sigterm_with_the_state_disk_full_exits_0_and_loses_nothing(
+    home: Path, fault_report: FaultReport
+) -> None:
+    slow = Receiver(delay_s={HOOK: 30.0})
+    await slow.start()
+    port = free_port()
+    count = 3000
+    try:
+        write_config(
+            home,
+            slack_block(slow.url(HOOK)),
+            settings(metrics_port=port, extra='grace_period = "0.2s"\n'),
+        )
+        path = alerts_file(home)
+        path.write_bytes(b"")
+        daemon = Daemon(home)
+        # Room for the database as it starts, not for 3,000 parked alerts.
+        with_file_size_limit(daemon, 512 * 1024)
+        await daemon.start()
+        await daemon.wait_for_log("Reading")
+        append_alerts(path, range(count))
+
+        async def waiting() -> int:
+            stats = (await health(port))["integrations"]["slack#0"]
+            return int(stats["queued"]) + int(stats["in_flight"])
+
+        for _ in range(600):
+            if await waiting() == count:
+                break
+            await asyncio.sleep(0.05)
+        assert await waiting() == count
+        status = await daemon.stop()
+    finally:
+        await slow.stop()
+    log = daemon.log()
+    assert status == 0, log
+    assert "State database" in log and "read again at the next start" in log, log
+    assert "internal error" not in log
+    # With room again, nothing is missing.
+    good = Receiver()
+    await good.start()
+    try:
+        write_config(home, slack_block(good.url(HOOK)), settings())
+        daemon = Daemon(home)
+        await daemon.start()
+        try:
+            await until(lambda: len(set(good.ids(HOOK))) >= count, 60, "every alert", daemon)
+        finally:
+            assert await daemon.stop() == 0
+    finally:
+        await good.stop()
+    delivered = [str(value) for value in good.ids(HOOK)]
+    assert set(delivered) == expected(range(count))
+    fault_report(
+        "SIGTERM with the state disk full (RLIMIT_FSIZE 512 KiB), 3,000 alerts waiting",
+        "exit 0, the failure logged; next start delivered all 3,000",
+        duplicates=len(delivered) - count,
+    )
