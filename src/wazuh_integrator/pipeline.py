@@ -19,8 +19,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from wazuh_integrator.analysisd import AnalysisdSocket
 from wazuh_integrator.config.loading import inspect_configuration
 from wazuh_integrator.config.models import IntegrationBlock, Settings, WazuhPaths
@@ -35,6 +33,7 @@ from wazuh_integrator.errors import ConfigError
 from wazuh_integrator.filters import AlertFilter, compile_filter
 from wazuh_integrator.integrations.base import Integration, IntegrationContext
 from wazuh_integrator.integrations.registry import Registry
+from wazuh_integrator.integrations.sessions import HttpSessions
 from wazuh_integrator.metrics import CounterChild, Metrics, serve_metrics
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
 from wazuh_integrator.store import Checkpoint, StateStore, StoreError
@@ -124,7 +123,7 @@ class Pipeline:
         self._state_error: str | None = None
         # Set in run(); the pipeline is single-use.
         self._store: StateStore | None = None
-        self._http: aiohttp.ClientSession | None = None
+        self._sessions: HttpSessions | None = None
         self._events: AnalysisdSocket | None = None
 
     # -- lifecycle -------------------------------------------------------
@@ -144,9 +143,8 @@ class Pipeline:
         self._store = store
         metrics_runner = None
         try:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-            async with aiohttp.ClientSession(connector=connector) as http:
-                self._http = http
+            async with HttpSessions() as sessions:
+                self._sessions = sessions
                 self._events = AnalysisdSocket(self.paths.analysisd_socket)
                 self.routes = self._build_routes(self.configuration)
                 if not self.routes:
@@ -261,7 +259,7 @@ class Pipeline:
                 state_dir=self.state_dir,
                 settings=integration_settings,
                 debug=self.options.debug_level > 0,
-                http=self._http,
+                http=self._sessions.for_settings(integration_settings) if self._sessions else None,
                 events=self._events,
                 cache=self._store,
             )

@@ -163,6 +163,10 @@ class IntegrationSettings:
     retry: bool | None = None
     cache_ttl_s: float = 24 * 3600.0
     api_version: str | None = None
+    # TLS: None means the system's trusted CAs, and no client certificate.
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
 
 
 @dataclass(frozen=True)
