@@ -6,6 +6,7 @@ one is delivered, the bad one is skipped with a warning, and the daemon exits 0.
 
 from __future__ import annotations
 
+import random
 import shutil
 import signal
 import subprocess
@@ -203,4 +204,71 @@ async def test_a_reload_refusing_deep_options_leaves_later_reloads_working(
         "SIGHUP with <options> nested 1,000 levels deep, then a good SIGHUP",
         "first refused (old configuration kept), second applied",
         section=SECTION,
+    )
+
+
+def odd_lines(count: int, seed: int = 8) -> list[bytes]:
+    """Lines a hostile or broken writer could leave in alerts.json, repeatably."""
+    rng = random.Random(seed)
+    shapes: list[bytes] = [
+        b"\xff\xfe\x00garbage",
+        b"\x00" * 50,
+        b"\xef\xbb\xbf" + good(900),  # a BOM before a real alert
+        b'{"rule": "5712", "location": "x"}',
+        b'{"rule": [1, 2], "location": "x"}',
+        b'{"rule": {"level": "7", "id": 5712, "groups": "sshd"}, "location": "x"}',
+        b'{"rule": {"level": 7.5, "id": "1", "groups": {"a": "b"}}, "location": null}',
+        b'{"rule": {"level": 123456789012345678901234567890, "id": "1", "groups": []}}',
+        b'{"rule": {"level": 1e999}}',
+        b'{"rule": {"level": 5, "id": "\\u0000", "groups": ["\\ud800"]}, "location": "\\u0000"}',
+        b'{"a": 1, "a": 2, "rule": {"level": 3}, "rule": {"level": 4}}',
+        b"[" * 100_000 + b"]" * 100_000,
+        b"-" * 1000,
+        b'{"rule": {',
+    ]
+    lines = []
+    for _ in range(count):
+        line = bytearray(rng.choice(shapes))
+        for _ in range(rng.randrange(3)):
+            if line:
+                line[rng.randrange(len(line))] = rng.randrange(256)
+        lines.append(bytes(line).replace(b"\n", b" "))
+    return lines
+
+
+async def test_a_stream_of_odd_lines_never_stops_delivery(
+    home: Path, receiver: Receiver, fault_report: FaultReport
+) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    bad = odd_lines(300)
+    lines = []
+    for number, line in enumerate(bad):
+        lines += [line, good(number)]
+    status, daemon = await run_once(home, lines)
+    log = daemon.log()
+    assert status == 0, log[-3000:]
+    delivered = set(receiver.ids(HOOK))
+    # Every good alert arrived; an odd line that is a valid alert may arrive too.
+    assert {f"1764262800.{n}" for n in range(len(bad))} <= delivered
+    assert "Traceback" not in log
+    fault_report(
+        "300 odd lines (invalid UTF-8, NUL, BOM, rule not an object, odd levels and groups, "
+        "1e999, 100,000 levels, cut JSON), each randomly mutated, between 300 good alerts",
+        "every good alert delivered; odd lines skipped with a warning or routed by stock's rules",
+        tries=300,
+        section=SECTION,
+    )
+
+
+async def test_a_100_mb_line_is_skipped_and_the_rest_delivered(
+    home: Path, receiver: Receiver, fault_report: FaultReport
+) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    huge = b'{"rule": {"level": 9}, "full_log": "' + b"x" * (100 * 1024 * 1024) + b'"}'
+    status, daemon = await run_once(home, [good(0), huge, good(1)])
+    assert status == 0, daemon.log()
+    assert sorted(receiver.ids(HOOK)) == ["1764262800.0", "1764262800.1"]
+    assert "Skipping a line longer than" in daemon.log()
+    fault_report(
+        "a 100 MB line", "skipped as oversize with a warning; the rest delivered", section=SECTION
     )
