@@ -8,10 +8,13 @@ or a dead letter with its reason.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from tests.e2e.harness import Daemon, Receiver, append_alerts, slack_block, until, write_config
 from tests.reliability import support
 from tests.reliability.conftest import FaultReport
@@ -184,3 +187,62 @@ async def test_sigterm_with_the_state_disk_full_exits_0_and_loses_nothing(
         "exit 0, the failure logged; next start delivered all 3,000",
         duplicates=len(delivered) - count,
     )
+
+
+SCRIPTS = {
+    "hangs": ("sleep 600", "did not finish within 1 s"),
+    "exits 1": ("echo failing >&2; exit 1", "exited with status 1: failing"),
+    "is killed by a signal": ("kill -9 $$", "was killed by signal 9"),
+    "writes 50 MB to stdout": ("head -c 52428800 /dev/zero | tr '\\0' x", None),
+    "leaves a child holding its output": ('sleep 600 & echo $! > "$1.child"', None),
+}
+SCRIPT_TEMPLATE = """\
+#!/bin/sh
+id=$(sed -n 's/.*"id": *"\\([^"]*\\)".*/\\1/p' "$1")
+echo "$id" >> '{record}'
+{body}
+"""
+
+
+def kill_background_jobs(home: Path) -> None:
+    for leftover in home.rglob("*.child"):  # a job a test script left running
+        with contextlib.suppress(ProcessLookupError, ValueError):
+            os.kill(int(leftover.read_text()), signal.SIGKILL)
+
+
+@pytest.mark.parametrize("case", list(SCRIPTS))
+async def test_a_misbehaving_custom_script(
+    home: Path, fault_report: FaultReport, case: str
+) -> None:
+    body, reason = SCRIPTS[case]
+    record = home / "ran"
+    script = home / "integrations" / "custom-faulty"
+    script.write_text(SCRIPT_TEMPLATE.format(record=record, body=body))
+    script.chmod(0o750)
+    write_config(
+        home,
+        "<integration><name>custom-faulty</name><alert_format>json</alert_format>"
+        "<timeout>1</timeout><retries>0</retries></integration>",
+    )
+    append_alerts(alerts_file(home), range(3))
+    daemon = Daemon(home, ["--once"])
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await daemon.start()
+    try:
+        status = await daemon.wait(120)
+    finally:
+        kill_background_jobs(home)
+    elapsed_s = loop.time() - started
+    assert status == 0, daemon.log()
+    assert sorted(record.read_text().split()) == sorted(expected(range(3)))
+    letters = support.dead_letter_errors(home)
+    if reason is None:
+        assert letters == []
+        outcome = "success (exit 0): all 3 delivered"
+    else:
+        assert len(letters) == 3 and all(reason in text for text in letters), letters
+        outcome = f"each a dead letter: '{reason}'"
+    # The private files are gone, even for a script killed by a signal or time-out.
+    assert list((state_db(home).parent / "tmp").rglob("*.alert")) == []
+    fault_report(f"custom script {case}", outcome, tries=3, recovery_s=round(elapsed_s, 1))

@@ -198,7 +198,10 @@ class _Child:
     @classmethod
     def spawn(cls, argv: list[str], cwd: Path) -> _Child:
         """Start ``argv`` as the leader of a new process group, output piped."""
-        read_end, write_end = os.pipe2(os.O_CLOEXEC | os.O_NONBLOCK)
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        # Only our end: a script whose stdout were non-blocking would see its
+        # writes fail with EAGAIN whenever the pipe is full.
+        os.set_blocking(read_end, False)
         try:
             process = subprocess.Popen(
                 argv,
