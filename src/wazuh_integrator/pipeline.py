@@ -36,6 +36,8 @@ from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.integrations.sessions import HttpSessions
 from wazuh_integrator.metrics import CounterChild, Metrics, serve_metrics
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
+from wazuh_integrator.source.fingerprint import HEAD_BYTES, head_fingerprint
+from wazuh_integrator.source.opening import open_regular
 from wazuh_integrator.store import Checkpoint, StateStore, StoreError
 from wazuh_integrator.watermark import Watermark
 
@@ -91,13 +93,40 @@ def load_configuration(paths: WazuhPaths) -> LoadedConfiguration:
     return LoadedConfiguration(tuple(report.enabled), report.settings, report.registry)
 
 
-def _checkpoint_of(position: Position) -> Checkpoint:
+def _checkpoint_of(position: Position, head: str | None = None) -> Checkpoint:
     return Checkpoint(
         device=position.file_id.device,
         inode=position.file_id.inode,
         offset=position.offset,
         path=position.path,
+        head=head,
     )
+
+
+class _HeadFingerprints:
+    """The first-bytes fingerprint of each file a checkpoint names, computed
+    once a file has :data:`HEAD_BYTES` (until then, at each save)."""
+
+    def __init__(self) -> None:
+        self._known: dict[FileId, str] = {}
+
+    def of(self, position: Position) -> str | None:
+        known = self._known.get(position.file_id)
+        if known is not None:
+            return known
+        try:
+            fd, status = open_regular(position.path)
+        except OSError:
+            return None
+        try:
+            if FileId.of(status) != position.file_id:
+                return None  # rotated away under that name: no fingerprint, no check
+            fingerprint = head_fingerprint(fd, position.offset)
+        finally:
+            os.close(fd)
+        if fingerprint is not None and position.offset >= HEAD_BYTES:
+            self._known = {position.file_id: fingerprint}
+        return fingerprint
 
 
 def _position_of(checkpoint: Checkpoint) -> Position:
@@ -121,6 +150,7 @@ class Pipeline:
         self._watermark: Watermark[Position] = Watermark(None)
         self._last_checkpoint_save = 0.0
         self._state_error: str | None = None
+        self._heads = _HeadFingerprints()
         # Set in run(); the pipeline is single-use.
         self._store: StateStore | None = None
         self._sessions: HttpSessions | None = None
@@ -327,6 +357,7 @@ class Pipeline:
         tailer = AlertTailer(
             alerts_path,
             start=start,
+            start_head=checkpoint.head if checkpoint is not None else None,
             from_start=from_start,
             max_line_bytes=self.configuration.settings.max_line_bytes,
             follow=not self.options.once,
@@ -337,7 +368,7 @@ class Pipeline:
         self._watermark = Watermark(initial)
         if checkpoint is None and initial is not None:
             # Saved at once, so that a crash right after a first start skips nothing.
-            store.save_checkpoint(_checkpoint_of(initial))
+            store.save_checkpoint(_checkpoint_of(initial, self._heads.of(initial)))
             store.flush()
         where = "its end" if initial is None else f"offset {initial.offset}"
         if checkpoint is None and not from_start and initial is not None and initial.offset:
@@ -494,7 +525,7 @@ class Pipeline:
         self._last_checkpoint_save = now
         try:
             if self._watermark.advanced or force:
-                store.save_checkpoint(_checkpoint_of(position))
+                store.save_checkpoint(_checkpoint_of(position, self._heads.of(position)))
                 self._watermark.advanced = False
             if force:
                 store.flush()

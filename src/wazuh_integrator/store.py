@@ -61,7 +61,8 @@ CREATE TABLE checkpoint (
     inode      INTEGER NOT NULL,
     offset     INTEGER NOT NULL,
     path       TEXT NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    head       TEXT
 );
 CREATE TABLE parked (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -116,6 +117,8 @@ class Checkpoint:
     inode: int
     offset: int
     path: str
+    # source.fingerprint's "<n>:<sha256>" of the file's first bytes, or None.
+    head: str | None = None
 
 
 @dataclass(frozen=True)
@@ -270,13 +273,19 @@ class StateReader:
     # checkpoint
 
     def load_checkpoint(self) -> Checkpoint | None:
-        row = self._db.execute(
-            "SELECT device, inode, offset, path FROM checkpoint WHERE stream = ?",
-            (ALERTS_STREAM,),
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT device, inode, offset, path, head FROM checkpoint WHERE stream = ?",
+                (ALERTS_STREAM,),
+            ).fetchone()
+        except sqlite3.OperationalError:  # a database the daemon has not opened since 0.1
+            row = self._db.execute(
+                "SELECT device, inode, offset, path, NULL FROM checkpoint WHERE stream = ?",
+                (ALERTS_STREAM,),
+            ).fetchone()
         if row is None:
             return None
-        return Checkpoint(device=row[0], inode=row[1], offset=row[2], path=row[3])
+        return Checkpoint(device=row[0], inode=row[1], offset=row[2], path=row[3], head=row[4])
 
     # parked deliveries
 
@@ -430,6 +439,10 @@ class StateStore(StateReader):
                         if statement.strip():
                             db.execute(statement)
                     db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                columns = {row[1] for row in db.execute("PRAGMA table_info(checkpoint)")}
+                if "head" not in columns:
+                    # Added within schema 1: a nullable column older versions ignore.
+                    db.execute("ALTER TABLE checkpoint ADD COLUMN head TEXT")
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -508,11 +521,11 @@ class StateStore(StateReader):
             checkpoint = self._pending_checkpoint = None  # see _guarded
         if checkpoint is not None:
             self._write(
-                "INSERT INTO checkpoint (stream, device, inode, offset, path, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)"
+                "INSERT INTO checkpoint (stream, device, inode, offset, path, updated_at, head)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (stream) DO UPDATE SET device = excluded.device,"
                 " inode = excluded.inode, offset = excluded.offset, path = excluded.path,"
-                " updated_at = excluded.updated_at",
+                " updated_at = excluded.updated_at, head = excluded.head",
                 (
                     ALERTS_STREAM,
                     checkpoint.device,
@@ -520,6 +533,7 @@ class StateStore(StateReader):
                     checkpoint.offset,
                     checkpoint.path,
                     self._clock(),
+                    checkpoint.head,
                 ),
             )
             self._pending_checkpoint = None

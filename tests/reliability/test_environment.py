@@ -246,3 +246,94 @@ async def test_a_misbehaving_custom_script(
     # The private files are gone, even for a script killed by a signal or time-out.
     assert list((state_db(home).parent / "tmp").rglob("*.alert")) == []
     fault_report(f"custom script {case}", outcome, tries=3, recovery_s=round(elapsed_s, 1))
+
+
+async def run_until_delivered(home: Path, receiver: Receiver, count: int) -> Daemon:
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await until(lambda: len(set(ids(receiver))) >= count, 30, f"{count} alerts", daemon)
+    finally:
+        assert await daemon.stop() == 0, daemon.log()
+    return daemon
+
+
+def rotate(home: Path, day: int) -> None:
+    """Wazuh's rotation: the day's file keeps a dated name; a new alerts.json starts."""
+    dated = home / "logs" / "alerts" / "2026" / "Nov" / f"ossec-alerts-{day:02d}.json"
+    dated.parent.mkdir(parents=True, exist_ok=True)
+    os.link(alerts_file(home), dated)
+    alerts_file(home).unlink()
+    alerts_file(home).write_bytes(b"")
+
+
+@pytest.mark.parametrize("fault", ["deleted", "truncated", "replaced"])
+async def test_alerts_json_changed_while_the_daemon_is_down(
+    home: Path, receiver: Receiver, fault_report: FaultReport, fault: str
+) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    path = alerts_file(home)
+    append_alerts(path, range(0, 10))
+    daemon = Daemon(home, ["--from-start"])
+    await daemon.start()
+    try:
+        await until(lambda: len(ids(receiver)) == 10, 20, "the first 10", daemon)
+    finally:
+        assert await daemon.stop() == 0
+    append_alerts(path, range(10, 15))  # written after the stop, then lost with the file
+    if fault == "deleted":
+        path.unlink()
+    elif fault == "truncated":
+        os.truncate(path, 0)
+    else:
+        path.with_name("alerts.new").write_bytes(b"")
+        os.replace(path.with_name("alerts.new"), path)
+    append_alerts(path, range(15, 40))
+    daemon = await run_until_delivered(home, receiver, 35)
+    assert expected(range(15, 40)) <= set(ids(receiver))
+    lost = expected(range(10, 15)) - set(ids(receiver))
+    kept = "read" if not lost else f"{len(lost)} lost with it (documented)"
+    fault_report(
+        f"alerts.json {fault} while the daemon was down",
+        f"warned; the new content read from its start (25 of 25 delivered); what the old file "
+        f"held after the checkpoint: {kept}",
+        duplicates=duplicates(receiver),
+    )
+
+
+async def test_alerts_json_rotated_twice_while_the_daemon_is_down(
+    home: Path, receiver: Receiver, fault_report: FaultReport
+) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    path = alerts_file(home)
+    append_alerts(path, range(0, 10))
+    daemon = Daemon(home, ["--from-start"])
+    await daemon.start()
+    try:
+        await until(lambda: len(ids(receiver)) == 10, 20, "the first 10", daemon)
+    finally:
+        assert await daemon.stop() == 0
+    append_alerts(path, range(10, 20))  # the rest of the checkpoint's day
+    rotate(home, 27)
+    append_alerts(path, range(20, 30))  # a whole day while stopped
+    rotate(home, 28)
+    append_alerts(path, range(30, 40))  # today
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await until(
+            lambda: expected(range(10, 20)) | expected(range(30, 40)) <= set(ids(receiver)),
+            30,
+            "the checkpoint's day and today",
+            daemon,
+        )
+    finally:
+        assert await daemon.stop() == 0
+    middle = len(expected(range(20, 30)) & set(ids(receiver)))
+    fault_report(
+        "alerts.json rotated twice while the daemon was down",
+        "the checkpoint's file finished from its dated name and today's read whole "
+        f"(20 of 20); the day in between: {middle} of 10 (only two files are read; "
+        "docs/source.md)",
+        duplicates=duplicates(receiver),
+    )

@@ -9,6 +9,7 @@ import stat
 from collections.abc import Sequence
 from pathlib import Path
 
+from wazuh_integrator.source.fingerprint import same_head
 from wazuh_integrator.source.locate import find_file
 from wazuh_integrator.source.positions import FileId, Position
 from wazuh_integrator.source.splitter import LineSplitter
@@ -84,7 +85,7 @@ class Opener:
         self._last_open_error: str | None = None
 
     def open_first(
-        self, start: Position | None, *, from_start: bool
+        self, start: Position | None, *, from_start: bool, start_head: str | None = None
     ) -> tuple[OpenFile | None, OpenFile | None]:
         """The file to read first, and the one to read once it is finished, if known.
 
@@ -92,7 +93,7 @@ class Opener:
         checkpoint's file, rotated away while we were stopped.
         """
         if start is not None:
-            return self._open_checkpoint(start)
+            return self._open_checkpoint(start, start_head)
         opened = self._open_path()
         if opened is None:
             return None, None
@@ -100,12 +101,24 @@ class Opener:
         offset = 0 if from_start else self._start_of_last_line(fd, status.st_size)
         return self._wrap(fd, status, offset, str(self._path)), None
 
-    def _open_checkpoint(self, start: Position) -> tuple[OpenFile | None, OpenFile | None]:
+    def _open_checkpoint(
+        self, start: Position, start_head: str | None
+    ) -> tuple[OpenFile | None, OpenFile | None]:
         opened = self._open_path()
         if opened is not None and FileId.of(opened[1]) == start.file_id:
             fd, status = opened
             offset = start.offset
-            if offset > status.st_size:
+            if start_head is not None and not same_head(fd, start_head):
+                log.warning(
+                    "%s has the checkpoint's device and inode but not its first bytes: it "
+                    "was replaced (its inode number reused) or truncated and written again "
+                    "while we were stopped. Reading it from its start; what the old file "
+                    "held after offset %d could not be read.",
+                    self._path,
+                    offset,
+                )
+                offset = 0
+            elif offset > status.st_size:
                 log.warning(
                     "%s is shorter (%d bytes) than the checkpoint (offset %d): it was "
                     "truncated while we were stopped; reading it from its start.",

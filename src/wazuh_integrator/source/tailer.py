@@ -27,7 +27,9 @@ class AlertTailer:
     ``search_dirs`` by its identity); else at the start of the last line of
     the file, or at its very start with ``from_start``. A file that does not
     exist yet, or that appears after a rotation or a deletion, is read from
-    its start.
+    its start. ``start_head`` is the fingerprint of the first bytes of the
+    checkpoint's file (:mod:`~wazuh_integrator.source.fingerprint`): a file with
+    the same identity but other first bytes is read from its start.
 
     With ``follow`` it polls for new data every ``poll_interval_s`` when idle
     and runs until :meth:`stop`; without, it stops at the end of the data
@@ -44,9 +46,11 @@ class AlertTailer:
         follow: bool = True,
         poll_interval_s: float = 0.01,
         search_dirs: Sequence[Path] = (),
+        start_head: str | None = None,
     ) -> None:
         self._path = path
         self._start = start
+        self._start_head = start_head
         self._from_start = from_start
         self._follow = follow
         self._poll_interval_s = poll_interval_s
@@ -217,7 +221,7 @@ class AlertTailer:
         if not self._resolved:
             self._resolved = True
             self._file, self._next = self._opener.open_first(
-                self._start, from_start=self._from_start
+                self._start, from_start=self._from_start, start_head=self._start_head
             )
 
     def _close_files(self) -> None:
