@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import signal
 from collections import Counter
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from tests.e2e.harness import Daemon, Receiver, append_alerts, slack_block, until, write_config
+from tests.integrations.enrich_support import Answer, DatagramReceiver, FakeService, load_json
 from tests.reliability import support
 from tests.reliability.conftest import FaultReport
 from tests.reliability.support import (
@@ -31,6 +34,7 @@ home = support.home
 receiver = support.receiver
 
 HOOK = "/services/T0/B0/environment-token"
+VIRUSTOTAL_GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden" / "virustotal"
 SECTION = "The environment"
 
 
@@ -204,6 +208,13 @@ echo "$id" >> '{record}'
 """
 
 
+@contextlib.asynccontextmanager
+async def running_service() -> AsyncIterator[FakeService]:
+    service = FakeService()
+    async with service.running():
+        yield service
+
+
 def kill_background_jobs(home: Path) -> None:
     for leftover in home.rglob("*.child"):  # a job a test script left running
         with contextlib.suppress(ProcessLookupError, ValueError):
@@ -336,4 +347,94 @@ async def test_alerts_json_rotated_twice_while_the_daemon_is_down(
         f"(20 of 20); the day in between: {middle} of 10 (only two files are read; "
         "docs/source.md)",
         duplicates=duplicates(receiver),
+    )
+
+
+async def test_a_state_directory_that_cannot_be_written_is_a_clear_error(
+    home: Path, receiver: Receiver, fault_report: FaultReport
+) -> None:
+    # /proc refuses new entries even to root, where a chmod would not stop it.
+    write_config(
+        home,
+        slack_block(receiver.url(HOOK)),
+        settings(extra='state_dir = "/proc/self/wi-state"\n'),
+    )
+    append_alerts(alerts_file(home), range(3))
+    daemon = Daemon(home)
+    await daemon.start()
+    status = await daemon.wait(30)
+    log = daemon.log()
+    assert status == 1, log
+    assert "/proc/self/wi-state" in log and "Traceback" not in log
+    assert ids(receiver) == []  # nothing read, so nothing skipped: all there at the next start
+    fault_report(
+        "state directory not writable",
+        "refused at start: exit 1, the error names the directory; nothing read",
+    )
+
+
+async def test_a_corrupt_state_database_is_refused_at_start(
+    home: Path, receiver: Receiver, fault_report: FaultReport
+) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    append_alerts(alerts_file(home), range(3))
+    db = state_db(home)
+    db.parent.mkdir(parents=True)
+    db.write_bytes(b"SQLite format 3\x00" + os.urandom(8000))
+    daemon = Daemon(home)
+    await daemon.start()
+    status = await daemon.wait(30)
+    log = daemon.log()
+    assert status == 1, log
+    assert str(db) in log and "state database" in log and "Traceback" not in log
+    assert ids(receiver) == []
+    fault_report(
+        "state database corrupted while stopped",
+        "refused at start: exit 1, the error names the file; nothing read or overwritten",
+    )
+
+
+async def test_the_analysisd_socket_missing_then_appearing(
+    home: Path, fault_report: FaultReport
+) -> None:
+    case = VIRUSTOTAL_GOLDEN / "v3-found-malicious"
+    alert, answer = load_json(case / "alert.json"), load_json(case / "answer.json")
+    async with running_service() as service:
+        service.answers[f"/api/v3/files/{alert['syscheck']['md5_after']}"] = Answer(
+            200, answer["body"]
+        )
+        (home / "etc" / "ossec.conf").write_text(
+            "<ossec_config><integration><name>virustotal</name>"
+            f"<hook_url>{service.url}</hook_url><api_key>k3y-analysisd-case</api_key>"
+            "</integration></ossec_config>\n"
+        )
+        (home / "etc" / "integrator.toml").write_text(
+            '[integrations.virustotal]\ninitial_backoff = "0.05s"\nmax_backoff = "0.5s"\n'
+        )
+        alerts_file(home).write_text(json.dumps(alert) + "\n")
+        daemon = Daemon(home, ["--from-start"])
+        await daemon.start()
+        try:
+            await daemon.wait_for_log("retrying")  # the socket is not there yet
+            loop = asyncio.get_running_loop()
+            appeared_at = loop.time()
+            analysisd = DatagramReceiver(home / "queue" / "sockets" / "queue")
+            try:
+                received: list[bytes] = []
+                await until(
+                    lambda: bool(received.extend(analysisd.drain()) or received),
+                    30,
+                    "the event at analysisd",
+                    daemon,
+                )
+                recovery_s = loop.time() - appeared_at
+            finally:
+                analysisd.close()
+        finally:
+            assert await daemon.stop() == 0, daemon.log()
+    assert len(received) == 1
+    fault_report(
+        "analysisd socket missing, then appearing",
+        "retried, then parked; the event delivered once the socket appeared",
+        recovery_s=round(recovery_s, 2),
     )

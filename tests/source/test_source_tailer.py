@@ -16,6 +16,7 @@ from typing import BinaryIO
 import pytest
 
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
+from wazuh_integrator.source.fingerprint import head_fingerprint
 
 WAIT_S = 5.0
 
@@ -606,8 +607,6 @@ def _fd_targets() -> Iterator[str]:
 async def test_a_checkpoint_file_with_other_first_bytes_is_read_from_its_start(
     alerts_json: Path, same_content: bool
 ) -> None:
-    from wazuh_integrator.source.fingerprint import head_fingerprint
-
     append(alerts_json, alerts(range(0, 10)))
     with alerts_json.open("rb") as handle:
         head = head_fingerprint(handle.fileno(), size_of(alerts_json))
