@@ -8,11 +8,12 @@ runner (``fuzz/run.py``, atheris) and the property tests (hypothesis).
 
 from __future__ import annotations
 
+import io
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from wazuh_integrator.commands.test_alerts import read_alert_inputs
+from wazuh_integrator.commands.alert_inputs import read_alert_inputs
 from wazuh_integrator.config.ossec import read_ossec_conf
 from wazuh_integrator.config.settings import load_settings
 from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
@@ -66,7 +67,7 @@ def alert_line(data: bytes) -> None:
         alert = None
     if fields is not None and alert is not None:
         FilterFields.from_alert(alert)
-    for item in read_alert_inputs("fuzz", data.decode("utf-8", "replace")):
+    for item in read_alert_inputs("fuzz", io.BytesIO(data)):
         if (item.alert is None) == (item.error is None):
             raise AssertionError(f"neither alert nor error: {item!r}")
 

@@ -1,4 +1,5 @@
-"""Scrubbing: every form a receiver may echo a secret in is removed."""
+"""Secrets out of free text: URL redaction, and every form a receiver may echo a
+secret in scrubbed."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from wazuh_integrator.classify import BODY_SNIPPET_BYTES, classify_status
-from wazuh_integrator.secret import scrub, url_secret_parts
+from wazuh_integrator.secret import redact_url, redact_urls_in, scrub, url_secret_parts
 
 HOOK_SECRET = "sec ret|tok/9+Z"
 API_KEY = "VT KEY/SIX+"
@@ -77,3 +78,27 @@ def test_white_space_in_an_echoed_key_does_not_defeat_the_scrub() -> None:
     key = "key  with\tspaces"
     error = classify_status(401, body=f"invalid api key: {key}".encode(), secrets=[key])
     assert str(error) == "HTTP 401: invalid api key: <secret>"
+
+
+@pytest.mark.parametrize(
+    ("text", "shown"),
+    [
+        (
+            "POST https://hooks.slack.com/services/T/B/tok failed",
+            "https://hooks.slack.com/<redacted>",
+        ),
+        ("to https://h.example:8443/x?key=k", "https://h.example:8443/<redacted>"),
+        # A colon after the port is not a port: once this raised out of an error handler.
+        ("receiver https://h.example:443: refused", "<redacted url>"),
+    ],
+)
+def test_urls_in_text_are_redacted(text: str, shown: str) -> None:
+    redacted = redact_urls_in(text)
+
+    assert shown in redacted
+    assert "tok" not in redacted
+    assert "key=k" not in redacted
+
+
+def test_a_bare_host_keeps_its_port() -> None:
+    assert redact_url("http://127.0.0.1:9758") == "http://127.0.0.1:9758"

@@ -31,6 +31,7 @@ from wazuh_integrator.decode import (
 from wazuh_integrator.delivery import Deliverer, Delivery
 from wazuh_integrator.errors import ConfigError
 from wazuh_integrator.filters import AlertFilter, compile_filter
+from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
 from wazuh_integrator.integrations.base import Integration, IntegrationContext
 from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.integrations.sessions import HttpSessions
@@ -44,6 +45,7 @@ from wazuh_integrator.watermark import Watermark
 log = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL_S = 0.2
+READER_STUCK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -65,6 +67,11 @@ class Route:
     integration: Integration
     deliverer: Deliverer
     matched_total: CounterChild  # this block's series of alerts_matched_total, looked up once
+    shaper: Shaper | None = None  # the floods stage, when the block has one
+
+
+def _mark_of(position: Position) -> Mark:
+    return Mark(position.file_id.device, position.file_id.inode, position.offset)
 
 
 @dataclass(frozen=True)
@@ -151,6 +158,10 @@ class Pipeline:
         self._last_checkpoint_save = 0.0
         self._state_error: str | None = None
         self._heads = _HeadFingerprints()
+        # Where the reader is, and when it last moved: /health calls a reader
+        # that leaves unread bytes behind for READER_STUCK_S "stuck".
+        self._read_end: Position | None = None
+        self._read_progress_at = time.monotonic()
         # Set in run(); the pipeline is single-use.
         self._store: StateStore | None = None
         self._sessions: HttpSessions | None = None
@@ -180,13 +191,13 @@ class Pipeline:
                 if not self.routes:
                     log.warning("No integration is enabled: alerts are read but go nowhere.")
                 for route in self.routes:
-                    await route.deliverer.start()
+                    await self._start_route(route)
                 self._seed_state_gauges(store)
                 self._install_signal_handlers()
                 if settings.metrics_address:
                     host, _, port = settings.metrics_address.rpartition(":")
                     metrics_runner = await serve_metrics(
-                        self.metrics, host or "127.0.0.1", int(port), self.health
+                        self.metrics, host.strip("[]") or "127.0.0.1", int(port), self.health
                     )
                 self.metrics.up.set(1)
                 await self._read_until_stopped(store)
@@ -226,11 +237,29 @@ class Pipeline:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
 
+    async def _start_route(self, route: Route) -> None:
+        await route.deliverer.start()
+        if route.shaper is not None:
+            route.shaper.start(self._digest_submitter(route))
+
+    @staticmethod
+    def _digest_submitter(route: Route) -> DigestSubmit:
+        async def submit(document: dict[str, Any], raw: bytes, settled: Callable[[], None]) -> None:
+            await route.deliverer.submit(Delivery(alert=document, raw=raw, on_settled=settled))
+
+        return submit
+
     async def _shutdown(self, grace_s: float) -> None:
         if self.options.once and not self._stop.is_set():
             for route in self.routes:
+                if route.shaper is not None:
+                    await route.shaper.send_all(self._digest_submitter(route))
+            for route in self.routes:
                 await route.deliverer.join()
             await self._settle_due_parked()
+        for route in self.routes:
+            if route.shaper is not None:
+                await route.shaper.stop()
         self._keep_state_file()
         stopped = await asyncio.gather(
             *(route.deliverer.stop(grace_s) for route in self.routes), return_exceptions=True
@@ -283,7 +312,7 @@ class Pipeline:
             cls = configuration.registry.resolve(block.name)
             if cls is None:  # resolve_integrations already disabled it
                 continue
-            integration_settings = configuration.settings.for_integration(block.name)
+            integration_settings = configuration.settings.for_block(block)
             context = IntegrationContext(
                 home=self.paths.home,
                 state_dir=self.state_dir,
@@ -303,8 +332,23 @@ class Pipeline:
                 metrics=self.metrics,
             )
             matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
+            shaper = None
+            if integration_settings.shapes_alerts:
+                shaper = Shaper(
+                    block.key,
+                    integration_settings,
+                    store=self._store,
+                    counters=FloodCounters(
+                        excluded=self.metrics.alerts_excluded_total.labels(integration=block.key),
+                        suppressed=self.metrics.alerts_suppressed_total.labels(
+                            integration=block.key
+                        ),
+                        digested=self.metrics.alerts_digested_total.labels(integration=block.key),
+                        digests=self.metrics.digests_total.labels(integration=block.key),
+                    ),
+                )
             routes.append(
-                Route(block, compile_filter(block), integration, deliverer, matched_total)
+                Route(block, compile_filter(block), integration, deliverer, matched_total, shaper)
             )
             log.info("Enabling integration for: '%s'.", block.name)
         return routes
@@ -333,7 +377,7 @@ class Pipeline:
             if route is not None:
                 new_routes.append(route)
         for route in built.values():
-            await route.deliverer.start()
+            await self._start_route(route)
         retired = list(kept.values())
         self.routes = new_routes
         self.configuration = configuration
@@ -341,6 +385,8 @@ class Pipeline:
         live_keys = {route.block.key for route in new_routes}
         for route in retired:
             log.info("Disabling integration '%s' (block %d).", route.block.name, route.block.index)
+            if route.shaper is not None:
+                await route.shaper.stop()
             await route.deliverer.stop(grace_s)
             await route.integration.close()
             if route.block.key not in live_keys:
@@ -406,9 +452,14 @@ class Pipeline:
             await tailer.close()
 
     async def _read(self, tailer: AlertTailer) -> None:
+        read_total = self.metrics.alerts_read_total
         async for batch in tailer.batches():
+            read_total.inc(len(batch))  # per block, not per line: the hot path
             for line in batch:
                 await self._route_line(line)
+            if batch:
+                self._read_end = batch[-1].end
+                self._read_progress_at = time.monotonic()
             self._save_checkpoint()
 
     async def _housekeeping(self) -> None:
@@ -452,7 +503,6 @@ class Pipeline:
             metrics.alerts_invalid_total.labels(reason="oversize").inc()
             watermark.line_without_work(line.end)
             return
-        metrics.alerts_read_total.inc()
         try:
             fields = decode_fields(line.data)
         except AlertDecodeError as exc:
@@ -476,10 +526,32 @@ class Pipeline:
         except AlertDecodeError as exc:  # valid for the fast decoder, not for the full one
             self._skip_invalid(line, exc)
             return
-        settle = watermark.line_with_work(line.end, len(matched))
+        deliveries = self._shape(matched, alert, line)
+        if not deliveries:
+            watermark.line_without_work(line.end)
+            return
+        settle = watermark.line_with_work(line.end, len(deliveries))
+        for route, body, raw in deliveries:
+            await route.deliverer.submit(Delivery(alert=body, raw=raw, on_settled=settle))
+
+    @staticmethod
+    def _shape(
+        matched: list[Route], alert: dict[str, Any], line: Line
+    ) -> list[tuple[Route, dict[str, Any], bytes]]:
+        """The floods stage: what each matched block delivers now."""
+        deliveries = []
+        mark: Mark | None = None
         for route in matched:
             route.matched_total.inc()
-            await route.deliverer.submit(Delivery(alert=alert, raw=line.data, on_settled=settle))
+            if route.shaper is None:
+                deliveries.append((route, alert, line.data))
+                continue
+            if mark is None:
+                mark = _mark_of(line.end)
+            shaped = route.shaper.shape(alert, line.data, mark)
+            if shaped.alert is not None and shaped.raw is not None:
+                deliveries.append((route, shaped.alert, shaped.raw))
+        return deliveries
 
     def _skip_invalid(self, line: Line, error: AlertDecodeError) -> None:
         too_deep = isinstance(error, AlertTooDeepError)
@@ -524,6 +596,10 @@ class Pipeline:
             return
         self._last_checkpoint_save = now
         try:
+            # Flood windows first: a saved checkpoint must never be ahead of them.
+            for route in self.routes:
+                if route.shaper is not None:
+                    route.shaper.persist()
             if self._watermark.advanced or force:
                 store.save_checkpoint(_checkpoint_of(position, self._heads.of(position)))
                 self._watermark.advanced = False
@@ -555,16 +631,49 @@ class Pipeline:
     # -- observability ---------------------------------------------------
 
     def health(self) -> dict[str, Any]:
+        """The /health report: ``degraded`` while a receiver's circuit is open
+        or the reader is stuck, with each problem named."""
         position = self._watermark.position
+        problems = [
+            f"{route.block.key}: circuit open, the receiver keeps failing"
+            for route in self.routes
+            if route.deliverer.stats()["circuit_open"]
+        ]
+        stuck_s = self._reader_stuck_s()
+        if stuck_s is not None:
+            problems.append(f"reader: no progress for {stuck_s:.0f} s with unread alerts")
+        status = "degraded" if problems else "running"
         return {
-            "status": "stopping" if self._stop.is_set() else "running",
+            "status": "stopping" if self._stop.is_set() else status,
+            "problems": problems,
             "uptime_s": round(time.time() - self._started_at, 1),
             "checkpoint": None
             if position is None
             else {"path": position.path, "offset": position.offset},
             "lines_in_flight": self._watermark.in_flight_lines,
-            "integrations": {route.block.key: route.deliverer.stats() for route in self.routes},
+            "integrations": {
+                route.block.key: {**route.deliverer.stats(), **route.integration.stats()}
+                for route in self.routes
+            },
         }
+
+    def _reader_stuck_s(self) -> float | None:
+        """Seconds the reader has not moved although alerts.json holds bytes
+        past it, when that is READER_STUCK_S or more; else None."""
+        idle_s = time.monotonic() - self._read_progress_at
+        if idle_s < READER_STUCK_S:
+            return None
+        alerts_path = self.options.alerts_path or self.paths.alerts
+        try:
+            stat = os.stat(alerts_path)
+        except OSError:
+            return None
+        read = self._read_end or self._watermark.position
+        if read is None:
+            return None
+        same_file = read.file_id == FileId(stat.st_dev, stat.st_ino)
+        unread = stat.st_size > read.offset if same_file else stat.st_size > 0
+        return idle_s if unread else None
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

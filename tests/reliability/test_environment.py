@@ -82,16 +82,17 @@ async def test_alerts_json_replaced_by_a_fifo_does_not_freeze_the_daemon(
     )
 
 
-async def test_a_fifo_at_start_is_refused_and_sigterm_still_stops(
+async def test_a_fifo_at_start_is_refused_without_hanging(
     home: Path, receiver: Receiver, fault_report: FaultReport
 ) -> None:
     write_config(home, slack_block(receiver.url(HOOK)))
     os.mkfifo(alerts_file(home))
     daemon = Daemon(home)
     await daemon.start()
-    await daemon.wait_for_log("not a regular file but a FIFO")
-    assert await daemon.stop() == 0, daemon.log()
-    fault_report("alerts.json is a FIFO at start", "refused with a warning; SIGTERM exits 0")
+    status = await daemon.wait(30)  # no writer ever comes: an open() that blocked would hang
+    assert status == 1, daemon.log()
+    assert "not a regular file but a FIFO" in daemon.log()
+    fault_report("alerts.json is a FIFO at start", "refused at start: exit 1, the error says why")
 
 
 async def test_the_state_database_deleted_while_running_is_restored(
@@ -399,6 +400,7 @@ async def test_the_analysisd_socket_missing_then_appearing(
 ) -> None:
     case = VIRUSTOTAL_GOLDEN / "v3-found-malicious"
     alert, answer = load_json(case / "alert.json"), load_json(case / "answer.json")
+    socket_path = home / "queue" / "sockets" / "queue"
     async with running_service() as service:
         service.answers[f"/api/v3/files/{alert['syscheck']['md5_after']}"] = Answer(
             200, answer["body"]
@@ -411,30 +413,41 @@ async def test_the_analysisd_socket_missing_then_appearing(
         (home / "etc" / "integrator.toml").write_text(
             '[integrations.virustotal]\ninitial_backoff = "0.05s"\nmax_backoff = "0.5s"\n'
         )
-        alerts_file(home).write_text(json.dumps(alert) + "\n")
-        daemon = Daemon(home, ["--from-start"])
+        alerts_file(home).write_bytes(b"")
+        # Missing at start: refused, saying which socket and for whom.
+        daemon = Daemon(home)
+        await daemon.start()
+        assert await daemon.wait(30) == 1
+        assert "analysisd socket" in daemon.log() and "needed by virustotal#0" in daemon.log()
+        # There at start, then gone (analysisd restarting), then back.
+        analysisd = DatagramReceiver(socket_path)
+        daemon = Daemon(home)
         await daemon.start()
         try:
-            await daemon.wait_for_log("retrying")  # the socket is not there yet
+            await daemon.wait_for_log("Reading")
+            analysisd.close()
+            socket_path.unlink()
+            with alerts_file(home).open("a") as handle:
+                handle.write(json.dumps(alert) + "\n")
+            await daemon.wait_for_log("retrying")
             loop = asyncio.get_running_loop()
             appeared_at = loop.time()
-            analysisd = DatagramReceiver(home / "queue" / "sockets" / "queue")
-            try:
-                received: list[bytes] = []
-                await until(
-                    lambda: bool(received.extend(analysisd.drain()) or received),
-                    30,
-                    "the event at analysisd",
-                    daemon,
-                )
-                recovery_s = loop.time() - appeared_at
-            finally:
-                analysisd.close()
+            analysisd = DatagramReceiver(socket_path)
+            received: list[bytes] = []
+            await until(
+                lambda: bool(received.extend(analysisd.drain()) or received),
+                30,
+                "the event at analysisd",
+                daemon,
+            )
+            recovery_s = loop.time() - appeared_at
         finally:
+            analysisd.close()
             assert await daemon.stop() == 0, daemon.log()
     assert len(received) == 1
     fault_report(
-        "analysisd socket missing, then appearing",
-        "retried, then parked; the event delivered once the socket appeared",
+        "analysisd socket missing at start; gone while running, then back",
+        "at start: refused, exit 1, naming the socket; while running: retried, then "
+        "delivered once the socket was back",
         recovery_s=round(recovery_s, 2),
     )
