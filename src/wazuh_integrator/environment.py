@@ -20,7 +20,7 @@ import socket
 import ssl
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -200,11 +200,20 @@ async def check_receiver(
 
 
 async def check_receivers(
-    receivers: Iterable[tuple[str, str]], *, timeout_s: float = RECEIVER_TIMEOUT_S
+    receivers: Iterable[tuple[str, str]],
+    *,
+    timeout_s: float = RECEIVER_TIMEOUT_S,
+    tls: Mapping[str, ssl.SSLContext] | None = None,
 ) -> list[Verdict]:
-    """Every ``(key, url)`` checked at once, verdicts in the order given."""
+    """Every ``(key, url)`` checked at once, verdicts in the order given;
+    ``tls`` holds the context of each key with its own TLS settings
+    (``ca_file``, ``client_cert``), as the daemon would use it."""
+    contexts = tls or {}
     return list(
         await asyncio.gather(
-            *(check_receiver(key, url, timeout_s=timeout_s) for key, url in receivers)
+            *(
+                check_receiver(key, url, timeout_s=timeout_s, tls=contexts.get(key))
+                for key, url in receivers
+            )
         )
     )

@@ -217,3 +217,17 @@ async def test_the_metrics_endpoint_listens_on_the_configured_loopback_only(
         "off unless metrics_address is set; then bound to that address only (127.0.0.1)",
         section=SECTION,
     )
+
+
+async def test_check_config_environment_handshakes_with_the_configured_ca(
+    home: Path, ca: trustme.CA, tls_receiver: TlsReceiver
+) -> None:
+    alerts_file(home).write_bytes(b"")
+    write_config(home, slack_block(tls_receiver.url()), settings())
+    status, out, _ = await cli(home, "check-config", "--environment")
+    assert status == 1 and "TLS handshake failed" in out, out
+    ca_file = home / "etc" / "receiver-ca.pem"
+    ca.cert_pem.write_to_path(str(ca_file))
+    write_config(home, slack_block(tls_receiver.url()), tls_settings(home, ca_file=ca_file))
+    status, out, _ = await cli(home, "check-config", "--environment")
+    assert "TLS handshake done" in out, out
