@@ -7,11 +7,9 @@ one is delivered, the bad one is skipped with a warning, and the daemon exits 0.
 from __future__ import annotations
 
 import random
-import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
@@ -20,35 +18,21 @@ from tests.e2e.harness import (
     Daemon,
     Receiver,
     make_alert,
-    short_home,
     slack_block,
     until,
     write_config,
 )
+from tests.reliability import support
 from tests.reliability.conftest import FaultReport
+from tests.reliability.support import alerts_file
 
 HOOK = "/services/T0/B0/hostile-input-token"
 SECTION = "Hostile input"
 DEPTH = 1000
 
 
-@pytest.fixture
-def home() -> AsyncIterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-def alerts_file(home: Path) -> Path:
-    return home / "logs" / "alerts" / "alerts.json"
+home = support.home
+receiver = support.receiver
 
 
 def nested(depth: int, leaf: bytes = b"1") -> bytes:
