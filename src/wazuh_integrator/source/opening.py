@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from wazuh_integrator.source.fingerprint import same_head
-from wazuh_integrator.source.locate import find_file
+from wazuh_integrator.source.locate import find_file, rotated_after
 from wazuh_integrator.source.positions import FileId, Position
 from wazuh_integrator.source.splitter import LineSplitter
 
@@ -82,6 +82,8 @@ class Opener:
         self._search_dirs = search_dirs
         self.lost_bytes = 0
         self.lost_files = 0
+        # Files to read between the checkpoint's rotated file and the current one.
+        self.between: list[OpenFile] = []
         self._last_open_error: str | None = None
 
     def open_first(
@@ -132,7 +134,27 @@ class Opener:
         rotated = self._open_rotated(start)
         if rotated is None:
             return current, None
+        self.between = self._open_between(rotated, current)
         return rotated, current
+
+    def _open_between(self, rotated: OpenFile, current: OpenFile | None) -> list[OpenFile]:
+        """The files of the days between the checkpoint's and today's, when the
+        daemon was stopped across more than one rotation, opened from their start."""
+        exclude = [current.file_id] if current is not None else []
+        between = []
+        for path in rotated_after(Path(rotated.splitter.path), self._search_dirs, exclude=exclude):
+            try:
+                fd, status = open_regular(path)
+            except OSError as exc:
+                log.warning("Cannot read %s, rotated while we were stopped: %s", path, exc)
+                continue
+            between.append(self._wrap(fd, status, 0, str(path)))
+        if between:
+            log.info(
+                "Rotated more than once while we were stopped: reading %s too, from their start.",
+                ", ".join(opened.splitter.path for opened in between),
+            )
+        return between
 
     def _open_rotated(self, start: Position) -> OpenFile | None:
         """The checkpoint's file, rotated away while we were stopped, at the checkpoint."""

@@ -60,6 +60,8 @@ class AlertTailer:
         # What replaced the file at the path, opened as soon as it was seen so
         # that a second rotation while we finish the first cannot skip it.
         self._next: OpenFile | None = None
+        # Rotated while we were stopped, after the checkpoint's file: read in between.
+        self._between: list[OpenFile] = []
         self._stopped = False
         self._waiter: asyncio.Future[None] | None = None
         self._path_missing = False
@@ -110,7 +112,7 @@ class AlertTailer:
                         # Let other tasks run even when the file never runs dry.
                         await asyncio.sleep(0)
                     continue
-                if self._next is not None:
+                if self._next is not None or self._between:
                     last = self._switch_to_next(current)
                     if last is not None:
                         yield [last]
@@ -203,7 +205,10 @@ class AlertTailer:
         """Ends a rotated file, whose unterminated last line is now complete."""
         last = finished.splitter.flush()
         finished.close()
-        self._file, self._next = self._next, None
+        if self._between:
+            self._file = self._between.pop(0)
+        else:
+            self._file, self._next = self._next, None
         return last
 
     async def _idle(self) -> None:
@@ -223,9 +228,10 @@ class AlertTailer:
             self._file, self._next = self._opener.open_first(
                 self._start, from_start=self._from_start, start_head=self._start_head
             )
+            self._between = self._opener.between
 
     def _close_files(self) -> None:
-        for opened in (self._file, self._next):
+        for opened in (self._file, *self._between, self._next):
             if opened is not None:
                 opened.close()
 
