@@ -465,6 +465,7 @@ class Pipeline:
     async def _housekeeping(self) -> None:
         """Saves the checkpoint while the reader is idle (deliveries settle
         later than lines are read) and applies a requested reload."""
+        last_error: str | None = None
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL_S)
             try:
@@ -473,10 +474,16 @@ class Pipeline:
                 self._keep_state_file()
                 self._save_checkpoint()
                 self._measure_lag()
-            except Exception:
+            except Exception as exc:
                 # This task carries reloads and idle checkpoint saves: if it
-                # died, both would stop without a word. Say what broke; go on.
-                log.exception("Housekeeping failed (reloads and checkpoints go on)")
+                # died, both would stop without a word. Say what broke (once
+                # per distinct error, not every tick); go on.
+                text = f"{type(exc).__name__}: {exc}"
+                if text != last_error:
+                    last_error = text
+                    log.exception("Housekeeping failed (reloads and checkpoints go on)")
+            else:
+                last_error = None
 
     def _measure_lag(self) -> None:
         """How far the checkpoint trails the end of alerts.json, in bytes."""
