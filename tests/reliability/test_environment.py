@@ -30,6 +30,8 @@ from tests.reliability.support import (
     with_file_size_limit,
 )
 
+from wazuh_integrator.commands.run import EXIT_CONFIG
+
 home = support.home
 receiver = support.receiver
 
@@ -90,9 +92,9 @@ async def test_a_fifo_at_start_is_refused_without_hanging(
     daemon = Daemon(home)
     await daemon.start()
     status = await daemon.wait(30)  # no writer ever comes: an open() that blocked would hang
-    assert status == 1, daemon.log()
+    assert status == EXIT_CONFIG, daemon.log()
     assert "not a regular file but a FIFO" in daemon.log()
-    fault_report("alerts.json is a FIFO at start", "refused at start: exit 1, the error says why")
+    fault_report("alerts.json is a FIFO at start", "refused at start: exit 78, the error says why")
 
 
 async def test_the_state_database_deleted_while_running_is_restored(
@@ -365,12 +367,12 @@ async def test_a_state_directory_that_cannot_be_written_is_a_clear_error(
     await daemon.start()
     status = await daemon.wait(30)
     log = daemon.log()
-    assert status == 1, log
+    assert status == EXIT_CONFIG, log
     assert "/proc/self/wi-state" in log and "Traceback" not in log
     assert ids(receiver) == []  # nothing read, so nothing skipped: all there at the next start
     fault_report(
         "state directory not writable",
-        "refused at start: exit 1, the error names the directory; nothing read",
+        "refused at start: exit 78, the error names the directory; nothing read",
     )
 
 
@@ -417,7 +419,7 @@ async def test_the_analysisd_socket_missing_then_appearing(
         # Missing at start: refused, saying which socket and for whom.
         daemon = Daemon(home)
         await daemon.start()
-        assert await daemon.wait(30) == 1
+        assert await daemon.wait(30) == EXIT_CONFIG
         assert "analysisd socket" in daemon.log() and "needed by virustotal#0" in daemon.log()
         # There at start, then gone (analysisd restarting), then back.
         analysisd = DatagramReceiver(socket_path)
@@ -447,7 +449,7 @@ async def test_the_analysisd_socket_missing_then_appearing(
     assert len(received) == 1
     fault_report(
         "analysisd socket missing at start; gone while running, then back",
-        "at start: refused, exit 1, naming the socket; while running: retried, then "
+        "at start: refused, exit 78, naming the socket; while running: retried, then "
         "delivered once the socket was back",
         recovery_s=round(recovery_s, 2),
     )

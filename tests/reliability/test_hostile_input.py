@@ -26,6 +26,8 @@ from tests.reliability import support
 from tests.reliability.conftest import FaultReport
 from tests.reliability.support import alerts_file
 
+from wazuh_integrator.commands.run import EXIT_CONFIG
+
 HOOK = "/services/T0/B0/hostile-input-token"
 SECTION = "Hostile input"
 DEPTH = 1000
@@ -139,12 +141,12 @@ async def test_deeply_nested_options_are_a_configuration_error(
     assert message in checked.stdout
     daemon = Daemon(home)
     await daemon.start()
-    assert await daemon.wait(60) == 1
+    assert await daemon.wait(60) == EXIT_CONFIG
     assert message in daemon.log()
     assert "internal error" not in daemon.log()
     fault_report(
         f"<options> nested {DEPTH} levels deep",
-        "configuration error naming file, line and element (check-config and run exit 1)",
+        "configuration error naming file, line and element (check-config exits 1, run 78)",
         section=SECTION,
     )
 
