@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 import pytest
 
+from wazuh_integrator import compat
 from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings
 from wazuh_integrator.errors import Permanent, Timeout, Transient
 from wazuh_integrator.integrations.base import IntegrationContext
@@ -432,8 +433,7 @@ def _send_under_uvloop(integration: ScriptIntegration) -> float:
         await integration.send(ALERT)
         return asyncio.get_running_loop().time() - started
 
-    with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
-        return runner.run(send())
+    return compat.run(send(), uvloop.new_event_loop)
 
 
 def test_a_script_leaving_a_background_job_succeeds_under_uvloop(home: Home) -> None:

@@ -217,6 +217,8 @@ class IntegrationSettings:
     ca_file: Path | None = None
     client_cert: Path | None = None
     client_key: Path | None = None
+    # Template role ("template", "summary_template") -> file, relative to the Wazuh home.
+    templates: Mapping[str, Path] = field(default_factory=dict)
     throttle: ThrottleSettings | None = None
     digest: DigestSettings | None = None
     filter: FilterSettings | None = None

@@ -8,11 +8,16 @@ text, since :mod:`tomllib` does not report positions) and the dotted key.
 from __future__ import annotations
 
 import re
-import tomllib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Wazuh's own Python is 3.10: the backport tomllib was made from.
+    import tomli as tomllib
 
 from wazuh_integrator.config.flood_settings import FLOOD_TABLES, FloodSettingsReader
 from wazuh_integrator.config.models import IntegrationSettings, RateLimit, Settings
@@ -21,7 +26,7 @@ from wazuh_integrator.errors import ConfigError, ConfigIssue
 from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.tls import TlsError, ssl_context
 
-__all__ = ["load_settings", "parse_duration", "parse_rate_limit"]
+__all__ = ["load_settings", "parse_duration", "parse_rate_limit", "settings_key_line"]
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)\s*")
 _DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -164,6 +169,10 @@ _PER_INTEGRATION: dict[str, _Key] = {
     "ca_file": _Key("ca_file", _path),
     "client_cert": _Key("client_cert", _path),
     "client_key": _Key("client_key", _path),
+    # Message templates, relative to the Wazuh home; which ones an integration
+    # takes, and whether they compile, is judged with the registry (loading.py).
+    "template": _Key("templates", _path),
+    "summary_template": _Key("templates", _path),
 }
 _TLS_FIELDS = ("ca_file", "client_cert", "client_key")
 _INTEGRATIONS_TABLE = "integrations"
@@ -202,6 +211,17 @@ def load_settings(
     return settings
 
 
+def settings_key_line(settings: Settings, table: tuple[str, ...], key: str) -> int | None:
+    """The line of ``key`` in ``table`` of the settings file, for messages."""
+    if settings.path is None:
+        return None
+    try:
+        text = settings.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _KeyLocator(text).line_of(table, key)
+
+
 def _syntax_issue(path: str, message: str) -> ConfigIssue:
     where = re.search(r"\(at line (\d+), column (\d+)\)$", message)
     if where is None:
@@ -210,6 +230,15 @@ def _syntax_issue(path: str, message: str) -> ConfigIssue:
     return ConfigIssue(
         path, int(where.group(1)), None, f"TOML syntax error: {reason} (column {where.group(2)})"
     )
+
+
+def _merged(name_fields: dict[str, object], block_fields: dict[str, object]) -> dict[str, object]:
+    """A block's table over its name's: key by key, and template by template."""
+    merged = {**name_fields, **block_fields}
+    name_templates, block_templates = name_fields.get("templates"), block_fields.get("templates")
+    if isinstance(name_templates, dict) and isinstance(block_templates, dict):
+        merged["templates"] = {**name_templates, **block_templates}
+    return merged
 
 
 class _SettingsReader:
@@ -234,9 +263,16 @@ class _SettingsReader:
                 self._issue(table, key, f"unknown key (expected one of: {', '.join(keys)})")
                 continue
             try:
-                fields[spec.field] = spec.parse(value)
+                parsed = spec.parse(value)
             except _Invalid as exc:
                 self._issue(table, key, str(exc))
+                continue
+            if spec.field == "templates":
+                templates = fields.setdefault("templates", {})
+                assert isinstance(templates, dict)
+                templates[key] = parsed
+            else:
+                fields[spec.field] = parsed
         return fields
 
     def read(self, document: dict[str, Any], path: Path) -> Settings:
@@ -265,7 +301,7 @@ class _SettingsReader:
                 by_name[name] = self._integration_fields(table, name, values)
         integrations = {name: self._settings(name, own) for name, own in by_name.items()}
         blocks = {
-            key: self._settings(key, {**by_name.get(base, {}), **own})
+            key: self._settings(key, _merged(by_name.get(base, {}), own))
             for key, (base, own) in by_block.items()
         }
         block_lines = {

@@ -24,6 +24,7 @@ from pathlib import Path
 
 import orjson
 
+from wazuh_integrator import compat
 from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
 from wazuh_integrator.errors import Permanent, Timeout, Transient
 from wazuh_integrator.integrations.base import Alert, Integration
@@ -152,7 +153,7 @@ class ScriptIntegration(Integration):
             finishing = child.finish(run.head, keep)
             run.status = await asyncio.wait_for(finishing, self.attempt_timeout_s)
             finished = True
-        except TimeoutError:
+        except compat.TIMEOUT_ERRORS:
             raise Timeout(
                 f"script {argv[0]} did not finish within {self.attempt_timeout_s:g} s and was"
                 f" killed with its process group: {self._output(run)}"
@@ -253,7 +254,7 @@ class _Child:
         try:
             # Shielded: a time-out cancels this read, not the exit still to be reaped.
             status = await asyncio.shield(self.exited)
-            with suppress(TimeoutError):
+            with suppress(*compat.TIMEOUT_ERRORS):
                 await asyncio.wait_for(asyncio.shield(reading), _OUTPUT_AFTER_EXIT_S)
         finally:
             reading.cancel()
