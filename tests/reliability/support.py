@@ -7,13 +7,17 @@ import shutil
 import socket
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from tests.e2e.harness import Daemon, Receiver, short_home
+
+# The fault_report fixture's type (tests/reliability/conftest.py), named here so
+# that the cases do not depend on which conftest defines the fixture.
+FaultReport = Callable[..., None]
 
 FAST_RETRIES = 'initial_backoff = "0.05s"\nmax_backoff = "0.5s"\n'
 

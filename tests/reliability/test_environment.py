@@ -20,8 +20,8 @@ import pytest
 from tests.e2e.harness import Daemon, Receiver, append_alerts, slack_block, until, write_config
 from tests.integrations.enrich_support import Answer, DatagramReceiver, FakeService, load_json
 from tests.reliability import support
-from tests.reliability.conftest import FaultReport
 from tests.reliability.support import (
+    FaultReport,
     alerts_file,
     free_port,
     health,

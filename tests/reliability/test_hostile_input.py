@@ -23,8 +23,7 @@ from tests.e2e.harness import (
     write_config,
 )
 from tests.reliability import support
-from tests.reliability.conftest import FaultReport
-from tests.reliability.support import alerts_file
+from tests.reliability.support import FaultReport, alerts_file
 
 from wazuh_integrator.commands.run import EXIT_CONFIG
 

@@ -23,8 +23,7 @@ from aiohttp import web
 from tests.e2e.harness import Daemon, make_alert, until
 from tests.integrations.enrich_support import DatagramReceiver, load_json
 from tests.reliability import support
-from tests.reliability.conftest import FaultReport
-from tests.reliability.support import alerts_file, cli, free_port, state_db
+from tests.reliability.support import FaultReport, alerts_file, cli, free_port, state_db
 
 SECTION = "Secrets and TLS"
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"

@@ -14,8 +14,7 @@ import trustme
 from aiohttp import web
 from tests.e2e.harness import Daemon, append_alerts, slack_block, until, write_config
 from tests.reliability import support
-from tests.reliability.conftest import FaultReport
-from tests.reliability.support import alerts_file, cli, settings
+from tests.reliability.support import FaultReport, alerts_file, cli, settings
 
 SECTION = "Secrets and TLS"
 HOOK = "/services/T0/B0/tls-token"
