@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from wazuh_integrator.config.models import (
@@ -23,10 +24,16 @@ __all__ = ["resolve_integrations"]
 log = logging.getLogger(__name__)
 
 
+def _no_problem(block: IntegrationBlock) -> str | None:
+    del block
+    return None
+
+
 @dataclass(frozen=True)
 class _Needs:
     required: tuple[str, ...]
     needs_script: bool
+    block_problem: Callable[[IntegrationBlock], str | None] = _no_problem
 
 
 # The stock rule (REFERENCE.md), used only when a class cannot be imported, so
@@ -69,7 +76,7 @@ def _disabled_reason(block: IntegrationBlock, paths: WazuhPaths, registry: Regis
         return f"missing {listed}, required by {block.name}"
     if needs.needs_script:
         return _script_problem(block.name, paths)
-    return None
+    return needs.block_problem(block)
 
 
 def _needs_of(name: str, registry: Registry) -> _Needs:
@@ -80,7 +87,7 @@ def _needs_of(name: str, registry: Registry) -> _Needs:
         return _STOCK_NEEDS.get(name, _SCRIPT_NEEDS)
     if cls is None:  # is_supported_name said yes; keep the stock rule
         return _STOCK_NEEDS.get(name, _SCRIPT_NEEDS)
-    return _Needs(tuple(cls.required), cls.needs_script)
+    return _Needs(tuple(cls.required), cls.needs_script, cls.block_problem)
 
 
 def _script_problem(name: str, paths: WazuhPaths) -> str | None:

@@ -88,6 +88,14 @@ class Integration(ABC):
         self.block = block
         self.context = context
 
+    @classmethod
+    def block_problem(cls, block: IntegrationBlock) -> str | None:
+        """Why ``block`` cannot run, past a missing ``required`` key: options
+        this integration cannot use, a ``hook_url`` it cannot reach; None when
+        it can. Pure. ``check-config`` and the daemon disable the block with
+        this text, so it must never quote a secret."""
+        return None
+
     @property
     def attempt_timeout_s(self) -> float:
         """How long one whole ``send`` may take before the delivery layer

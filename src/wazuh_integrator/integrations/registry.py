@@ -25,6 +25,10 @@ BUILTINS: dict[str, str] = {
     "shuffle": "wazuh_integrator.integrations.shuffle:ShuffleIntegration",
     "virustotal": "wazuh_integrator.integrations.virustotal:VirusTotalIntegration",
     "maltiverse": "wazuh_integrator.integrations.maltiverse:MaltiverseIntegration",
+    "email": "wazuh_integrator.integrations.email:EmailIntegration",
+    "syslog": "wazuh_integrator.integrations.syslog:SyslogIntegration",
+    "opsgenie": "wazuh_integrator.integrations.opsgenie:OpsgenieIntegration",
+    "thehive": "wazuh_integrator.integrations.thehive:TheHiveIntegration",
 }
 SCRIPT_CLASS = "wazuh_integrator.integrations.script:ScriptIntegration"
 CUSTOM_PREFIX = "custom-"

@@ -1,0 +1,302 @@
+"""Email: one message per alert over SMTP, with a plain-text and an HTML part.
+
+``hook_url`` ``smtp://host:25`` upgrades with STARTTLS when the server offers
+it (``"require_tls": true`` insists on it); ``smtps://host:465`` speaks TLS
+from the first byte. ``api_key`` is the SMTP password: login happens only
+when it is set, and only over TLS.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from email.message import EmailMessage
+from email.utils import format_datetime, make_msgid, parseaddr
+from typing import Any
+from urllib.parse import urlsplit
+
+import aiosmtplib
+
+from wazuh_integrator.config.models import IntegrationBlock
+from wazuh_integrator.errors import DeliveryError, Permanent, Timeout, Transient
+from wazuh_integrator.integrations.alert_fields import agent_name, alert_time, dig, rule_level
+from wazuh_integrator.integrations.base import Alert, Integration, IntegrationContext
+from wazuh_integrator.integrations.options import OptionsError, OptionsReader
+from wazuh_integrator.integrations.tls import TlsFiles
+from wazuh_integrator.secret import scrub
+
+__all__ = [
+    "EmailIntegration",
+    "EmailOptions",
+    "SmtpServer",
+    "build_email",
+    "classify_smtp_error",
+    "email_html",
+    "email_subject",
+    "email_text",
+]
+
+_DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
+_SUBJECT_DESCRIPTION_CHARS = 120
+_MESSAGE_ID_UNSAFE = re.compile(r"[^A-Za-z0-9.\-]")
+
+
+@dataclass(frozen=True)
+class SmtpServer:
+    host: str
+    port: int
+    implicit_tls: bool
+
+    @classmethod
+    def parse(cls, url: str) -> SmtpServer:
+        try:
+            parts = urlsplit(url)
+            port = parts.port
+        except ValueError:
+            raise OptionsError("hook_url: not a URL (write smtp://host:25)") from None
+        if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+            raise OptionsError("hook_url: must be smtp://host[:port] or smtps://host[:port]")
+        if parts.username or parts.password:
+            raise OptionsError(
+                "hook_url: no credentials in the URL: the password is <api_key>, the user"
+                ' "username" in <options>'
+            )
+        if parts.path not in ("", "/") or parts.query:
+            raise OptionsError("hook_url: an SMTP server address has no path or query")
+        return cls(parts.hostname, port or _DEFAULT_PORTS[parts.scheme], parts.scheme == "smtps")
+
+
+def _address(text: str, key: str) -> str:
+    """The bare address of ``Name <user@host>`` or ``user@host``."""
+    _, address = parseaddr(text)
+    if "@" not in address or any(char.isspace() for char in address):
+        raise OptionsError(f'options: "{key}": {text!r} is not an email address')
+    return address
+
+
+@dataclass(frozen=True)
+class EmailOptions:
+    sender: str  # the From header as written ("Wazuh <wazuh@example.com>")
+    recipients: tuple[str, ...]
+    username: str | None = None
+    require_tls: bool = False
+    tls: TlsFiles = field(default_factory=TlsFiles)
+
+    @classmethod
+    def read(cls, options: Mapping[str, Any] | None) -> EmailOptions:
+        reader = OptionsReader(options)
+        read = cls(
+            sender=reader.required_text("from"),
+            recipients=reader.text_list("to", required=True),
+            username=reader.text("username"),
+            require_tls=reader.flag("require_tls"),
+            tls=TlsFiles.read(reader),
+        )
+        reader.reject_unknown()
+        _address(read.sender, "from")
+        for recipient in read.recipients:
+            _address(recipient, "to")
+        return read
+
+    @property
+    def envelope_sender(self) -> str:
+        return _address(self.sender, "from")
+
+    @property
+    def envelope_recipients(self) -> list[str]:
+        return [_address(recipient, "to") for recipient in self.recipients]
+
+
+# -- what is sent: pure functions of the alert ------------------------------
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def email_subject(alert: Alert) -> str:
+    """``[Wazuh] Level 10, rule 5712: <description> (agent web01)``, one line."""
+    rule: Mapping[str, Any] = alert.get("rule") or {}
+    description = _cut(_one_line(str(rule.get("description", "N/A"))), _SUBJECT_DESCRIPTION_CHARS)
+    subject = f"[Wazuh] Level {rule_level(alert)}, rule {rule.get('id')}: {description}"
+    agent = agent_name(alert)
+    if agent:
+        subject += f" (agent {_one_line(agent)})"
+    return subject
+
+
+def _rows(alert: Alert) -> list[tuple[str, str]]:
+    rule: Mapping[str, Any] = alert.get("rule") or {}
+    agent = agent_name(alert)
+    agent_text = None
+    if agent:
+        agent_id, agent_ip = dig(alert, "agent.id"), dig(alert, "agent.ip")
+        agent_text = f"({agent_id}) {agent}" if agent_id else agent
+        if agent_ip:
+            agent_text += f" {agent_ip}"
+    groups = ", ".join(str(group) for group in rule.get("groups") or ())
+    rows = [
+        ("Rule", f"{rule.get('id')} (level {rule_level(alert)}): {rule.get('description', 'N/A')}"),
+        ("Agent", agent_text),
+        ("Location", alert.get("location")),
+        ("Groups", groups),
+        ("Source IP", dig(alert, "data.srcip")),
+        ("Source user", dig(alert, "data.srcuser")),
+        ("Time", alert.get("timestamp")),
+        ("Alert ID", alert.get("id")),
+    ]
+    return [(name, str(value)) for name, value in rows if value]
+
+
+def email_text(alert: Alert) -> str:
+    """The plain-text part."""
+    rows = _rows(alert)
+    width = max(len(name) for name, _ in rows) + 1
+    lines = [email_subject(alert), ""]
+    lines += [f"{name + ':':<{width}} {value}" for name, value in rows]
+    if alert.get("full_log"):
+        lines += ["", "Full log:", str(alert["full_log"])]
+    return "\n".join(lines) + "\n"
+
+
+def email_html(alert: Alert) -> str:
+    """The HTML part: the same as the text, every alert value escaped."""
+    cells = "".join(
+        f'<tr><th align="left" valign="top">{html.escape(name)}</th>'
+        f"<td>{html.escape(value)}</td></tr>"
+        for name, value in _rows(alert)
+    )
+    body = [
+        "<!DOCTYPE html>",
+        '<html><head><meta charset="utf-8"></head><body>',
+        f"<h2>{html.escape(email_subject(alert))}</h2>",
+        f'<table cellpadding="4">{cells}</table>',
+    ]
+    if alert.get("full_log"):
+        body.append(f"<h3>Full log</h3><pre>{html.escape(str(alert['full_log']))}</pre>")
+    body.append("</body></html>")
+    return "\n".join(body) + "\n"
+
+
+def _message_id(alert: Alert, sender: str) -> str:
+    domain = sender.rpartition("@")[2] or "wazuh-integrator"
+    alert_id = alert.get("id")
+    if alert_id is None:
+        return make_msgid(domain=domain)
+    # The same on every retry, so that a mail client shows a repeat as one message.
+    return f"<wazuh.{_MESSAGE_ID_UNSAFE.sub('-', str(alert_id))}@{domain}>"
+
+
+def build_email(alert: Alert, options: EmailOptions) -> EmailMessage:
+    """The whole message: headers, a text part and an HTML alternative."""
+    message = EmailMessage()
+    message["Subject"] = email_subject(alert)
+    message["From"] = options.sender
+    message["To"] = ", ".join(options.recipients)
+    when = alert_time(alert)
+    if when is not None:
+        message["Date"] = format_datetime(when)
+    message["Message-ID"] = _message_id(alert, options.envelope_sender)
+    message.set_content(email_text(alert))
+    message.add_alternative(email_html(alert), subtype="html")
+    return message
+
+
+# -- how it is sent -----------------------------------------------------------
+
+
+def _smtp_code_error(code: int, text: str) -> DeliveryError:
+    if 400 <= code <= 499:
+        return Transient(text, status=code)
+    if 500 <= code <= 599:
+        return Permanent(text, status=code)
+    return Transient(text)  # no reply code: the conversation broke off
+
+
+def classify_smtp_error(exc: BaseException) -> DeliveryError:
+    """The outcome of an SMTP failure: a 4xx reply is worth retrying, a 5xx is not."""
+    if isinstance(exc, aiosmtplib.SMTPRecipientsRefused):
+        refused = exc.recipients
+        text = "every recipient refused: " + "; ".join(
+            f"{r.recipient}: {r.code} {_one_line(r.message)}" for r in refused
+        )
+        codes = [r.code for r in refused]
+        code = next((c for c in codes if 400 <= c <= 499), codes[0] if codes else 0)
+        return _smtp_code_error(code, text)
+    if isinstance(exc, aiosmtplib.SMTPResponseException):
+        return _smtp_code_error(exc.code, f"SMTP {exc.code}: {_one_line(exc.message)}")
+    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+        return Timeout(f"timed out: {_one_line(str(exc))}")
+    if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected | OSError):
+        return Transient(f"connection failed: {type(exc).__name__}: {_one_line(str(exc))}")
+    # Whatever else aiosmtplib refuses (no STARTTLS, no AUTH, an address it
+    # cannot encode) fails the same way next time.
+    return Permanent(f"{type(exc).__name__}: {_one_line(str(exc))}")
+
+
+class EmailIntegration(Integration):
+    name = "email"
+    required = ("hook_url",)
+    default_concurrency = 4
+
+    def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
+        super().__init__(block, context)
+        self._options = EmailOptions.read(block.options)
+        self._server = SmtpServer.parse(block.hook_url.reveal() if block.hook_url else "")
+
+    @classmethod
+    def block_problem(cls, block: IntegrationBlock) -> str | None:
+        try:
+            EmailOptions.read(block.options)
+            SmtpServer.parse(block.hook_url.reveal() if block.hook_url else "")
+        except OptionsError as exc:
+            return str(exc)
+        return None
+
+    def preview(self, alert: Alert) -> dict[str, Any]:
+        return {
+            "from": self._options.sender,
+            "to": list(self._options.recipients),
+            "subject": email_subject(alert),
+            "text": email_text(alert),
+            "html": email_html(alert),
+        }
+
+    async def send(self, alert: Alert) -> None:
+        options, server = self._options, self._server
+        password = self.block.api_key.reveal() if self.block.api_key else None
+        try:
+            tls = options.tls.context(self.context.home)
+        except OptionsError as exc:
+            raise Permanent(str(exc)) from None
+        client = aiosmtplib.SMTP(
+            hostname=server.host,
+            port=server.port,
+            use_tls=server.implicit_tls,
+            # None: upgrade when offered. A password is only ever sent encrypted.
+            start_tls=(
+                None if server.implicit_tls else (True if options.require_tls or password else None)
+            ),
+            tls_context=tls,
+            username=(options.username or options.envelope_sender) if password else None,
+            password=password,
+            timeout=float(self.block.timeout_s),
+        )
+        message = build_email(alert, options)
+        try:
+            async with client:
+                await client.send_message(
+                    message,
+                    sender=options.envelope_sender,
+                    recipients=options.envelope_recipients,
+                )
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            error = classify_smtp_error(exc)
+            text = scrub(f"{server.host}:{server.port}: {error}", self.block.secrets)
+            raise (type(error)(text, status=error.status)) from None
