@@ -172,8 +172,10 @@ class SmtpStandIn:
             hostname="stand-in.local",
             tls_context=None if self.implicit_tls else self.tls,
             require_starttls=self.require_starttls,
-            auth_required=self.password is not None,
-            auth_require_tls=True,
+            # aiosmtpd knows TLS only from STARTTLS: with implicit TLS the
+            # connection is encrypted already, so AUTH is offered as it is.
+            auth_required=self.password is not None and not self.implicit_tls,
+            auth_require_tls=not self.implicit_tls,
             authenticator=self._authenticate if self.password is not None else None,
         )
 
@@ -183,7 +185,8 @@ class SmtpStandIn:
         assert isinstance(data, LoginPassword)
         login, password = data.login.decode(), data.password.decode()
         self.logins.append((login, password))
-        return AuthResult(success=password == self.password, auth_data=login)
+        # handled=False: aiosmtpd answers 235 or 535 itself.
+        return AuthResult(success=password == self.password, handled=False, auth_data=login)
 
     async def handle_RCPT(
         self, server: SMTP, session: Session, envelope: Envelope, address: str, options: Any
@@ -198,7 +201,9 @@ class SmtpStandIn:
         self.attempts += 1
         if reply.startswith("250"):
             assert isinstance(envelope.content, bytes)
-            message = message_from_bytes(envelope.content, policy=policy.default)
+            # SMTP's CRLF line ends, read back as Python's.
+            content = envelope.content.replace(b"\r\n", b"\n")
+            message = message_from_bytes(content, policy=policy.default)
             assert isinstance(message, EmailMessage)
             self.received.append(
                 Received(
@@ -206,7 +211,7 @@ class SmtpStandIn:
                     list(envelope.rcpt_tos),
                     message,
                     session.auth_data if isinstance(session.auth_data, str) else None,
-                    session.ssl is not None,
+                    self.implicit_tls or session.ssl is not None,
                 )
             )
         return reply
