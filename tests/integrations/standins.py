@@ -16,7 +16,7 @@ from typing import Any
 
 import trustme
 from aiosmtpd.smtp import SMTP, AuthResult, Envelope, LoginPassword, Session
-from rfc5424 import split_octet_counted
+from tests.integrations.rfc5424 import split_octet_counted
 
 
 @dataclass

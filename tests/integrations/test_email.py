@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from standins import LocalCA, SmtpStandIn
+from tests.integrations.standins import LocalCA, SmtpStandIn
 
 from wazuh_integrator.errors import DeliveryError, Permanent, Timeout, Transient
 from wazuh_integrator.integrations.email import (

@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from rfc5424 import SyslogMessage, parse, split_octet_counted
-from standins import LocalCA, SyslogListener
+from tests.integrations.rfc5424 import SyslogMessage, parse, split_octet_counted
+from tests.integrations.standins import LocalCA, SyslogListener
 
 from wazuh_integrator.errors import Permanent, Transient
 from wazuh_integrator.integrations.syslog import (
@@ -233,7 +233,7 @@ async def test_a_hung_up_connection_is_opened_again(
 
 
 async def _closed_by_peer(integration: SyslogIntegration) -> None:
-    from standins import wait_until
+    from tests.integrations.standins import wait_until
 
     connection = integration._connection
     assert connection is not None
