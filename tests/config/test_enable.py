@@ -147,3 +147,19 @@ def test_enabled_blocks_keep_their_identity(home: WazuhHome) -> None:
 
     assert enabled == list(config.blocks)
     assert isinstance(enabled[0], IntegrationBlock)
+
+
+def test_an_integration_can_refuse_a_block_and_a_broken_check_is_named(home: WazuhHome) -> None:
+    registry = Registry(("tests.config.sample_plugin:PickyIntegration",))
+    enabled, disabled = resolve(
+        home,
+        integration_block("custom-picky", options='{"queue": "q1"}'),
+        integration_block("custom-picky"),
+        integration_block("custom-picky", api_key="never-shown", options='{"queue": 0}'),
+        registry=registry,
+    )
+    assert enabled == ["custom-picky#0"]
+    assert disabled == [
+        ("custom-picky#1", 'options: "queue" is required'),
+        ("custom-picky#2", "custom-picky could not check this block: ZeroDivisionError"),
+    ]

@@ -76,7 +76,10 @@ def _disabled_reason(block: IntegrationBlock, paths: WazuhPaths, registry: Regis
         return f"missing {listed}, required by {block.name}"
     if needs.needs_script:
         return _script_problem(block.name, paths)
-    return needs.block_problem(block)
+    try:
+        return needs.block_problem(block)
+    except Exception as exc:  # a plugin's check may fail in any way: name it, do not crash
+        return f"{block.name} could not check this block: {type(exc).__name__}"
 
 
 def _needs_of(name: str, registry: Registry) -> _Needs:
