@@ -219,7 +219,7 @@ async def test_require_tls_refuses_a_server_without_starttls(
     server = await start(servers, SmtpStandIn())
     block = make_block("email", hook_url=Secret(server.url),
                        options={**OPTIONS, "require_tls": True})  # fmt: skip
-    with pytest.raises(Permanent, match="STARTTLS"):
+    with pytest.raises(Permanent, match="offers no STARTTLS, and require_tls is set"):
         await EmailIntegration(block, context).send(ALERT)
     assert server.received == []
 
@@ -230,7 +230,7 @@ async def test_a_password_is_never_sent_without_tls(
     server = await start(servers, SmtpStandIn())
     block = make_block("email", hook_url=Secret(server.url), api_key=Secret(PASSWORD),
                        options=OPTIONS)  # fmt: skip
-    with pytest.raises(Permanent, match="STARTTLS"):
+    with pytest.raises(Permanent, match="offers no STARTTLS, and a password is set"):
         await EmailIntegration(block, context).send(ALERT)
     assert server.logins == [] and server.received == []
 

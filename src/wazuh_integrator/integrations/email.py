@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
@@ -249,6 +250,16 @@ class EmailIntegration(Integration):
         super().__init__(block, context)
         self._options = EmailOptions.read(block.options)
         self._server = SmtpServer.parse(block.hook_url.reveal() if block.hook_url else "")
+        self._tls: ssl.SSLContext | None = None
+
+    def _tls_context(self) -> ssl.SSLContext:
+        # Made once: loading CA files for every message would cost more than the message.
+        if self._tls is None:
+            try:
+                self._tls = self._options.tls.context(self.context.home)
+            except OptionsError as exc:
+                raise Permanent(str(exc)) from None
+        return self._tls
 
     @classmethod
     def block_problem(cls, block: IntegrationBlock) -> str | None:
@@ -271,10 +282,6 @@ class EmailIntegration(Integration):
     async def send(self, alert: Alert) -> None:
         options, server = self._options, self._server
         password = self.block.api_key.reveal() if self.block.api_key else None
-        try:
-            tls = options.tls.context(self.context.home)
-        except OptionsError as exc:
-            raise Permanent(str(exc)) from None
         client = aiosmtplib.SMTP(
             hostname=server.host,
             port=server.port,
@@ -283,7 +290,7 @@ class EmailIntegration(Integration):
             start_tls=(
                 None if server.implicit_tls else (True if options.require_tls or password else None)
             ),
-            tls_context=tls,
+            tls_context=self._tls_context(),
             username=(options.username or options.envelope_sender) if password else None,
             password=password,
             timeout=float(self.block.timeout_s),
@@ -298,5 +305,8 @@ class EmailIntegration(Integration):
                 )
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
             error = classify_smtp_error(exc)
+            if "STARTTLS extension not supported" in str(exc):
+                why = "require_tls is set" if options.require_tls else "a password is set"
+                error = Permanent(f"the server offers no STARTTLS, and {why}: not sending")
             text = scrub(f"{server.host}:{server.port}: {error}", self.block.secrets)
             raise (type(error)(text, status=error.status)) from None
