@@ -99,6 +99,12 @@ def test_message_headers() -> None:
         ("smtp://mail", {"from": "w@x.y", "to": []}, 'options: "to" must be a string or a list'),
         ("smtp://mail", {"from": "w@x.y", "to": ["not an address"]}, 'options: "to": '),
         ("smtp://mail", {"from": "nobody", "to": "a@b.c"}, 'options: "from": '),
+        (
+            "smtp://mail",
+            {"from": "w@x.y", "to": "a@b.c, d@e.f"},
+            "options: \"to\": 'a@b.c, d@e.f' holds several addresses: list them",
+        ),
+        ("smtp://mail", {"from": "w@x.y", "to": '"Doe, Jo" <j@x.y>'}, None),
         ("smtp://mail", {**OPTIONS, "require_tls": "yes"}, 'options: "require_tls" must be true'),
         ("smtp://mail", {**OPTIONS, "cc": ["a@b.c"]}, 'options: unknown key "cc"'),
         ("http://mail", OPTIONS, "hook_url: must be smtp://host[:port] or smtps://"),

@@ -14,7 +14,7 @@ import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
-from email.utils import format_datetime, make_msgid, parseaddr
+from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -71,6 +71,9 @@ class SmtpServer:
 
 def _address(text: str, key: str) -> str:
     """The bare address of ``Name <user@host>`` or ``user@host``."""
+    found = getaddresses([text])
+    if len(found) > 1:
+        raise OptionsError(f'options: "{key}": {text!r} holds several addresses: list them')
     _, address = parseaddr(text)
     if "@" not in address or any(char.isspace() for char in address):
         raise OptionsError(f'options: "{key}": {text!r} is not an email address')
