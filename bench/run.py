@@ -28,6 +28,7 @@ from bench.nginx import nginx_binary
 from bench.scenarios import (
     delivery,
     filtering,
+    floods,
     isolation,
     latency,
     memory,
@@ -43,6 +44,7 @@ SCENARIOS = {
     "memory": memory.run,
     "isolation": isolation.run,
     "scripts": scripts.run,
+    "floods": floods.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 ANALYSIS = RESULTS / "analysis.md"
