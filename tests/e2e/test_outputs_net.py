@@ -289,3 +289,23 @@ async def test_syslog_past_its_retry_age_is_a_dead_letter(home: Path, standins: 
     assert sorted(letter["alert_id"] for letter in letters) == ids(range(2))
     assert all("connection failed" in letter["last_error"] for letter in letters)
     assert parked_count(home) == 0
+
+
+async def test_a_floods_digest_is_one_email_and_one_syslog_message(
+    home: Path, standins: StandIns
+) -> None:
+    await standins.start()
+    configure(home, standins.block("email") + standins.block("syslog"))
+    with (home / "etc" / "integrator.toml").open("a") as settings:
+        for name in ("email", "syslog"):
+            settings.write(f'[integrations.{name}.digest]\ngroup_wait = "0s"\nmax_alerts = 3\n')
+    append_alerts(alerts_file(home), range(20))
+    await run_once(home)
+    [received] = standins.smtp.received
+    assert received.message["Subject"] == "[Wazuh] Digest: 20 alerts for rule.id=5712"
+    text = received.message.get_body(preferencelist=("plain",))
+    assert text is not None and text.get_content().rstrip().endswith("and 17 more")
+    [line] = standins.syslog.messages
+    message = parse(line)
+    assert (message.msgid, message.msg) == ("digest", "20 Wazuh alerts for rule.id=5712")
+    assert message.structured_data["wazuh@32473"]["count"] == "20"

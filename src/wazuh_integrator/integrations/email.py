@@ -8,6 +8,7 @@ when it is set, and only over TLS.
 
 from __future__ import annotations
 
+import hashlib
 import html
 import re
 import ssl
@@ -22,8 +23,16 @@ import aiosmtplib
 
 from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.errors import DeliveryError, Permanent, Timeout, Transient
-from wazuh_integrator.integrations.alert_fields import agent_name, alert_time, dig, rule_level
+from wazuh_integrator.integrations.alert_fields import (
+    agent_name,
+    alert_time,
+    dig,
+    digest_alerts,
+    iso_datetime,
+    rule_level,
+)
 from wazuh_integrator.integrations.base import Alert, Integration, IntegrationContext
+from wazuh_integrator.integrations.flood_marks import digest_lines, digest_of, suppressed_of
 from wazuh_integrator.integrations.options import OptionsError, OptionsReader
 from wazuh_integrator.integrations.tls import TlsFiles
 from wazuh_integrator.secret import scrub
@@ -124,8 +133,17 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _digest_title(document: Alert) -> str:
+    header = digest_of(document) or {}
+    count = document.get("count", len(digest_alerts(document)))
+    return f"{count} alerts for {header.get('group', '?')}"
+
+
 def email_subject(alert: Alert) -> str:
-    """``[Wazuh] Level 10, rule 5712: <description> (agent web01)``, one line."""
+    """``[Wazuh] Level 10, rule 5712: <description> (agent web01)``, one line;
+    ``[Wazuh] Digest: 500 alerts for rule.id=5712`` for a floods digest."""
+    if digest_of(alert) is not None:
+        return _cut(_one_line(f"[Wazuh] Digest: {_digest_title(alert)}"), 200)
     rule: Mapping[str, Any] = alert.get("rule") or {}
     description = _cut(_one_line(str(rule.get("description", "N/A"))), _SUBJECT_DESCRIPTION_CHARS)
     subject = f"[Wazuh] Level {rule_level(alert)}, rule {rule.get('id')}: {description}"
@@ -155,26 +173,38 @@ def _rows(alert: Alert) -> list[tuple[str, str]]:
         ("Time", alert.get("timestamp")),
         ("Alert ID", alert.get("id")),
     ]
+    suppressed = suppressed_of(alert)
+    if suppressed is not None:
+        rows.append(("Suppressed", suppressed.text()))
+    return [(name, str(value)) for name, value in rows if value]
+
+
+def _digest_rows(document: Alert) -> list[tuple[str, str]]:
+    rows = [("From", document.get("first")), ("To", document.get("last"))]
     return [(name, str(value)) for name, value in rows if value]
 
 
 def email_text(alert: Alert) -> str:
-    """The plain-text part."""
-    rows = _rows(alert)
-    width = max(len(name) for name, _ in rows) + 1
+    """The plain-text part; for a digest, a line per listed alert."""
+    digest = digest_of(alert) is not None
+    rows = _digest_rows(alert) if digest else _rows(alert)
+    width = max((len(name) for name, _ in rows), default=0) + 1
     lines = [email_subject(alert), ""]
     lines += [f"{name + ':':<{width}} {value}" for name, value in rows]
-    if alert.get("full_log"):
+    if digest:
+        lines += ["", *digest_lines(alert)]
+    elif alert.get("full_log"):
         lines += ["", "Full log:", str(alert["full_log"])]
     return "\n".join(lines) + "\n"
 
 
 def email_html(alert: Alert) -> str:
     """The HTML part: the same as the text, every alert value escaped."""
+    digest = digest_of(alert) is not None
     cells = "".join(
         f'<tr><th align="left" valign="top">{html.escape(name)}</th>'
         f"<td>{html.escape(value)}</td></tr>"
-        for name, value in _rows(alert)
+        for name, value in (_digest_rows(alert) if digest else _rows(alert))
     )
     body = [
         "<!DOCTYPE html>",
@@ -182,7 +212,10 @@ def email_html(alert: Alert) -> str:
         f"<h2>{html.escape(email_subject(alert))}</h2>",
         f'<table cellpadding="4">{cells}</table>',
     ]
-    if alert.get("full_log"):
+    if digest:
+        items = "".join(f"<li>{html.escape(line)}</li>" for line in digest_lines(alert))
+        body.append(f"<ul>{items}</ul>")
+    elif alert.get("full_log"):
         body.append(f"<h3>Full log</h3><pre>{html.escape(str(alert['full_log']))}</pre>")
     body.append("</body></html>")
     return "\n".join(body) + "\n"
@@ -190,6 +223,11 @@ def email_html(alert: Alert) -> str:
 
 def _message_id(alert: Alert, sender: str) -> str:
     domain = sender.rpartition("@")[2] or "wazuh-integrator"
+    header = digest_of(alert)
+    if header is not None:
+        # One digest of a group, the same on every retry of it.
+        name = f"{header.get('integration')}\0{header.get('group')}\0{alert.get('first')}"
+        return f"<wazuh.digest.{hashlib.sha256(name.encode()).hexdigest()[:32]}@{domain}>"
     alert_id = alert.get("id")
     if alert_id is None:
         return make_msgid(domain=domain)
@@ -203,7 +241,8 @@ def build_email(alert: Alert, options: EmailOptions) -> EmailMessage:
     message["Subject"] = email_subject(alert)
     message["From"] = options.sender
     message["To"] = ", ".join(options.recipients)
-    when = alert_time(alert)
+    is_digest = digest_of(alert) is not None
+    when = iso_datetime(alert.get("last")) if is_digest else alert_time(alert)
     if when is not None:
         message["Date"] = format_datetime(when)
     message["Message-ID"] = _message_id(alert, options.envelope_sender)

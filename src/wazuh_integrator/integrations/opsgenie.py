@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from wazuh_integrator.errors import Permanent
-from wazuh_integrator.integrations.alert_fields import agent_name, dig, rule_level
+from wazuh_integrator.integrations.alert_fields import agent_name, dig, digest_alerts, rule_level
 from wazuh_integrator.integrations.base import WEBHOOK_CONCURRENCY, Alert, Integration
+from wazuh_integrator.integrations.flood_marks import digest_lines, digest_of, suppressed_of
 from wazuh_integrator.integrations.http import post_json
 
 __all__ = [
     "DEFAULT_API_BASE",
     "OpsgenieIntegration",
     "alerts_url",
+    "build_opsgenie_digest_payload",
     "build_opsgenie_payload",
     "opsgenie_priority",
 ]
@@ -69,6 +72,10 @@ def _details(alert: Alert, rule: Mapping[str, Any], level: int) -> dict[str, str
         "dstuser": dig(alert, "data.dstuser"),
         "timestamp": alert.get("timestamp"),
     }
+    suppressed = suppressed_of(alert)
+    if suppressed is not None:
+        fields["suppressed_count"] = suppressed.count
+        fields["suppressed_since"] = suppressed.since
     return {
         key: _cut(str(value), _DETAIL_VALUE_CHARS)
         for key, value in fields.items()
@@ -95,6 +102,9 @@ def _description(alert: Alert, rule: Mapping[str, Any], level: int) -> str:
     if agent:
         lines.append(f"Agent: ({dig(alert, 'agent.id') or '-'}) {agent}")
     lines.append(f"Location: {alert.get('location')}")
+    suppressed = suppressed_of(alert)
+    if suppressed is not None:
+        lines.append(f"Suppressed: {suppressed.text()}")
     if alert.get("full_log"):
         lines += ["", str(alert["full_log"])]
     return _cut("\n".join(lines), _DESCRIPTION_CHARS)
@@ -128,13 +138,66 @@ def build_opsgenie_payload(alert: Alert, options: Mapping[str, Any] | None) -> d
     return body
 
 
+def digest_alias(integration: str, group: str) -> str:
+    """One Opsgenie alert per digest group: each new digest of the group is
+    folded into it (Opsgenie counts them) instead of opening another."""
+    digest = hashlib.sha256(f"{integration}\0{group}".encode()).hexdigest()[:32]
+    return f"wazuh-digest-{digest}"
+
+
+def build_opsgenie_digest_payload(
+    document: Alert, options: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """The create-alert body for a floods digest: one alert for the group."""
+    header = digest_of(document) or {}
+    alerts = digest_alerts(document)
+    level = max((rule_level(alert) for alert in alerts), default=0)
+    group = str(header.get("group", "?"))
+    count = document.get("count", len(alerts))
+    lines = [
+        f"{count} Wazuh alerts for {group}",
+        f"From {document.get('first')} to {document.get('last')}",
+        "",
+        *digest_lines(document),
+    ]
+    details = {
+        "digest_group": group,
+        "count": count,
+        "first": document.get("first"),
+        "last": document.get("last"),
+        "integration": header.get("integration"),
+    }
+    body: dict[str, Any] = {
+        "message": _cut(f"[Wazuh] {count} alerts for {group}", _MESSAGE_CHARS),
+        "alias": digest_alias(str(header.get("integration", "")), group),
+        "description": _cut("\n".join(lines), _DESCRIPTION_CHARS),
+        "priority": opsgenie_priority(level),
+        "tags": ["wazuh", "digest"],
+        "details": {
+            key: _cut(str(value), _DETAIL_VALUE_CHARS)
+            for key, value in details.items()
+            if value is not None
+        },
+        "source": "Wazuh",
+    }
+    if options:
+        body.update(options)
+    return body
+
+
+def _body(alert: Alert, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    if digest_of(alert) is not None:
+        return build_opsgenie_digest_payload(alert, options)
+    return build_opsgenie_payload(alert, options)
+
+
 class OpsgenieIntegration(Integration):
     name = "opsgenie"
     required = ("api_key",)
     default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
 
     def preview(self, alert: Alert) -> dict[str, Any]:
-        return build_opsgenie_payload(alert, self.block.options)
+        return _body(alert, self.block.options)
 
     async def send(self, alert: Alert) -> None:
         if self.block.api_key is None:
@@ -143,7 +206,7 @@ class OpsgenieIntegration(Integration):
         await post_json(
             self.context.session(),
             alerts_url(base),
-            build_opsgenie_payload(alert, self.block.options),
+            _body(alert, self.block.options),
             timeout_s=self.block.timeout_s,
             headers={"Authorization": f"GenieKey {self.block.api_key.reveal()}"},
             secrets=self.block.secrets,

@@ -17,8 +17,16 @@ import orjson
 from wazuh_integrator.classify import classify_exception
 from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.errors import Permanent
-from wazuh_integrator.integrations.alert_fields import agent_name, alert_time, dig, rule_level
+from wazuh_integrator.integrations.alert_fields import (
+    agent_name,
+    alert_time,
+    dig,
+    digest_alerts,
+    iso_datetime,
+    rule_level,
+)
 from wazuh_integrator.integrations.base import Alert, Integration, IntegrationContext
+from wazuh_integrator.integrations.flood_marks import digest_of
 from wazuh_integrator.integrations.options import OptionsError, OptionsReader
 from wazuh_integrator.integrations.tls import TlsFiles
 
@@ -64,7 +72,20 @@ _SD_FIELDS = (
     ("srcuser", "data.srcuser"),
     ("dstuser", "data.dstuser"),
     ("full_log", "full_log"),
+    ("suppressed_count", "suppressed.count"),
+    ("suppressed_since", "suppressed.since"),
 )
+# A floods digest: (PARAM-NAME, field of the digest document).
+_DIGEST_SD_FIELDS = (
+    ("digest_group", "digest.group"),
+    ("count", "count"),
+    ("listed", "listed"),
+    ("first", "first"),
+    ("last", "last"),
+    ("rule_ids", "rule_ids"),
+    ("agents", "agents"),
+)
+DIGEST_MSGID = "digest"
 
 
 def syslog_severity(level: int) -> int:
@@ -160,13 +181,56 @@ def _param_value(value: Any) -> str:
     return text.replace("\\", "\\\\").replace('"', '\\"').replace("]", "\\]")
 
 
-def _structured_data(alert: Alert, sd_id: str) -> str:
+def _structured_data(
+    alert: Mapping[str, Any], sd_id: str, fields: tuple[tuple[str, str], ...] = _SD_FIELDS
+) -> str:
     params = [
         f'{name}="{_param_value(value)}"'
-        for name, field in _SD_FIELDS
+        for name, field in fields
         if (value := dig(alert, field)) is not None and value != "" and value != []
     ]
     return f"[{' '.join([sd_id, *params])}]"
+
+
+def _unique(values: list[Any]) -> list[str]:
+    return list(dict.fromkeys(str(value) for value in values if value is not None))
+
+
+def _digest_message(document: Alert, options: SyslogOptions) -> str:
+    """One message for a floods digest: the group, how many alerts, from when
+    to when, and which rules and agents the listed ones came from."""
+    header = digest_of(document) or {}
+    alerts = digest_alerts(document)
+    priority = options.facility * 8 + syslog_severity(
+        max((rule_level(alert) for alert in alerts), default=0)
+    )
+    when = iso_datetime(document.get("last"))
+    first = alerts[0] if alerts else {}
+    hostname = options.hostname or dig(first, "manager.name") or agent_name(first)
+    head = " ".join(
+        (
+            f"<{priority}>1",
+            when.isoformat(timespec="milliseconds") if when else _NIL,
+            _header_field(hostname, _HOSTNAME_CHARS),
+            _header_field(options.app_name, _APP_NAME_CHARS),
+            _NIL,
+            DIGEST_MSGID,
+        )
+    )
+    count = document.get("count", len(alerts))
+    text = _one_line(f"{count} Wazuh alerts for {header.get('group', '?')}")
+    if options.format == "json":
+        return f"{head} {_NIL} {orjson.dumps(document).decode()}"
+    summary = {
+        "digest": header,
+        "count": count,
+        "listed": len(alerts),
+        "first": document.get("first"),
+        "last": document.get("last"),
+        "rule_ids": _unique([dig(alert, "rule.id") for alert in alerts]),
+        "agents": _unique([agent_name(alert) for alert in alerts]),
+    }
+    return f"{head} {_structured_data(summary, options.sd_id, _DIGEST_SD_FIELDS)} {text}"
 
 
 def build_syslog_message(alert: Alert, options: SyslogOptions) -> str:
@@ -176,8 +240,11 @@ def build_syslog_message(alert: Alert, options: SyslogOptions) -> str:
     alert's; ``HOSTNAME`` the manager that raised it; ``MSGID`` the rule id.
     In ``sd`` format the fields are structured data and the MSG is the rule
     description; in ``json`` format there is no structured data and the MSG
-    is the whole alert as JSON.
+    is the whole alert as JSON. A floods digest is one message (``MSGID``
+    ``digest``) summing up its alerts.
     """
+    if digest_of(alert) is not None:
+        return _digest_message(alert, options)
     rule: Mapping[str, Any] = alert.get("rule") or {}
     priority = options.facility * 8 + syslog_severity(rule_level(alert))
     when = alert_time(alert)

@@ -13,13 +13,22 @@ import orjson
 
 from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.errors import Permanent
-from wazuh_integrator.integrations.alert_fields import agent_name, alert_time, dig, rule_level
+from wazuh_integrator.integrations.alert_fields import (
+    agent_name,
+    alert_time,
+    dig,
+    digest_alerts,
+    iso_datetime,
+    rule_level,
+)
 from wazuh_integrator.integrations.base import WEBHOOK_CONCURRENCY, Alert, Integration
+from wazuh_integrator.integrations.flood_marks import digest_lines, digest_of, suppressed_of
 from wazuh_integrator.integrations.http import post_json
 
 __all__ = [
     "TheHiveIntegration",
     "alert_endpoint",
+    "build_thehive_digest_payload",
     "build_thehive_payload",
     "thehive_observables",
     "thehive_severity",
@@ -133,6 +142,9 @@ def _description(alert: Alert, rule: Mapping[str, Any], level: int) -> str:
         ("Alert ID", alert.get("id")),
         ("Time", alert.get("timestamp")),
     ]
+    suppressed = suppressed_of(alert)
+    if suppressed is not None:
+        rows.append(("Suppressed", suppressed.text()))
     lines = [f"**{rule.get('description', 'N/A')}**", "", "| | |", "|---|---|"]
     lines += [f"| {name} | {_cell(value)} |" for name, value in rows if value]
     if alert.get("full_log"):
@@ -176,6 +188,61 @@ def build_thehive_payload(alert: Alert, options: Mapping[str, Any] | None) -> di
     return body
 
 
+def _merged_observables(alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The observables of every listed alert, each indicator once."""
+    merged: dict[tuple[str, str], dict[str, Any]] = {}
+    for alert in alerts:
+        for observable in thehive_observables(alert):
+            key = (observable["dataType"], observable["data"])
+            known = merged.setdefault(key, {**observable, "tags": []})
+            known["tags"] += [tag for tag in observable["tags"] if tag not in known["tags"]]
+            if observable["message"] not in known["message"].split(", "):
+                known["message"] += f", {observable['message']}"
+    return list(merged.values())
+
+
+def build_thehive_digest_payload(
+    document: Alert, options: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """One TheHive alert for a floods digest, with the observables of the
+    alerts it lists. Its ``sourceRef`` names this digest (each digest of a
+    group is an alert of its own, the same on every retry of it)."""
+    header = digest_of(document) or {}
+    alerts = digest_alerts(document)
+    group = str(header.get("group", "?"))
+    count = document.get("count", len(alerts))
+    name = f"{header.get('integration')}\0{group}\0{document.get('first')}"
+    lines = [
+        f"**{count} Wazuh alerts for {_cell(group)}**",
+        "",
+        f"From {document.get('first')} to {document.get('last')}",
+        "",
+        *(f"- {_cell(line)}" for line in digest_lines(document)),
+    ]
+    body: dict[str, Any] = {
+        "type": "wazuh",
+        "source": "Wazuh",
+        "sourceRef": f"digest:{hashlib.sha256(name.encode()).hexdigest()[:32]}",
+        "title": f"{count} Wazuh alerts for {group}",
+        "description": "\n".join(lines),
+        "severity": thehive_severity(max((rule_level(a) for a in alerts), default=0)),
+    }
+    when = iso_datetime(document.get("last"))
+    if when is not None:
+        body["date"] = int(when.timestamp() * 1000)
+    body["tags"] = ["wazuh", "wazuh:digest", f"wazuh:group={group}"]
+    body["observables"] = _merged_observables(alerts)
+    if options:
+        body.update({k: v for k, v in options.items() if k != _ORGANISATION_OPTION})
+    return body
+
+
+def _body(alert: Alert, options: Mapping[str, Any] | None) -> dict[str, Any]:
+    if digest_of(alert) is not None:
+        return build_thehive_digest_payload(alert, options)
+    return build_thehive_payload(alert, options)
+
+
 class TheHiveIntegration(Integration):
     name = "thehive"
     required = ("hook_url", "api_key")
@@ -189,7 +256,7 @@ class TheHiveIntegration(Integration):
         return None
 
     def preview(self, alert: Alert) -> dict[str, Any]:
-        return build_thehive_payload(alert, self.block.options)
+        return _body(alert, self.block.options)
 
     async def send(self, alert: Alert) -> None:
         if self.block.api_key is None or self.block.hook_url is None:
@@ -202,7 +269,7 @@ class TheHiveIntegration(Integration):
             await post_json(
                 self.context.session(),
                 alert_endpoint(self.block.hook_url.reveal()),
-                build_thehive_payload(alert, self.block.options),
+                _body(alert, self.block.options),
                 timeout_s=self.block.timeout_s,
                 headers=headers,
                 secrets=self.block.secrets,
