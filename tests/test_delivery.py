@@ -285,6 +285,30 @@ async def test_deliveries_arrive_and_settle_once(harness: Harness, receiver: Rec
     assert harness.metrics.delivery_seconds.labels(integration=deliverer.key).count == 5
 
 
+class SkipOddIntegration(PostIntegration):
+    """Skips alerts whose number is odd, the way Shuffle skips its own rules."""
+
+    name = "custom-skip-odd"
+
+    def would_skip(self, alert: Alert) -> str | None:
+        return "odd" if int(alert["id"].rsplit(".", 1)[1]) % 2 else None
+
+
+async def test_an_alert_the_integration_skips_is_settled_unsent(
+    harness: Harness, receiver: Receiver
+) -> None:
+    deliverer = harness.make(SkipOddIntegration, url=receiver.url())
+    await deliverer.start()
+    await submit_all(deliverer, harness, range(6))
+    await deliverer.join()
+    assert sorted(receiver.accepted) == [f"1764262800.{n}" for n in (0, 2, 4)]
+    assert receiver.attempts == 3
+    assert harness.settled == {f"1764262800.{n}": 1 for n in range(6)}
+    assert harness.outcome(deliverer, "skipped") == 3
+    assert harness.outcome(deliverer, "delivered") == 3
+    assert deliverer.stats()["skipped_total"] == 3
+
+
 async def test_a_quick_retry_delivers_after_server_errors(
     harness: Harness, receiver: Receiver
 ) -> None:

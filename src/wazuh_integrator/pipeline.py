@@ -38,6 +38,7 @@ from wazuh_integrator.watermark import Watermark
 log = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL_S = 0.2
+READER_STUCK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,10 @@ class Pipeline:
         self._started_at = time.time()
         self._watermark: Watermark[Position] = Watermark(None)
         self._last_checkpoint_save = 0.0
+        # Where the reader is, and when it last moved: /health calls a reader
+        # that leaves unread bytes behind for READER_STUCK_S "stuck".
+        self._read_end: Position | None = None
+        self._read_progress_at = time.monotonic()
         # Set in run(); the pipeline is single-use.
         self._store: StateStore | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -157,7 +162,7 @@ class Pipeline:
                 if settings.metrics_address:
                     host, _, port = settings.metrics_address.rpartition(":")
                     metrics_runner = await serve_metrics(
-                        self.metrics, host or "127.0.0.1", int(port), self.health
+                        self.metrics, host.strip("[]") or "127.0.0.1", int(port), self.health
                     )
                 self.metrics.up.set(1)
                 await self._read_until_stopped(store)
@@ -387,9 +392,14 @@ class Pipeline:
             await tailer.close()
 
     async def _read(self, tailer: AlertTailer) -> None:
+        read_total = self.metrics.alerts_read_total
         async for batch in tailer.batches():
+            read_total.inc(len(batch))  # per block, not per line: the hot path
             for line in batch:
                 await self._route_line(line)
+            if batch:
+                self._read_end = batch[-1].end
+                self._read_progress_at = time.monotonic()
             self._save_checkpoint()
 
     async def _housekeeping(self) -> None:
@@ -427,7 +437,6 @@ class Pipeline:
             metrics.alerts_invalid_total.labels(reason="oversize").inc()
             watermark.line_without_work(line.end)
             return
-        metrics.alerts_read_total.inc()
         try:
             fields = decode_fields(line.data)
         except AlertDecodeError as exc:
@@ -505,16 +514,49 @@ class Pipeline:
     # -- observability ---------------------------------------------------
 
     def health(self) -> dict[str, Any]:
+        """The /health report: ``degraded`` while a receiver's circuit is open
+        or the reader is stuck, with each problem named."""
         position = self._watermark.position
+        problems = [
+            f"{route.block.key}: circuit open, the receiver keeps failing"
+            for route in self.routes
+            if route.deliverer.stats()["circuit_open"]
+        ]
+        stuck_s = self._reader_stuck_s()
+        if stuck_s is not None:
+            problems.append(f"reader: no progress for {stuck_s:.0f} s with unread alerts")
+        status = "degraded" if problems else "running"
         return {
-            "status": "stopping" if self._stop.is_set() else "running",
+            "status": "stopping" if self._stop.is_set() else status,
+            "problems": problems,
             "uptime_s": round(time.time() - self._started_at, 1),
             "checkpoint": None
             if position is None
             else {"path": position.path, "offset": position.offset},
             "lines_in_flight": self._watermark.in_flight_lines,
-            "integrations": {route.block.key: route.deliverer.stats() for route in self.routes},
+            "integrations": {
+                route.block.key: {**route.deliverer.stats(), **route.integration.stats()}
+                for route in self.routes
+            },
         }
+
+    def _reader_stuck_s(self) -> float | None:
+        """Seconds the reader has not moved although alerts.json holds bytes
+        past it, when that is READER_STUCK_S or more; else None."""
+        idle_s = time.monotonic() - self._read_progress_at
+        if idle_s < READER_STUCK_S:
+            return None
+        alerts_path = self.options.alerts_path or self.paths.alerts
+        try:
+            stat = os.stat(alerts_path)
+        except OSError:
+            return None
+        read = self._read_end or self._watermark.position
+        if read is None:
+            return None
+        same_file = read.file_id == FileId(stat.st_dev, stat.st_ino)
+        unread = stat.st_size > read.offset if same_file else stat.st_size > 0
+        return idle_s if unread else None
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:

@@ -32,11 +32,13 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
+    from wazuh_integrator.commands.check_config import check_before_run
     from wazuh_integrator.logsetup import configure_logging
     from wazuh_integrator.pipeline import RunOptions, run_pipeline
 
     if args.log_file is not None:
         configure_logging(options.debug, args.log_file)
+    check_before_run(options, args.alerts)
     run_options = RunOptions(
         once=args.once,
         from_start=args.from_start,

@@ -54,6 +54,7 @@ _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
 # comment (from "<!" to the first "-->" or "!>") becomes one expat accepts.
 _LITERAL_MARKUP = re.compile(r"(<!\[CDATA\[.*?\]\]>)|<!(.*?)(?:!>|-->)|(&)|\\<", re.DOTALL)
 _DIGITS = re.compile(r"[0-9]+")
+_CLOSING_TAG = re.compile(r"</\s*([^\s>]+)")
 _UINT_MASK = 0xFFFF_FFFF
 _SHOWN_VALUE_CHARS = 40
 _MISMATCHED_TAG = next(
@@ -158,8 +159,20 @@ def _parse_tree(text: str) -> tuple[_Node, tuple[int, str] | None]:
             return root, (node.line, f"XML syntax error: <{node.tag}> is never closed")
         reason = expat.errors.messages[exc.code]
         column = exc.offset + 1 - (len(opening) if exc.lineno == 1 else 0)
+        if exc.code == _MISMATCHED_TAG and unclosed:
+            reason = _mismatch(text, exc.lineno, column, unclosed[-1])
         return root, (exc.lineno, f"XML syntax error: {reason} (column {column})")
     return root, None
+
+
+def _mismatch(text: str, line: int, column: int, open_node: _Node) -> str:
+    """expat's "mismatched tag", with the closing tag found and the element it fails to close."""
+    lines = text.split("\n")
+    where = lines[line - 1] if line <= len(lines) else ""
+    # expat points at the tag's name; its "</" is just before.
+    found = _CLOSING_TAG.match(where, max(where.rfind("</", 0, column + 1), 0))
+    closing = f"</{found.group(1)}>" if found else "a closing tag"
+    return f"{closing} does not close <{open_node.tag}>, opened at line {open_node.line}"
 
 
 def _expat_literal(found: re.Match[str]) -> str:

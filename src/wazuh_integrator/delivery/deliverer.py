@@ -166,6 +166,7 @@ class Deliverer:
         self._parked_now = 0
         self._last_gauge_refresh = float("-inf")
         self._counts = dict.fromkeys(DELIVERY_OUTCOMES, 0)
+        self._last_error: tuple[float, str] | None = None
 
         self._outcomes = {
             outcome: metrics.deliveries_total.labels(integration=key, outcome=outcome)
@@ -272,15 +273,21 @@ class Deliverer:
         self._park_queued()
         self._store.flush()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         """Counts for the health report: now (``queued``, ``in_flight``,
-        ``parked``, ``circuit_open``) and since start (``<outcome>_total``)."""
+        ``parked``, ``circuit_open``), since start (``<outcome>_total``,
+        ``attempts_total``, ``rate_limited_total``) and the last failure
+        (``last_error``, secret-free, and ``last_error_at``, Unix time)."""
         return {
             "queued": self._waiting(),
             "in_flight": len(self._in_flight),
             "parked": self._parked_now,
             "circuit_open": int(self._circuit.is_open),
             **{f"{outcome}_total": count for outcome, count in self._counts.items()},
+            "attempts_total": int(self._attempts_metric.value),
+            "rate_limited_total": int(self._rate_limited_metric.value),
+            "last_error": self._last_error[1] if self._last_error else None,
+            "last_error_at": self._last_error[0] if self._last_error else None,
         }
 
     # -- live deliveries ---------------------------------------------------
@@ -304,6 +311,11 @@ class Deliverer:
                 self._no_in_flight.set()
 
     async def _deliver(self, job: Job) -> None:
+        if self.integration.would_skip(job.delivery.alert) is not None:
+            # Nothing to send (``test`` shows why): settled without a rate-limit slot.
+            self._count("skipped")
+            self._settle(job.delivery)
+            return
         while True:
             if self._circuit.is_open:
                 self._park(job, next_attempt_at=self._clock(), note="the receiver is failing")
@@ -797,6 +809,8 @@ class Deliverer:
         encoded = text.encode()
         if len(encoded) > ERROR_TEXT_BYTES:
             text = encoded[:ERROR_TEXT_BYTES].decode(errors="ignore")
+        # Every failure is written through here: `status` shows the latest.
+        self._last_error = (self._clock(), text)
         return text
 
 
