@@ -67,7 +67,13 @@ def _who() -> str:
 def check_state_dir(path: Path) -> Verdict:
     """The state directory exists and takes a new file, or can be created."""
     subject = f"state directory {path}"
-    if path.exists():
+    try:
+        exists = path.exists()
+    except OSError as exc:  # a folder above it that we may not search
+        return Verdict(
+            Outcome.FAILED, subject, f"cannot be reached by {_who()}: {exc.strerror or exc}"
+        )
+    if exists:
         if not path.is_dir():
             return Verdict(Outcome.FAILED, subject, "exists but is not a directory")
         try:

@@ -93,11 +93,11 @@ def test_run_refuses_to_start_with_a_state_dir_it_cannot_create(home: WazuhHome)
 
     result = run_command("run", "--once", home=home.root)
 
-    assert result.returncode == 1
-    assert result.stderr.startswith(
-        "wazuh-integrator: state directory /proc/wazuh-integrator-state: does not exist,"
+    assert result.returncode == 78  # EX_CONFIG: the unit does not restart in a loop
+    assert (
+        "wazuh-integratord: ERROR: state directory /proc/wazuh-integrator-state: does not exist,"
         f" and {_user()} cannot create it in /proc: "
-    )
+    ) in result.stderr
     assert "Traceback" not in result.stderr
 
 

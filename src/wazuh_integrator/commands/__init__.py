@@ -21,6 +21,7 @@ __all__ = ["COMMAND_MODULES", "Command", "GlobalOptions", "load_commands"]
 # Module names under wazuh_integrator.commands, in the order --help lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "run",
+    "replay",
     "check_config",
     "test_alerts",
     "status",

@@ -56,7 +56,7 @@ def print_report(report: ConfigurationReport, options: GlobalOptions, out: TextI
     else:
         out.write("  none\n")
 
-    for title, issues in (("Errors", errors), ("Warnings", list(report.config.warnings))):
+    for title, issues in (("Errors", errors), ("Warnings", list(report.warnings))):
         out.write(f"\n{title} ({len(issues)})\n")
         for issue in issues:
             out.write(f"  {issue}\n")
@@ -68,7 +68,7 @@ def print_report(report: ConfigurationReport, options: GlobalOptions, out: TextI
         if errors
         else f"{len(report.enabled)} of {len(rows)} integrations will run"
     )
-    warnings = _plural(len(report.config.warnings), "warning")
+    warnings = _plural(len(report.warnings), "warning")
     if errors or report.disabled:
         problems = [_plural(len(errors), "error")] if errors else []
         if report.disabled:

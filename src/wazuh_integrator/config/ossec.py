@@ -45,7 +45,7 @@ from wazuh_integrator.filters import c_atoi
 from wazuh_integrator.secret import Secret
 from wazuh_integrator.sregex import SRegexError, compile_sregex
 
-__all__ = ["read_ossec_conf"]
+__all__ = ["count_integration_blocks", "read_ossec_conf"]
 
 _ROOT = "wazuh-integrator-synthetic-root"
 _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
@@ -78,6 +78,19 @@ class _Invalid(ValueError):
     """A value that does not fit its element; the message is shown as is."""
 
 
+_OUTSIDE_ROOT = (
+    "outside <ossec_config>: Wazuh does not read it there, nor do we;"
+    " put the blocks between <ossec_config> and </ossec_config>"
+)
+
+
+def count_integration_blocks(path: Path) -> int:
+    """How many ``<integration>`` blocks a manager would read in ``path``
+    (inside ``<ossec_config>``, valid or not); 0 when it cannot be read."""
+    config = read_ossec_conf(path)
+    return len(config.blocks) + len(config.invalid_blocks)
+
+
 def read_ossec_conf(path: Path, *, display_path: str | None = None) -> OssecConfig:
     """Every ``<integration>`` block of ``path``, with every error and warning found."""
     shown = display_path if display_path is not None else str(path)
@@ -88,18 +101,21 @@ def read_ossec_conf(path: Path, *, display_path: str | None = None) -> OssecConf
         return OssecConfig(path, errors=(ConfigIssue(shown, None, None, f"cannot read: {reason}"),))
     root, syntax_error = _parse_tree(raw.decode("utf-8-sig", errors="replace"))
     reader = _BlockReader(shown)
+    outside: list[ConfigIssue] = []
     for top in root.children:
+        if top.tag == "integration":
+            outside.append(ConfigIssue(shown, top.line, "integration", _OUTSIDE_ROOT))
         if top.tag != "ossec_config":
             continue
         for section in top.children:
             if section.tag == "integration":
                 reader.read(section)
-    errors = list(reader.errors)
+    errors = outside + list(reader.errors)
     if syntax_error is not None:
         line, message = syntax_error
         errors.insert(0, ConfigIssue(shown, line, None, message))
     warnings = reader.warnings + repeated_block_warnings(shown, reader.blocks)
-    if syntax_error is None and reader.count == 0:
+    if syntax_error is None and reader.count == 0 and not outside:
         warnings.append(
             ConfigIssue(shown, None, None, "no <integration> block: nothing will be delivered")
         )

@@ -118,6 +118,7 @@ class Deliverer:
         safety_margin_s: float = SAFETY_MARGIN_S,
         circuit_threshold: int = CIRCUIT_THRESHOLD,
         overflow_bytes: int = OVERFLOW_BYTES,
+        retry_parked: bool = True,
     ) -> None:
         block = integration.block
         self.integration = integration
@@ -156,6 +157,9 @@ class Deliverer:
         self._overflow: deque[Delivery] = deque()
         self._overflow_bytes = 0
         self._overflow_limit = overflow_bytes
+        # False for a ``replay`` beside the daemon: what it parks is left for
+        # the daemon's own deliverer, which alone retries the parked table.
+        self._retries_parked = retry_parked
         self._all_settled = asyncio.Event()
         self._all_settled.set()
         self._parked_changed = asyncio.Event()
@@ -190,9 +194,10 @@ class Deliverer:
             asyncio.create_task(self._work(), name=f"deliver {self.key} #{n}")
             for n in range(self._concurrency)
         ]
-        self._parked_task = asyncio.create_task(
-            self._parked_loop(), name=f"parked retries {self.key}"
-        )
+        if self._retries_parked:
+            self._parked_task = asyncio.create_task(
+                self._parked_loop(), name=f"parked retries {self.key}"
+            )
 
     async def submit(self, delivery: Delivery) -> None:
         """Hand a delivery over (see ``SPILL_AFTER_S`` and ``OVERFLOW_BYTES``).
