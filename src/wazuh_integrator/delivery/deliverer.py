@@ -39,6 +39,7 @@ from typing import Any, Final
 
 import orjson
 
+from wazuh_integrator import compat
 from wazuh_integrator.backoff import backoff_s, retry_wait_s
 from wazuh_integrator.config.models import IntegrationSettings
 from wazuh_integrator.delivery.circuit import Circuit
@@ -218,9 +219,9 @@ class Deliverer:
                 self._queue_gauge.set(self._waiting())
                 return
             try:
-                async with asyncio.timeout(SPILL_AFTER_S):
+                async with compat.timeout(SPILL_AFTER_S):
                     await self._queue.put(delivery)
-            except TimeoutError:
+            except compat.TIMEOUT_ERRORS:
                 pass
             except BaseException:
                 self._unsettled -= 1
@@ -481,7 +482,7 @@ class Deliverer:
                 await self._wait_for_parked_change(PARKED_POLL_S)
 
     async def _wait_for_parked_change(self, timeout_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
+        with contextlib.suppress(*compat.TIMEOUT_ERRORS):
             await asyncio.wait_for(self._parked_changed.wait(), timeout=max(0.0, timeout_s))
         self._parked_changed.clear()
 
@@ -598,7 +599,7 @@ class Deliverer:
         """Send once; the failure as a DeliveryError, or None when delivered."""
         self._attempts_metric.inc()
         started = self._monotonic()
-        deadline = asyncio.timeout(self._attempt_timeout_s)
+        deadline = compat.timeout(self._attempt_timeout_s)
         error: DeliveryError | None = None
         async with self._send_slots:
             try:
@@ -607,7 +608,7 @@ class Deliverer:
             except DeliveryError as exc:
                 error = exc
             except Exception as exc:
-                if isinstance(exc, TimeoutError) and deadline.expired():
+                if isinstance(exc, compat.TIMEOUT_ERRORS) and compat.timeout_expired(deadline):
                     error = Timeout(f"no answer within {self._attempt_timeout_s:g} s")
                 else:
                     error = self._unexpected(exc, alert, attempt)
@@ -717,7 +718,7 @@ class Deliverer:
 
     async def _call_on_give_up(self, alert: Alert, error: DeliveryError) -> None:
         try:
-            async with asyncio.timeout(self._attempt_timeout_s):
+            async with compat.timeout(self._attempt_timeout_s):
                 await self.integration.on_give_up(alert, error)
         except Exception as exc:
             text = self._scrubbed(f"{type(exc).__name__}: {exc}")
@@ -801,7 +802,7 @@ class Deliverer:
             return False
         try:
             await asyncio.wait_for(self._stop_requested.wait(), timeout=seconds)
-        except TimeoutError:
+        except compat.TIMEOUT_ERRORS:
             return True
         return False
 

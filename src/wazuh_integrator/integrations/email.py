@@ -21,6 +21,7 @@ from urllib.parse import urlsplit
 
 import aiosmtplib
 
+from wazuh_integrator.compat import TIMEOUT_ERRORS
 from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.errors import DeliveryError, Permanent, Timeout, Transient
 from wazuh_integrator.integrations.alert_fields import (
@@ -51,6 +52,12 @@ __all__ = [
 _DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
 _SUBJECT_DESCRIPTION_CHARS = 120
 _MESSAGE_ID_UNSAFE = re.compile(r"[^A-Za-z0-9.\-]")
+# What a conversation with the server may raise (time-outs are two classes on Python 3.10).
+_SMTP_FAILURES: tuple[type[BaseException], ...] = (
+    aiosmtplib.SMTPException,
+    OSError,
+    *TIMEOUT_ERRORS,
+)
 
 
 @dataclass(frozen=True)
@@ -274,7 +281,7 @@ def classify_smtp_error(exc: BaseException) -> DeliveryError:
         return _smtp_code_error(code, text)
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return _smtp_code_error(exc.code, f"SMTP {exc.code}: {_one_line(exc.message)}")
-    if isinstance(exc, aiosmtplib.SMTPTimeoutError | TimeoutError):
+    if isinstance(exc, (aiosmtplib.SMTPTimeoutError, *TIMEOUT_ERRORS)):
         return Timeout(f"timed out: {_one_line(str(exc))}")
     if isinstance(exc, aiosmtplib.SMTPConnectError | aiosmtplib.SMTPServerDisconnected | OSError):
         return Transient(f"connection failed: {type(exc).__name__}: {_one_line(str(exc))}")
@@ -345,7 +352,7 @@ class EmailIntegration(Integration):
                     sender=options.envelope_sender,
                     recipients=options.envelope_recipients,
                 )
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        except _SMTP_FAILURES as exc:
             error = classify_smtp_error(exc)
             if "STARTTLS extension not supported" in str(exc):
                 why = "require_tls is set" if options.require_tls else "a password is set"

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 import orjson
 
 from wazuh_integrator.classify import classify_exception
+from wazuh_integrator.compat import TIMEOUT_ERRORS
 from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.errors import Permanent
 from wazuh_integrator.integrations.alert_fields import (
@@ -50,6 +51,8 @@ FACILITIES = {
 # 32473 is the Private Enterprise Number that RFC 5612 reserves for examples
 # and documentation: an SD-ID needs one, and Wazuh has none of its own.
 DEFAULT_SD_ID = "wazuh@32473"
+# What talking to the receiver may raise (time-outs are two classes on Python 3.10).
+_CONNECTION_FAILURES: tuple[type[BaseException], ...] = (OSError, ssl.SSLError, *TIMEOUT_ERRORS)
 # The largest payload of one IPv4 UDP datagram.
 MAX_UDP_BYTES = 65507
 _NIL = "-"
@@ -298,8 +301,7 @@ class _Connection:
                 writer = await self._stream()
                 writer.write(data)
                 await asyncio.wait_for(writer.drain(), self._timeout_s)
-            # asyncio.TimeoutError: on Python 3.10 it is not yet the builtin one.
-            except (OSError, asyncio.TimeoutError, ssl.SSLError) as exc:  # noqa: UP041
+            except _CONNECTION_FAILURES as exc:
                 await self.close()
                 error = classify_exception(exc)
                 raise type(error)(f"{self._target}: {error}") from None
@@ -336,7 +338,7 @@ class _Connection:
         if writer is not None:
             writer.close()
             # Already gone, or not answering: nothing more to release.
-            with contextlib.suppress(OSError, asyncio.TimeoutError, ssl.SSLError):
+            with contextlib.suppress(*_CONNECTION_FAILURES):
                 await asyncio.wait_for(writer.wait_closed(), self._timeout_s)
         if self._datagrams is not None:
             self._datagrams.close()
