@@ -33,6 +33,7 @@ from bench.scenarios import (
     latency,
     memory,
     scripts,
+    templates,
 )
 
 log = logging.getLogger("bench")
@@ -45,6 +46,7 @@ SCENARIOS = {
     "isolation": isolation.run,
     "scripts": scripts.run,
     "floods": floods.run,
+    "templates": templates.run,
 }
 RESULTS = Path(__file__).resolve().parent / "results"
 ANALYSIS = RESULTS / "analysis.md"

@@ -208,6 +208,8 @@ class IntegrationSettings:
     retry: bool | None = None
     cache_ttl_s: float = 24 * 3600.0
     api_version: str | None = None
+    # Template role ("template", "summary_template") -> file, relative to the Wazuh home.
+    templates: Mapping[str, Path] = field(default_factory=dict)
     throttle: ThrottleSettings | None = None
     digest: DigestSettings | None = None
     filter: FilterSettings | None = None

@@ -25,7 +25,7 @@ from wazuh_integrator.config.values import Invalid as _Invalid
 from wazuh_integrator.errors import ConfigError, ConfigIssue
 from wazuh_integrator.integrations.registry import Registry
 
-__all__ = ["load_settings", "parse_duration", "parse_rate_limit"]
+__all__ = ["load_settings", "parse_duration", "parse_rate_limit", "settings_key_line"]
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)\s*")
 _DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -165,6 +165,10 @@ _PER_INTEGRATION: dict[str, _Key] = {
     "retry": _Key("retry", _boolean),
     "cache_ttl": _Key("cache_ttl_s", parse_duration),
     "api_version": _Key("api_version", _api_version),
+    # Message templates, relative to the Wazuh home; which ones an integration
+    # takes, and whether they compile, is judged with the registry (loading.py).
+    "template": _Key("templates", _path),
+    "summary_template": _Key("templates", _path),
 }
 _INTEGRATIONS_TABLE = "integrations"
 
@@ -198,6 +202,17 @@ def load_settings(
     return settings
 
 
+def settings_key_line(settings: Settings, table: tuple[str, ...], key: str) -> int | None:
+    """The line of ``key`` in ``table`` of the settings file, for messages."""
+    if settings.path is None:
+        return None
+    try:
+        text = settings.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _KeyLocator(text).line_of(table, key)
+
+
 def _syntax_issue(path: str, message: str) -> ConfigIssue:
     where = re.search(r"\(at line (\d+), column (\d+)\)$", message)
     if where is None:
@@ -206,6 +221,15 @@ def _syntax_issue(path: str, message: str) -> ConfigIssue:
     return ConfigIssue(
         path, int(where.group(1)), None, f"TOML syntax error: {reason} (column {where.group(2)})"
     )
+
+
+def _merged(name_fields: dict[str, object], block_fields: dict[str, object]) -> dict[str, object]:
+    """A block's table over its name's: key by key, and template by template."""
+    merged = {**name_fields, **block_fields}
+    name_templates, block_templates = name_fields.get("templates"), block_fields.get("templates")
+    if isinstance(name_templates, dict) and isinstance(block_templates, dict):
+        merged["templates"] = {**name_templates, **block_templates}
+    return merged
 
 
 class _SettingsReader:
@@ -229,9 +253,16 @@ class _SettingsReader:
                 self._issue(table, key, f"unknown key (expected one of: {', '.join(keys)})")
                 continue
             try:
-                fields[spec.field] = spec.parse(value)
+                parsed = spec.parse(value)
             except _Invalid as exc:
                 self._issue(table, key, str(exc))
+                continue
+            if spec.field == "templates":
+                templates = fields.setdefault("templates", {})
+                assert isinstance(templates, dict)
+                templates[key] = parsed
+            else:
+                fields[spec.field] = parsed
         return fields
 
     def read(self, document: dict[str, Any], path: Path) -> Settings:
@@ -260,7 +291,7 @@ class _SettingsReader:
                 by_name[name] = self._integration_fields(table, name, values)
         integrations = {name: self._settings(name, own) for name, own in by_name.items()}
         blocks = {
-            key: self._settings(key, {**by_name.get(base, {}), **own})
+            key: self._settings(key, _merged(by_name.get(base, {}), own))
             for key, (base, own) in by_block.items()
         }
         block_lines = {

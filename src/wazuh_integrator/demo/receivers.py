@@ -1,6 +1,7 @@
-"""Local stand-ins for Slack, PagerDuty, Shuffle, VirusTotal, Maltiverse,
-Opsgenie, TheHive, an SMTP relay, a syslog receiver and analysisd, so that the
-demo shows the real daemon delivering, offline.
+"""Local stand-ins for Slack, PagerDuty, Shuffle, Teams, Telegram, Discord,
+Jira, a generic webhook, Opsgenie, TheHive, VirusTotal, Maltiverse, an SMTP
+relay, a syslog receiver and analysisd, so that the demo shows the real
+daemon delivering, offline.
 
 They record what they receive; the demo prints it afterwards.
 """
@@ -19,6 +20,8 @@ from aiohttp import web
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
 _EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f"
+# The message outputs, each posting under /<name>/ of the demo server.
+CHAT_SERVICES = ("teams", "telegram", "discord", "jira", "webhook")
 
 
 @dataclass
@@ -48,6 +51,8 @@ class DemoReceivers:
         app.router.add_post("/slack/{tail:.*}", self._webhook("slack"))
         app.router.add_post("/pagerduty/{tail:.*}", self._webhook("pagerduty"))
         app.router.add_post("/shuffle/{tail:.*}", self._webhook("shuffle"))
+        for service in CHAT_SERVICES:
+            app.router.add_post(f"/{service}/{{tail:.*}}", self._webhook(service))
         app.router.add_post("/opsgenie/{tail:.*}", self._webhook("opsgenie"))
         app.router.add_post("/thehive/{tail:.*}", self._webhook("thehive"))
         app.router.add_get("/virustotal/api/v3/files/{hash}", self._virustotal)
@@ -108,6 +113,12 @@ class DemoReceivers:
             if service == "pagerduty":
                 answer = {"status": "success", "message": "Event processed"}
                 return web.json_response(answer, status=202)
+            if service == "jira":
+                return web.json_response({"id": "10001", "key": "SEC-1"}, status=201)
+            if service == "telegram":
+                return web.json_response({"ok": True, "result": {"message_id": 1}})
+            if service == "discord":
+                return web.Response(status=204)
             if service == "opsgenie":
                 answer = {"result": "Request will be processed", "requestId": "demo"}
                 return web.json_response(answer, status=202)

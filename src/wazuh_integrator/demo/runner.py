@@ -20,13 +20,11 @@ from pathlib import Path
 
 import orjson
 
-from wazuh_integrator.demo.receivers import DemoReceivers
+from wazuh_integrator.demo.receivers import CHAT_SERVICES, DemoReceivers
 
 TEMPLATE = files("wazuh_integrator.demo") / "home"
-_SERVICES = (
-    "slack", "pagerduty", "shuffle", "virustotal", "maltiverse",
-    "opsgenie", "thehive", "email", "syslog",
-)  # fmt: skip
+# The stand-ins whose count is shown after the chat services, in this order.
+_NET_SERVICES = ("opsgenie", "thehive", "email", "syslog", "virustotal", "maltiverse")
 _UNITS = {"email": "message(s)", "syslog": "message(s)"}
 
 
@@ -80,13 +78,18 @@ async def _run(home: Path, debug: bool) -> int:
 def _report(home: Path, receivers: DemoReceivers) -> None:
     print("\nWhat the receivers got:")
     counts = Counter(received.service for received in receivers.requests)
-    for service in _SERVICES:
+    services = ("slack", "pagerduty", "shuffle", *CHAT_SERVICES, *_NET_SERVICES)
+    for service in services:
         print(f"  {service:<11} {counts.get(service, 0)} {_UNITS.get(service, 'request(s)')}")
     print(f"  {'analysisd':<11} {len(receivers.events)} event(s)")
     first_slack = next((r for r in receivers.requests if r.service == "slack"), None)
     if first_slack is not None:
         print("\nFirst Slack message:")
         print(orjson.dumps(first_slack.body, option=orjson.OPT_INDENT_2).decode())
+    first_telegram = next((r for r in receivers.requests if r.service == "telegram"), None)
+    if first_telegram is not None:
+        print("\nFirst Telegram message (MarkdownV2, from the default template):")
+        print(first_telegram.body["text"])
     first_email = next((r for r in receivers.requests if r.service == "email"), None)
     if first_email is not None:
         message = message_from_bytes(first_email.body, policy=policy.default)

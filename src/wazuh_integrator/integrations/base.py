@@ -10,6 +10,7 @@ what happens next.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -91,11 +92,17 @@ class Integration(ABC):
         self.context = context
 
     @classmethod
+    def options_problem(cls, options: Mapping[str, Any] | None) -> str | None:
+        """Why the block's ``<options>`` cannot work for this integration, or
+        None. Pure; ``check-config`` and ``run`` disable a block it objects to."""
+        return None
+
+    @classmethod
     def block_problem(cls, block: IntegrationBlock) -> str | None:
-        """Why ``block`` cannot run, past a missing ``required`` key: options
-        this integration cannot use, a ``hook_url`` it cannot reach; None when
-        it can. Pure. ``check-config`` and the daemon disable the block with
-        this text, so it must never quote a secret."""
+        """Why ``block`` cannot run, past a missing ``required`` key and its
+        options: a ``hook_url`` this integration cannot reach, options it reads
+        together with it; None when it can. Pure. ``check-config`` and the
+        daemon disable the block with this text, so it must never quote a secret."""
         return None
 
     @property

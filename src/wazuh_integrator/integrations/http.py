@@ -1,4 +1,4 @@
-"""The two HTTP calls integrations make: POST a JSON body, GET a JSON answer.
+"""The HTTP calls integrations make: send a body (JSON or any other), GET a JSON answer.
 
 Both translate every failure into a classified
 :class:`~wazuh_integrator.errors.DeliveryError` once, here, and make sure its
@@ -38,6 +38,7 @@ __all__ = [
     "get_json",
     "post_json",
     "recording_answers",
+    "send_body",
     "url_secrets",
 ]
 
@@ -134,11 +135,10 @@ def _secrets_for(
 ) -> list[str]:
     values = [*secrets, *url_secrets(url)]
     if headers:
-        values.extend(
-            value
-            for name, value in headers.items()
-            if name.lower() in ("authorization", "x-apikey")
-        )
+        for name, value in headers.items():
+            if name.lower() in ("authorization", "x-apikey"):
+                # "Basic <credentials>": the credentials alone may be echoed too.
+                values.extend((value, value.partition(" ")[2]))
     return sorted({v for v in values if v}, key=len, reverse=True)
 
 
@@ -211,27 +211,52 @@ async def post_json(
     are scrubbed without being listed. Redirects are not followed: aiohttp
     would turn the POST into a GET and drop the body.
     """
-    # The values to scrub are worked out only when there is an error to scrub:
-    # this runs once per alert, and nearly every POST succeeds.
     try:
         data = orjson.dumps(body, default=_json_default)
     except TypeError as exc:
         hidden = _secrets_for(url, headers, secrets)
         raise Permanent(f"payload is not JSON: {scrub(str(exc), hidden)}") from None
     request_headers = {**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS
+    await send_body(
+        session,
+        url,
+        data,
+        timeout_s=timeout_s,
+        headers=request_headers,
+        secrets=secrets,
+        extra_transient=extra_transient,
+    )
+
+
+async def send_body(
+    session: aiohttp.ClientSession,
+    url: str,
+    data: bytes,
+    *,
+    timeout_s: float,
+    headers: Mapping[str, str],
+    method: str = "POST",
+    secrets: Collection[str] = (),
+    extra_transient: frozenset[int] = frozenset(),
+) -> None:
+    """Send ``data`` as is with ``method`` (``headers`` name its Content-Type);
+    return on 2xx, raise a DeliveryError otherwise, as :func:`post_json` does."""
+    # The values to scrub are worked out only when there is an error to scrub:
+    # this runs once per alert, and nearly every request succeeds.
     if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("POST %s: %d bytes", redact_url(url), len(data))
+        logger.debug("%s %s: %d bytes", method, redact_url(url), len(data))
     try:
-        async with session.post(
+        async with session.request(
+            method,
             url,
             data=data,
-            headers=request_headers,
+            headers=headers,
             timeout=_client_timeout(timeout_s),
             allow_redirects=False,
         ) as response:
             answers = _RECORDED.get()
             if answers is not None:
-                await _record_then_raise(response, answers, "POST", url, extra_transient)
+                await _record_then_raise(response, answers, method, url, extra_transient)
                 return
             await _raise_for_answer(response, extra_transient)
             if not response.content.is_eof():  # the usual short answer is already read
