@@ -98,3 +98,14 @@ def test_test_previews_what_each_would_send(home: WazuhHome) -> None:
     assert payloads["thehive"]["severity"] == 3
     for secret in (PASSWORD, GENIE_KEY, HIVE_KEY):
         assert secret not in result.stdout + result.stderr
+
+
+def test_check_config_names_an_email_template_that_does_not_compile(home: WazuhHome) -> None:
+    home.write_config(ossec_conf(VALID_BLOCKS[0]))
+    templates = home.root / "etc" / "templates"
+    templates.mkdir(parents=True)
+    (templates / "subject.j2").write_text("[Wazuh] {{ alert.rule.id }\n")
+    home.write_settings('[integrations.email]\nsubject_template = "etc/templates/subject.j2"\n')
+    result = run("check-config", home=home.root)
+    assert result.returncode == 1
+    assert "etc/templates/subject.j2:1: syntax error" in result.stdout, result.stdout

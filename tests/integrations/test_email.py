@@ -338,3 +338,60 @@ async def test_a_wrong_password_is_permanent_and_never_shown(
         await EmailIntegration(block, context).send(ALERT)
     assert info.value.status == 535
     assert_no_leak(info.value, [PASSWORD])
+
+
+# -- templates ----------------------------------------------------------------
+
+
+def templated_context(tmp_path: Path, session: Any, **files: str) -> Any:
+    from wazuh_integrator.config.models import IntegrationSettings
+    from wazuh_integrator.integrations.base import IntegrationContext
+
+    folder = tmp_path / "etc" / "templates"
+    folder.mkdir(parents=True, exist_ok=True)
+    templates = {}
+    for role, text in files.items():
+        name = f"{role}.j2"
+        (folder / name).write_text(text)
+        templates[role] = Path("etc/templates") / name
+    settings = IntegrationSettings(templates=templates)
+    return IntegrationContext(tmp_path, tmp_path / "state", settings, http=session)
+
+
+async def test_configured_templates_replace_the_shipped_ones(
+    tmp_path: Path, session: Any, servers: list[SmtpStandIn], make_block: Any
+) -> None:
+    server = await start(servers, SmtpStandIn())
+    context = templated_context(
+        tmp_path,
+        session,
+        subject_template="{{ alert.rule.level | level_name | upper }}: {{ alert.rule.id }}\n",
+        template="Agent {{ alert.agent.name }} for {{ integration }}",
+        html_template="<p>{{ alert.full_log }}</p>",
+    )
+    block = make_block("email", hook_url=Secret(server.url), options=OPTIONS)
+    integration = EmailIntegration(block, context)
+    assert integration.preview(ALERT)["subject"] == "MEDIUM: 5712"
+    await integration.send(ALERT)
+    [received] = await server.wait_for(1)
+    assert received.message["Subject"] == "MEDIUM: 5712"
+    text = received.message.get_body(preferencelist=("plain",))
+    page = received.message.get_body(preferencelist=("html",))
+    assert text is not None and text.get_content() == "Agent web01 for email\n"
+    # The HTML template's format escapes what the alert holds.
+    assert page is not None and page.get_content() == (
+        "<p>Failed password for &lt;root&gt; &amp; friends from 203.0.113.7</p>\n"
+    )
+
+
+async def test_a_template_that_fails_on_an_alert_is_permanent_and_names_its_line(
+    tmp_path: Path, session: Any, servers: list[SmtpStandIn], make_block: Any
+) -> None:
+    server = await start(servers, SmtpStandIn())
+    context = templated_context(tmp_path, session, template="line one\n{{ alert.data.nothing }}\n")
+    block = make_block("email", hook_url=Secret(server.url), options=OPTIONS)
+    with pytest.raises(
+        Permanent, match=r"etc/templates/template\.j2:2: alert\.data\.nothing is missing"
+    ):
+        await EmailIntegration(block, context).send(ALERT)
+    assert server.received == []

@@ -9,14 +9,13 @@ when it is set, and only over TLS.
 from __future__ import annotations
 
 import hashlib
-import html
 import re
 import ssl
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
-from typing import Any
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiosmtplib
@@ -25,22 +24,21 @@ from wazuh_integrator.compat import TIMEOUT_ERRORS
 from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.errors import DeliveryError, Permanent, Timeout, Transient
 from wazuh_integrator.integrations.alert_fields import (
-    agent_name,
     alert_time,
-    dig,
-    digest_alerts,
     iso_datetime,
-    rule_level,
 )
 from wazuh_integrator.integrations.base import Alert, Integration, IntegrationContext
-from wazuh_integrator.integrations.flood_marks import digest_lines, digest_of, suppressed_of
+from wazuh_integrator.integrations.flood_marks import digest_of
 from wazuh_integrator.integrations.options import OptionsError, OptionsReader
+from wazuh_integrator.integrations.templated import OutputTemplates
 from wazuh_integrator.integrations.tls import TlsFiles
 from wazuh_integrator.secret import scrub
+from wazuh_integrator.templating import TemplateFormat, default_template
 
 __all__ = [
     "EmailIntegration",
     "EmailOptions",
+    "EmailParts",
     "SmtpServer",
     "build_email",
     "classify_smtp_error",
@@ -50,7 +48,6 @@ __all__ = [
 ]
 
 _DEFAULT_PORTS = {"smtp": 25, "smtps": 465}
-_SUBJECT_DESCRIPTION_CHARS = 120
 _MESSAGE_ID_UNSAFE = re.compile(r"[^A-Za-z0-9.\-]")
 # What a conversation with the server may raise (time-outs are two classes on Python 3.10).
 _SMTP_FAILURES: tuple[type[BaseException], ...] = (
@@ -132,100 +129,60 @@ class EmailOptions:
 # -- what is sent: pure functions of the alert ------------------------------
 
 
-def _cut(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
-def _digest_title(document: Alert) -> str:
-    header = digest_of(document) or {}
-    count = document.get("count", len(digest_alerts(document)))
-    return f"{count} alerts for {header.get('group', '?')}"
+# The shipped templates, which integrator.toml's subject_template, template
+# and html_template replace (docs/integrations/email.md).
+SUBJECT_TEMPLATE = "email-subject.txt.j2"
+TEXT_TEMPLATE = "email.txt.j2"
+HTML_TEMPLATE = "email.html.j2"
+TEMPLATE_FORMATS: Mapping[str, TemplateFormat] = {
+    "subject_template": "text",
+    "template": "text",
+    "html_template": "html",
+}
+
+
+@dataclass(frozen=True)
+class EmailParts:
+    """What a message says: its subject and its two parts."""
+
+    subject: str
+    text: str
+    html: str
+
+    @classmethod
+    def of(cls, subject: str, text: str, html: str) -> EmailParts:
+        # A header is one line, whatever a template wrote; parts end with a newline.
+        return cls(
+            _one_line(subject),
+            text if text.endswith("\n") else text + "\n",
+            html if html.endswith("\n") else html + "\n",
+        )
+
+
+def _render_default(name: str, alert: Alert) -> str:
+    return default_template(name).render(alert=alert, options={}, integration="email")
 
 
 def email_subject(alert: Alert) -> str:
     """``[Wazuh] Level 10, rule 5712: <description> (agent web01)``, one line;
-    ``[Wazuh] Digest: 500 alerts for rule.id=5712`` for a floods digest."""
-    if digest_of(alert) is not None:
-        return _cut(_one_line(f"[Wazuh] Digest: {_digest_title(alert)}"), 200)
-    rule: Mapping[str, Any] = alert.get("rule") or {}
-    description = _cut(_one_line(str(rule.get("description", "N/A"))), _SUBJECT_DESCRIPTION_CHARS)
-    subject = f"[Wazuh] Level {rule_level(alert)}, rule {rule.get('id')}: {description}"
-    agent = agent_name(alert)
-    if agent:
-        subject += f" (agent {_one_line(agent)})"
-    return subject
-
-
-def _rows(alert: Alert) -> list[tuple[str, str]]:
-    rule: Mapping[str, Any] = alert.get("rule") or {}
-    agent = agent_name(alert)
-    agent_text = None
-    if agent:
-        agent_id, agent_ip = dig(alert, "agent.id"), dig(alert, "agent.ip")
-        agent_text = f"({agent_id}) {agent}" if agent_id else agent
-        if agent_ip:
-            agent_text += f" {agent_ip}"
-    groups = ", ".join(str(group) for group in rule.get("groups") or ())
-    rows = [
-        ("Rule", f"{rule.get('id')} (level {rule_level(alert)}): {rule.get('description', 'N/A')}"),
-        ("Agent", agent_text),
-        ("Location", alert.get("location")),
-        ("Groups", groups),
-        ("Source IP", dig(alert, "data.srcip")),
-        ("Source user", dig(alert, "data.srcuser")),
-        ("Time", alert.get("timestamp")),
-        ("Alert ID", alert.get("id")),
-    ]
-    suppressed = suppressed_of(alert)
-    if suppressed is not None:
-        rows.append(("Suppressed", suppressed.text()))
-    return [(name, str(value)) for name, value in rows if value]
-
-
-def _digest_rows(document: Alert) -> list[tuple[str, str]]:
-    rows = [("From", document.get("first")), ("To", document.get("last"))]
-    return [(name, str(value)) for name, value in rows if value]
+    ``[Wazuh] Digest: 500 alerts for rule.id=5712`` for a floods digest
+    (the shipped subject template)."""
+    return EmailParts.of(_render_default(SUBJECT_TEMPLATE, alert), "", "").subject
 
 
 def email_text(alert: Alert) -> str:
-    """The plain-text part; for a digest, a line per listed alert."""
-    digest = digest_of(alert) is not None
-    rows = _digest_rows(alert) if digest else _rows(alert)
-    width = max((len(name) for name, _ in rows), default=0) + 1
-    lines = [email_subject(alert), ""]
-    lines += [f"{name + ':':<{width}} {value}" for name, value in rows]
-    if digest:
-        lines += ["", *digest_lines(alert)]
-    elif alert.get("full_log"):
-        lines += ["", "Full log:", str(alert["full_log"])]
-    return "\n".join(lines) + "\n"
+    """The plain-text part (the shipped template): the subject, the alert's
+    fields, its full log; for a digest, a line per listed alert."""
+    return EmailParts.of("", _render_default(TEXT_TEMPLATE, alert), "").text
 
 
 def email_html(alert: Alert) -> str:
-    """The HTML part: the same as the text, every alert value escaped."""
-    digest = digest_of(alert) is not None
-    cells = "".join(
-        f'<tr><th align="left" valign="top">{html.escape(name)}</th>'
-        f"<td>{html.escape(value)}</td></tr>"
-        for name, value in (_digest_rows(alert) if digest else _rows(alert))
-    )
-    body = [
-        "<!DOCTYPE html>",
-        '<html><head><meta charset="utf-8"></head><body>',
-        f"<h2>{html.escape(email_subject(alert))}</h2>",
-        f'<table cellpadding="4">{cells}</table>',
-    ]
-    if digest:
-        items = "".join(f"<li>{html.escape(line)}</li>" for line in digest_lines(alert))
-        body.append(f"<ul>{items}</ul>")
-    elif alert.get("full_log"):
-        body.append(f"<h3>Full log</h3><pre>{html.escape(str(alert['full_log']))}</pre>")
-    body.append("</body></html>")
-    return "\n".join(body) + "\n"
+    """The HTML part (the shipped template): the same, every value escaped."""
+    return EmailParts.of("", "", _render_default(HTML_TEMPLATE, alert)).html
 
 
 def _message_id(alert: Alert, sender: str) -> str:
@@ -242,10 +199,15 @@ def _message_id(alert: Alert, sender: str) -> str:
     return f"<wazuh.{_MESSAGE_ID_UNSAFE.sub('-', str(alert_id))}@{domain}>"
 
 
-def build_email(alert: Alert, options: EmailOptions) -> EmailMessage:
-    """The whole message: headers, a text part and an HTML alternative."""
+def build_email(
+    alert: Alert, options: EmailOptions, parts: EmailParts | None = None
+) -> EmailMessage:
+    """The whole message: headers, a text part and an HTML alternative
+    (``parts``, the shipped templates' by default)."""
+    if parts is None:
+        parts = EmailParts(email_subject(alert), email_text(alert), email_html(alert))
     message = EmailMessage()
-    message["Subject"] = email_subject(alert)
+    message["Subject"] = parts.subject
     message["From"] = options.sender
     message["To"] = ", ".join(options.recipients)
     is_digest = digest_of(alert) is not None
@@ -253,8 +215,8 @@ def build_email(alert: Alert, options: EmailOptions) -> EmailMessage:
     if when is not None:
         message["Date"] = format_datetime(when)
     message["Message-ID"] = _message_id(alert, options.envelope_sender)
-    message.set_content(email_text(alert))
-    message.add_alternative(email_html(alert), subtype="html")
+    message.set_content(parts.text)
+    message.add_alternative(parts.html, subtype="html")
     return message
 
 
@@ -295,8 +257,13 @@ class EmailIntegration(Integration):
     required = ("hook_url",)
     default_concurrency = 4
 
+    template_formats: ClassVar[Mapping[str, TemplateFormat]] = TEMPLATE_FORMATS
+
     def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
         super().__init__(block, context)
+        self._templates = OutputTemplates(
+            TEMPLATE_FORMATS, context.settings.templates, context.home
+        )
         self._options = EmailOptions.read(block.options)
         self._server = SmtpServer.parse(block.hook_url.reveal() if block.hook_url else "")
         self._tls: ssl.SSLContext | None = None
@@ -319,13 +286,29 @@ class EmailIntegration(Integration):
             return str(exc)
         return None
 
+    def _parts(self, alert: Alert) -> EmailParts:
+        """The subject and parts through the block's templates; a template
+        that fails on ``alert`` is Permanent (a dead letter naming its line)."""
+
+        def render(role: str, default: str) -> str:
+            return self._templates.render(
+                role, default, alert=alert, options=self.block.options, integration=self.name
+            )
+
+        return EmailParts.of(
+            render("subject_template", SUBJECT_TEMPLATE),
+            render("template", TEXT_TEMPLATE),
+            render("html_template", HTML_TEMPLATE),
+        )
+
     def preview(self, alert: Alert) -> dict[str, Any]:
+        parts = self._parts(alert)
         return {
             "from": self._options.sender,
             "to": list(self._options.recipients),
-            "subject": email_subject(alert),
-            "text": email_text(alert),
-            "html": email_html(alert),
+            "subject": parts.subject,
+            "text": parts.text,
+            "html": parts.html,
         }
 
     async def send(self, alert: Alert) -> None:
@@ -344,7 +327,7 @@ class EmailIntegration(Integration):
             password=password,
             timeout=float(self.block.timeout_s),
         )
-        message = build_email(alert, options)
+        message = build_email(alert, options, self._parts(alert))
         try:
             async with client:
                 await client.send_message(
