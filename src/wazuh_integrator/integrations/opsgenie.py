@@ -8,9 +8,9 @@ from typing import Any, ClassVar
 
 from wazuh_integrator.errors import Permanent
 from wazuh_integrator.integrations.alert_fields import agent_name, dig, digest_alerts, rule_level
-from wazuh_integrator.integrations.base import WEBHOOK_CONCURRENCY, Alert, Integration
+from wazuh_integrator.integrations.base import Alert
 from wazuh_integrator.integrations.flood_marks import digest_lines, digest_of, suppressed_of
-from wazuh_integrator.integrations.http import post_json
+from wazuh_integrator.integrations.webhook import WebhookIntegration
 
 __all__ = [
     "DEFAULT_API_BASE",
@@ -191,23 +191,19 @@ def _body(alert: Alert, options: Mapping[str, Any] | None) -> dict[str, Any]:
     return build_opsgenie_payload(alert, options)
 
 
-class OpsgenieIntegration(Integration):
+class OpsgenieIntegration(WebhookIntegration):
+    """Says what Opsgenie gets; the webhook base sends it."""
+
     name = "opsgenie"
-    required = ("api_key",)
-    default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
+    required: ClassVar[tuple[str, ...]] = ("api_key",)
 
     def preview(self, alert: Alert) -> dict[str, Any]:
         return _body(alert, self.block.options)
 
-    async def send(self, alert: Alert) -> None:
+    def target_url(self) -> str:
+        return alerts_url(self.block.hook_url.reveal() if self.block.hook_url else None)
+
+    def auth_header(self) -> str | None:
         if self.block.api_key is None:
             raise Permanent("opsgenie: no <api_key> configured")
-        base = self.block.hook_url.reveal() if self.block.hook_url else None
-        await post_json(
-            self.context.session(),
-            alerts_url(base),
-            _body(alert, self.block.options),
-            timeout_s=self.block.timeout_s,
-            headers={"Authorization": f"GenieKey {self.block.api_key.reveal()}"},
-            secrets=self.block.secrets,
-        )
+        return f"GenieKey {self.block.api_key.reveal()}"

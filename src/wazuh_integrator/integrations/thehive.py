@@ -21,9 +21,9 @@ from wazuh_integrator.integrations.alert_fields import (
     iso_datetime,
     rule_level,
 )
-from wazuh_integrator.integrations.base import WEBHOOK_CONCURRENCY, Alert, Integration
+from wazuh_integrator.integrations.base import Alert
 from wazuh_integrator.integrations.flood_marks import digest_lines, digest_of, suppressed_of
-from wazuh_integrator.integrations.http import post_json
+from wazuh_integrator.integrations.webhook import WebhookIntegration
 
 __all__ = [
     "TheHiveIntegration",
@@ -243,10 +243,11 @@ def _body(alert: Alert, options: Mapping[str, Any] | None) -> dict[str, Any]:
     return build_thehive_payload(alert, options)
 
 
-class TheHiveIntegration(Integration):
+class TheHiveIntegration(WebhookIntegration):
+    """Says what TheHive gets; the webhook base sends it."""
+
     name = "thehive"
-    required = ("hook_url", "api_key")
-    default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
+    required: ClassVar[tuple[str, ...]] = ("hook_url", "api_key")
 
     @classmethod
     def block_problem(cls, block: IntegrationBlock) -> str | None:
@@ -258,22 +259,21 @@ class TheHiveIntegration(Integration):
     def preview(self, alert: Alert) -> dict[str, Any]:
         return _body(alert, self.block.options)
 
-    async def send(self, alert: Alert) -> None:
-        if self.block.api_key is None or self.block.hook_url is None:
-            raise Permanent("thehive: <hook_url> and <api_key> are required")
-        headers = {"Authorization": f"Bearer {self.block.api_key.reveal()}"}
+    def target_url(self) -> str:
+        return alert_endpoint(super().target_url())
+
+    def auth_header(self) -> str | None:
+        if self.block.api_key is None:
+            raise Permanent("thehive: no <api_key> configured")
+        return f"Bearer {self.block.api_key.reveal()}"
+
+    def extra_headers(self) -> Mapping[str, str]:
         organisation = (self.block.options or {}).get(_ORGANISATION_OPTION)
-        if organisation:
-            headers["X-Organisation"] = str(organisation)
+        return {"X-Organisation": str(organisation)} if organisation else {}
+
+    async def send(self, alert: Alert) -> None:
         try:
-            await post_json(
-                self.context.session(),
-                alert_endpoint(self.block.hook_url.reveal()),
-                _body(alert, self.block.options),
-                timeout_s=self.block.timeout_s,
-                headers=headers,
-                secrets=self.block.secrets,
-            )
+            await super().send(alert)
         except Permanent as error:
             if error.status in _DUPLICATE_STATUSES and _DUPLICATE_TEXT in str(error):
                 return  # created by an earlier attempt of this delivery
