@@ -24,6 +24,7 @@ from wazuh_integrator.config.models import IntegrationSettings, RateLimit, Setti
 from wazuh_integrator.config.values import Invalid as _Invalid
 from wazuh_integrator.errors import ConfigError, ConfigIssue
 from wazuh_integrator.integrations.registry import Registry
+from wazuh_integrator.tls import TlsError, ssl_context
 
 __all__ = ["load_settings", "parse_duration", "parse_rate_limit", "settings_key_line"]
 
@@ -165,6 +166,9 @@ _PER_INTEGRATION: dict[str, _Key] = {
     "retry": _Key("retry", _boolean),
     "cache_ttl": _Key("cache_ttl_s", parse_duration),
     "api_version": _Key("api_version", _api_version),
+    "ca_file": _Key("ca_file", _path),
+    "client_cert": _Key("client_cert", _path),
+    "client_key": _Key("client_key", _path),
     # Message templates, relative to the Wazuh home; which ones an integration
     # takes, and whether they compile, is judged with the registry (loading.py).
     "template": _Key("templates", _path),
@@ -172,6 +176,7 @@ _PER_INTEGRATION: dict[str, _Key] = {
     "subject_template": _Key("templates", _path),
     "html_template": _Key("templates", _path),
 }
+_TLS_FIELDS = ("ca_file", "client_cert", "client_key")
 _INTEGRATIONS_TABLE = "integrations"
 
 
@@ -197,7 +202,11 @@ def load_settings(
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_issue(shown, str(exc))]) from exc
-    reader = _SettingsReader(shown, _KeyLocator(text))
+    except RecursionError:
+        # tomllib recurses into nested arrays and inline tables.
+        issue = ConfigIssue(shown, None, None, "TOML syntax error: values nested too deeply")
+        raise ConfigError([issue]) from None
+    reader = _SettingsReader(shown, _KeyLocator(text), path.parent.absolute())
     settings = reader.read(document, path)
     if reader.issues:
         raise ConfigError(reader.issues)
@@ -235,9 +244,10 @@ def _merged(name_fields: dict[str, object], block_fields: dict[str, object]) -> 
 
 
 class _SettingsReader:
-    def __init__(self, path: str, locator: _KeyLocator) -> None:
+    def __init__(self, path: str, locator: _KeyLocator, base_dir: Path) -> None:
         self.path = path
         self.locator = locator
+        self.base_dir = base_dir
         self.issues: list[ConfigIssue] = []
 
     def _issue(self, table: tuple[str, ...], key: str, message: str) -> None:
@@ -331,11 +341,30 @@ class _SettingsReader:
             self._issue(
                 table, key, f"initial_backoff ({initial_s:g}s) exceeds max_backoff ({max_s:g}s)"
             )
+        self._check_tls(table, fields)
         return fields
 
     @staticmethod
     def _settings(name: str, fields: dict[str, object]) -> IntegrationSettings:
         return IntegrationSettings(**fields)  # type: ignore[arg-type]
+
+    def _check_tls(self, table: tuple[str, ...], fields: dict[str, object]) -> None:
+        """Resolve the TLS files (relative to integrator.toml's folder) and load
+        them now, so that a bad one is an error at start, not at the first alert."""
+        files: list[Path | None] = []
+        for name in _TLS_FIELDS:
+            value = fields.get(name)
+            if isinstance(value, Path) and not value.is_absolute():
+                value = fields[name] = self.base_dir / value
+            files.append(value if isinstance(value, Path) else None)
+        ca_file, cert, key = files
+        if key is not None and cert is None:
+            self._issue(table, "client_key", "needs client_cert (the certificate it belongs to)")
+            return
+        try:
+            ssl_context(ca_file, cert, key)
+        except TlsError as exc:
+            self._issue(table, "ca_file" if "CA file" in str(exc) else "client_cert", str(exc))
 
 
 class _KeyLocator:
