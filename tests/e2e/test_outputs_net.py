@@ -309,3 +309,34 @@ async def test_a_floods_digest_is_one_email_and_one_syslog_message(
     message = parse(line)
     assert (message.msgid, message.msg) == ("digest", "20 Wazuh alerts for rule.id=5712")
     assert message.structured_data["wazuh@32473"]["count"] == "20"
+
+
+async def test_tls_outputs_trust_the_ca_file_of_integrator_toml(home: Path) -> None:
+    from tests.integrations.standins import LocalCA
+
+    ca = LocalCA()
+    ca_file = ca.write_ca(home / "etc" / "siem-ca.pem")
+    listener = await SyslogListener("tls", tls=ca.server_context()).start()
+    smtp = await SmtpStandIn(tls=ca.server_context(), implicit_tls=True).start()
+    try:
+        blocks = (
+            f"<integration><name>syslog</name><hook_url>{listener.url}</hook_url></integration>"
+            f"<integration><name>email</name><hook_url>{smtp.url}</hook_url>"
+            '<options>{"from": "wazuh@example.com", "to": "soc@example.com"}</options>'
+            "</integration>"
+        )
+        (home / "etc" / "ossec.conf").write_text(f"<ossec_config>\n{blocks}\n</ossec_config>\n")
+        (home / "etc" / "integrator.toml").write_text(
+            "".join(
+                f'[integrations.{name}]\nca_file = "{ca_file}"\n' for name in ("syslog", "email")
+            )
+        )
+        append_alerts(alerts_file(home), range(2))
+        await run_once(home)
+    finally:
+        await listener.stop()
+        await smtp.stop()
+    assert sorted(
+        parse(m).structured_data["wazuh@32473"]["alert_id"] for m in listener.messages
+    ) == ids(range(2))
+    assert len(smtp.received) == 2 and all(r.tls for r in smtp.received)

@@ -110,7 +110,8 @@ def test_message_headers() -> None:
         ("http://mail", OPTIONS, "hook_url: must be smtp://host[:port] or smtps://"),
         ("smtp://u:p@mail", OPTIONS, "hook_url: no credentials in the URL"),
         ("smtp://mail:587", {**OPTIONS, "to": "soc@example.com", "username": "w"}, None),
-        ("smtps://mail", {**OPTIONS, "require_tls": True, "ca_file": "ca.pem"}, None),
+        ("smtps://mail", {**OPTIONS, "require_tls": True}, None),
+        ("smtp://mail", {**OPTIONS, "ca_file": "ca.pem"}, 'options: unknown key "ca_file"'),
     ],
 )
 def test_block_problems(
@@ -163,8 +164,18 @@ async def start(servers: list[SmtpStandIn], server: SmtpStandIn) -> SmtpStandIn:
 @pytest.fixture
 def ca(tmp_path: Path) -> LocalCA:
     local = LocalCA()
-    local.write_ca(tmp_path / "ca.pem")  # the context's Wazuh home is tmp_path
+    local.write_ca(tmp_path / "ca.pem")
     return local
+
+
+@pytest.fixture
+def tls_context(tmp_path: Path, session: Any, ca: LocalCA) -> Any:
+    """A context whose integrator.toml names the local CA as ``ca_file``."""
+    from wazuh_integrator.config.models import IntegrationSettings
+    from wazuh_integrator.integrations.base import IntegrationContext
+
+    settings = IntegrationSettings(ca_file=tmp_path / "ca.pem")
+    return IntegrationContext(tmp_path, tmp_path / "state", settings, http=session)
 
 
 def assert_is_the_alert(received: Any) -> None:
@@ -193,27 +204,27 @@ async def test_plain_smtp_without_login(
 
 
 async def test_starttls_when_offered_and_login_with_the_api_key(
-    ca: LocalCA, servers: list[SmtpStandIn], make_block: Any, context: Any
+    ca: LocalCA, servers: list[SmtpStandIn], make_block: Any, tls_context: Any
 ) -> None:
     server = await start(servers, SmtpStandIn(tls=ca.server_context(), password=PASSWORD))
-    options = {**OPTIONS, "ca_file": "ca.pem", "username": "wazuh-relay"}
+    options = {**OPTIONS, "username": "wazuh-relay"}
     block = make_block("email", hook_url=Secret(server.url), api_key=Secret(PASSWORD),
                        options=options)  # fmt: skip
-    await EmailIntegration(block, context).send(ALERT)
+    await EmailIntegration(block, tls_context).send(ALERT)
     [received] = await server.wait_for(1)
     assert_is_the_alert(received)
     assert (received.tls, received.login) == (True, "wazuh-relay")
 
 
 async def test_implicit_tls_logs_in_as_the_sender_by_default(
-    ca: LocalCA, servers: list[SmtpStandIn], make_block: Any, context: Any
+    ca: LocalCA, servers: list[SmtpStandIn], make_block: Any, tls_context: Any
 ) -> None:
     server = await start(
         servers, SmtpStandIn(tls=ca.server_context(), implicit_tls=True, password=PASSWORD)
     )
     block = make_block("email", hook_url=Secret(server.url), api_key=Secret(PASSWORD),
-                       options={**OPTIONS, "ca_file": "ca.pem"})  # fmt: skip
-    await EmailIntegration(block, context).send(ALERT)
+                       options=OPTIONS)  # fmt: skip
+    await EmailIntegration(block, tls_context).send(ALERT)
     [received] = await server.wait_for(1)
     assert_is_the_alert(received)
     assert (received.tls, received.login) == (True, "wazuh@example.com")
@@ -325,7 +336,7 @@ async def test_a_wrong_password_is_permanent_and_never_shown(
     ca: LocalCA,
     servers: list[SmtpStandIn],
     make_block: Any,
-    context: Any,
+    tls_context: Any,
     caplog: pytest.LogCaptureFixture,
     assert_no_leak: Any,
 ) -> None:
@@ -333,9 +344,9 @@ async def test_a_wrong_password_is_permanent_and_never_shown(
     caplog.set_level(logging.DEBUG)
     server = await start(servers, SmtpStandIn(tls=ca.server_context(), password="other"))
     block = make_block("email", hook_url=Secret(server.url), api_key=Secret(PASSWORD),
-                       options={**OPTIONS, "ca_file": "ca.pem"})  # fmt: skip
+                       options=OPTIONS)  # fmt: skip
     with pytest.raises(Permanent) as info:
-        await EmailIntegration(block, context).send(ALERT)
+        await EmailIntegration(block, tls_context).send(ALERT)
     assert info.value.status == 535
     assert_no_leak(info.value, [PASSWORD])
 

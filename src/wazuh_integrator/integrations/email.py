@@ -12,7 +12,7 @@ import hashlib
 import re
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, getaddresses, make_msgid, parseaddr
 from typing import Any, ClassVar
@@ -31,9 +31,9 @@ from wazuh_integrator.integrations.base import Alert, Integration, IntegrationCo
 from wazuh_integrator.integrations.flood_marks import digest_of
 from wazuh_integrator.integrations.options import OptionsError, OptionsReader
 from wazuh_integrator.integrations.templated import OutputTemplates
-from wazuh_integrator.integrations.tls import TlsFiles
 from wazuh_integrator.secret import scrub
 from wazuh_integrator.templating import TemplateFormat, default_template
+from wazuh_integrator.tls import TlsError, ssl_context
 
 __all__ = [
     "EmailIntegration",
@@ -99,7 +99,6 @@ class EmailOptions:
     recipients: tuple[str, ...]
     username: str | None = None
     require_tls: bool = False
-    tls: TlsFiles = field(default_factory=TlsFiles)
 
     @classmethod
     def read(cls, options: Mapping[str, Any] | None) -> EmailOptions:
@@ -109,7 +108,6 @@ class EmailOptions:
             recipients=reader.text_list("to", required=True),
             username=reader.text("username"),
             require_tls=reader.flag("require_tls"),
-            tls=TlsFiles.read(reader),
         )
         reader.reject_unknown()
         _address(read.sender, "from")
@@ -268,12 +266,17 @@ class EmailIntegration(Integration):
         self._server = SmtpServer.parse(block.hook_url.reveal() if block.hook_url else "")
         self._tls: ssl.SSLContext | None = None
 
-    def _tls_context(self) -> ssl.SSLContext:
-        # Made once: loading CA files for every message would cost more than the message.
+    def _tls_context(self) -> ssl.SSLContext | None:
+        """The ``ca_file``, ``client_cert`` and ``client_key`` of integrator.toml
+        (checked at start), or None for the system's CAs. Made once per block."""
         if self._tls is None:
+            settings = self.context.settings
             try:
-                self._tls = self._options.tls.context(self.context.home)
-            except OptionsError as exc:
+                self._tls = (
+                    ssl_context(settings.ca_file, settings.client_cert, settings.client_key)
+                    or ssl.create_default_context()
+                )
+            except TlsError as exc:
                 raise Permanent(str(exc)) from None
         return self._tls
 

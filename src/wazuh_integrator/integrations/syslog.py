@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import ssl
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -29,7 +29,7 @@ from wazuh_integrator.integrations.alert_fields import (
 from wazuh_integrator.integrations.base import Alert, Integration, IntegrationContext
 from wazuh_integrator.integrations.flood_marks import digest_of
 from wazuh_integrator.integrations.options import OptionsError, OptionsReader
-from wazuh_integrator.integrations.tls import TlsFiles
+from wazuh_integrator.tls import TlsError, ssl_context
 
 __all__ = [
     "FACILITIES",
@@ -140,7 +140,6 @@ class SyslogOptions:
     app_name: str = "wazuh"
     hostname: str | None = None  # None: the alert's manager
     sd_id: str = DEFAULT_SD_ID
-    tls: TlsFiles = field(default_factory=TlsFiles)
 
     @classmethod
     def read(cls, options: Mapping[str, Any] | None) -> SyslogOptions:
@@ -152,7 +151,6 @@ class SyslogOptions:
             app_name=reader.text("app_name", default="wazuh") or "wazuh",
             hostname=reader.text("hostname"),
             sd_id=reader.text("sd_id", default=DEFAULT_SD_ID) or DEFAULT_SD_ID,
-            tls=TlsFiles.read(reader),
         )
         reader.reject_unknown()
         if not _is_sd_name(read.sd_id) or "@" not in read.sd_id:
@@ -358,12 +356,10 @@ class SyslogIntegration(Integration):
     @classmethod
     def block_problem(cls, block: IntegrationBlock) -> str | None:
         try:
-            options = SyslogOptions.read(block.options)
-            target = SyslogTarget.parse(block.hook_url.reveal() if block.hook_url else "")
+            SyslogOptions.read(block.options)
+            SyslogTarget.parse(block.hook_url.reveal() if block.hook_url else "")
         except OptionsError as exc:
             return str(exc)
-        if target.transport != "tls" and options.tls != TlsFiles():
-            return "options: ca_file, client_cert and client_key need a tls:// hook_url"
         return None
 
     def preview(self, alert: Alert) -> str:
@@ -373,9 +369,13 @@ class SyslogIntegration(Integration):
         if self._connection is None:
             tls = None
             if self._target.transport == "tls":
+                settings = self.context.settings
                 try:
-                    tls = self._options.tls.context(self.context.home)
-                except OptionsError as exc:
+                    tls = (
+                        ssl_context(settings.ca_file, settings.client_cert, settings.client_key)
+                        or ssl.create_default_context()
+                    )
+                except TlsError as exc:
                     raise Permanent(str(exc)) from None
             self._connection = _Connection(self._target, tls, float(self.block.timeout_s))
         return self._connection
