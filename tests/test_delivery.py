@@ -46,6 +46,7 @@ class Answer:
     headers: dict[str, str] = field(default_factory=dict)
     hang: bool = False
     body: bytes = b"ok"
+    delay_s: float = 0.0
 
 
 class Receiver:
@@ -87,6 +88,8 @@ class Receiver:
         answer = self.script.pop(0) if self.script else self.default
         if answer.hang:
             await self.released.wait()
+        if answer.delay_s:
+            await asyncio.sleep(answer.delay_s)
         if 200 <= answer.status <= 299:
             self.accepted.append(orjson.loads(body)["id"])
             self.accepted_times.append(time.monotonic())
@@ -795,16 +798,81 @@ def test_the_circuit_opens_after_the_threshold(
     assert circuit.is_open is is_open
     assert opened.count(True) == (1 if is_open else 0)
     if is_open:
-        assert 101.0 <= circuit.next_probe_at <= 160.0
+        assert 100.5 <= circuit.next_probe_at <= 101.0
     assert circuit.record_success() is is_open
     assert not circuit.is_open
 
 
-def test_failed_probes_push_the_next_probe_further_up_to_the_cap() -> None:
-    circuit = Circuit(1, initial_s=1.0, max_s=8.0, rng=random.Random(5))
+async def test_after_an_outage_the_first_delivery_comes_within_one_probe_interval(
+    harness: Harness, receiver: Receiver
+) -> None:
+    # 32 sends in flight when the receiver starts failing: most of their failures
+    # arrive after the circuit opened, and must not count as failed probes.
+    receiver.default = Answer(500, delay_s=0.05)
+    settings = IntegrationSettings(concurrency=32, initial_backoff_s=0.05, max_backoff_s=300.0)
+    deliverer = harness.make(
+        PostIntegration, url=receiver.url(), settings=settings, retries=0, probe_cap_s=0.5
+    )
+    await deliverer.start()
+    await submit_all(deliverer, harness, range(200))
+    await deliverer.join()
+    assert deliverer.stats()["circuit_open"] == 1
+    await asyncio.sleep(1.0)  # the outage goes on for a while
+    receiver.default = Answer(200)
+    recovered_at = time.monotonic()
+    await until(lambda: bool(receiver.accepted), "a first delivery after recovery")
+    assert receiver.accepted_times[0] - recovered_at < 2.0
+    await until(lambda: len(set(receiver.accepted)) == 200, "the whole backlog", timeout_s=15)
+    assert deliverer.stats()["circuit_open"] == 0
+
+
+async def test_closing_the_circuit_brings_the_whole_backlog_forward(
+    harness: Harness, receiver: Receiver
+) -> None:
+    settings = IntegrationSettings(concurrency=4, initial_backoff_s=0.05, max_backoff_s=300.0)
+    deliverer = harness.make(
+        PostIntegration, url=receiver.url(), settings=settings, retries=0, probe_cap_s=0.3
+    )
+    now = time.time()
+    # Parked earlier after several failures: their own backoff put them far ahead.
+    for number in range(100, 110):
+        harness.store.park(
+            deliverer.key,
+            orjson.dumps({"id": f"1764262800.{number}"}),
+            attempts=6,
+            first_failed_at=now - 60,
+            next_attempt_at=now + 3600,
+            last_error="HTTP 500",
+        )
+    receiver.default = Answer(503)
+    await deliverer.start()
+    await submit_all(deliverer, harness, range(20))
+    await deliverer.join()
+    assert deliverer.stats()["circuit_open"] == 1
+    receiver.default = Answer(200)
+    await until(lambda: len(set(receiver.accepted)) == 30, "new and old parked alerts")
+    await until(lambda: harness.store.count_parked(deliverer.key) == 0, "an empty store")
+
+
+def test_failures_of_sends_in_flight_when_the_circuit_opened_do_not_push_the_probe() -> None:
+    circuit = Circuit(5, initial_s=1.0, max_s=300.0, rng=random.Random(7), probe_cap_s=5.0)
+    for _ in range(5):
+        circuit.record_failure(now=0.0)
+    first_probe_at = circuit.next_probe_at
+    assert 0.5 <= first_probe_at <= 1.0
+    for _ in range(27):  # the other sends that were in flight
+        circuit.record_failure(now=0.1)
+    assert circuit.next_probe_at == first_probe_at
+    assert circuit.failed_probes == 0
+
+
+def test_failed_probes_space_out_up_to_the_probe_cap_far_below_max_backoff() -> None:
+    circuit = Circuit(1, initial_s=1.0, max_s=300.0, rng=random.Random(5), probe_cap_s=5.0)
     circuit.record_failure(now=0.0)
-    for probe in range(1, 12):
-        circuit.record_failure(now=float(probe * 100))
-        wait = circuit.next_probe_at - probe * 100
-        # Never a busy loop, never past the cap.
-        assert 1.0 <= wait <= 8.0
+    waits = []
+    for probe in range(1, 40):
+        now = float(probe * 100)
+        circuit.record_failure(now=now, probe=True)
+        waits.append(circuit.next_probe_at - now)
+    assert all(0.5 <= wait <= 5.0 for wait in waits)
+    assert max(waits) > 2.5  # it did grow

@@ -41,7 +41,7 @@ import orjson
 
 from wazuh_integrator.backoff import backoff_s, retry_wait_s
 from wazuh_integrator.config.models import IntegrationSettings
-from wazuh_integrator.delivery.circuit import Circuit
+from wazuh_integrator.delivery.circuit import PROBE_CAP_S, Circuit
 from wazuh_integrator.delivery.failure_log import FailureLog
 from wazuh_integrator.delivery.model import Delivery, Job
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Timeout, Transient
@@ -117,6 +117,7 @@ class Deliverer:
         rng: random.Random | None = None,
         safety_margin_s: float = SAFETY_MARGIN_S,
         circuit_threshold: int = CIRCUIT_THRESHOLD,
+        probe_cap_s: float = PROBE_CAP_S,
         overflow_bytes: int = OVERFLOW_BYTES,
     ) -> None:
         block = integration.block
@@ -144,6 +145,7 @@ class Deliverer:
             initial_s=settings.initial_backoff_s,
             max_s=settings.max_backoff_s,
             rng=self._rng,
+            probe_cap_s=probe_cap_s,
         )
         self._failures = FailureLog(log)
 
@@ -517,7 +519,7 @@ class Deliverer:
         if isinstance(error, RateLimited):
             wait_s = self._pause_for_rate_limit(error, wait_s)
         if not isinstance(error, RateLimited) or error.retry_after_s is None:
-            self._record_transient_failure(now)
+            self._record_transient_failure(now, probe=probe)
         text = self._text(error)
         self._store.reschedule_parked(
             parked.id, attempts=attempts, next_attempt_at=now + wait_s, last_error=text
@@ -627,11 +629,19 @@ class Deliverer:
         """A success, or a refusal of this one alert (a 4xx): either way the
         receiver is up, so the circuit closes."""
         if self._circuit.record_success():
-            log.info("Integration '%s': the receiver answers again; circuit closed.", self.key)
+            # What failed during the outage waits on its own backoff, up to
+            # max_backoff: the receiver is back, so all of it is due now.
+            brought = self._store.bring_forward_parked(self.key, self._clock())
+            log.info(
+                "Integration '%s': the receiver answers again; circuit closed,"
+                " %d parked deliveries due now.",
+                self.key,
+                brought,
+            )
             self._parked_changed.set()
 
-    def _record_transient_failure(self, now: float) -> None:
-        if self._circuit.record_failure(now):
+    def _record_transient_failure(self, now: float, *, probe: bool = False) -> None:
+        if self._circuit.record_failure(now, probe=probe):
             log.warning(
                 "Integration '%s': %d failures in a row; new alerts are parked untried"
                 " while one parked delivery at a time probes the receiver.",
