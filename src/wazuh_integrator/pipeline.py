@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -29,7 +30,8 @@ from wazuh_integrator.errors import ConfigError
 from wazuh_integrator.filters import AlertFilter, compile_filter
 from wazuh_integrator.integrations.base import Integration, IntegrationContext
 from wazuh_integrator.integrations.registry import Registry
-from wazuh_integrator.metrics import CounterChild, Metrics, serve_metrics
+from wazuh_integrator.metrics import INVALID_REASONS, CounterChild, Metrics, serve_metrics
+from wazuh_integrator.run_summary import IntegrationSummary, RunSummary
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
 from wazuh_integrator.store import Checkpoint, StateStore
 from wazuh_integrator.watermark import Watermark
@@ -157,6 +159,10 @@ class Pipeline:
                 await self._read_until_stopped(store)
                 await self._shutdown(settings.grace_period_s)
                 self.metrics.up.set(0)
+                if self.options.once:
+                    summary = self._summary(store)
+                    summary.write(sys.stdout)
+                    return summary.exit_status()
         finally:
             if metrics_runner is not None:
                 await metrics_runner.cleanup()
@@ -165,6 +171,26 @@ class Pipeline:
             self._remove_signal_handlers()
             store.close()
         return 0
+
+    def _summary(self, store: StateStore) -> RunSummary:
+        invalid = self.metrics.alerts_invalid_total
+        oversize = invalid.labels(reason="oversize").value  # skipped before they count as read
+        return RunSummary(
+            lines_read=int(self.metrics.alerts_read_total.labels().value + oversize),
+            invalid=int(sum(invalid.labels(reason=r).value for r in INVALID_REASONS)),
+            integrations=[
+                IntegrationSummary(
+                    key=route.block.key,
+                    delivered=stats["delivered_total"],
+                    parked=stats["parked_total"],
+                    dead_lettered=stats["dead_lettered_total"],
+                    failed=stats["failed_total"],
+                    still_parked=store.count_parked(route.block.key),
+                )
+                for route in self.routes
+                for stats in [route.deliverer.stats()]
+            ],
+        )
 
     def _seed_state_gauges(self, store: StateStore) -> None:
         """Start the parked and dead-letter gauges from what the store holds."""
