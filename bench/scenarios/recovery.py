@@ -15,9 +15,10 @@ import shutil
 from dataclasses import asdict
 from pathlib import Path
 
-from bench.common import Check, Context, Outcome, median
 from tests.reliability.harness import ReceiverProcess
 from tests.reliability.outage import OutageFigures, measure_outage
+
+from bench.common import Check, Context, Outcome, median
 
 log = logging.getLogger(__name__)
 
