@@ -1,0 +1,143 @@
+"""One attempt: a rate-limit slot, a send slot, the integration's ``send``
+inside a safety time-out, and the answer as a :class:`DeliveryError` or None.
+
+Both the live workers and the parked-retry loop send through here, so the
+rate limits and the ``concurrency`` bound hold across them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import time
+import traceback
+
+from wazuh_integrator.backoff import retry_wait_s
+from wazuh_integrator.delivery.outcomes import Outcomes
+from wazuh_integrator.errors import DeliveryError, RateLimited, Timeout, Transient
+from wazuh_integrator.integrations.base import Alert, Integration
+from wazuh_integrator.metrics import Metrics
+from wazuh_integrator.ratelimit import Clock, RateLimiter
+
+__all__ = ["Sender", "Slot", "sleep_unless"]
+
+
+class Slot(enum.Enum):
+    GRANTED = "granted"
+    TOO_FAR = "too far"
+    STOPPING = "stopping"
+
+
+async def sleep_unless(stopping: asyncio.Event, seconds: float) -> bool:
+    """Sleep ``seconds``; False (at once) when ``stopping`` is set meanwhile."""
+    if stopping.is_set():
+        return False
+    try:
+        await asyncio.wait_for(stopping.wait(), timeout=seconds)
+    except (TimeoutError, asyncio.TimeoutError):  # noqa: UP041 (3.10: not the same class)
+        return True
+    return False
+
+
+class _Raised(Exception):
+    """Carries an exception the integration raised that is not a
+    DeliveryError, so that it is not taken for the safety time-out."""
+
+    def __init__(self, original: Exception) -> None:
+        super().__init__(str(original))
+        self.original = original
+
+
+class Sender:
+    def __init__(
+        self,
+        integration: Integration,
+        *,
+        key: str,
+        limiter: RateLimiter,
+        concurrency: int,
+        attempt_timeout_s: float,
+        outcomes: Outcomes,
+        metrics: Metrics,
+        stopping: asyncio.Event,
+        monotonic: Clock = time.monotonic,
+    ) -> None:
+        self.integration = integration
+        self.key = key
+        self.limiter = limiter
+        self.attempt_timeout_s = attempt_timeout_s
+        self._outcomes = outcomes
+        self._stopping = stopping
+        self._monotonic = monotonic
+        self._send_slots = asyncio.Semaphore(concurrency)
+        self._attempts_metric = metrics.delivery_attempts_total.labels(integration=key)
+        self._seconds_metric = metrics.delivery_seconds.labels(integration=key)
+        self._rate_limited_metric = metrics.rate_limited_total.labels(integration=key)
+
+    async def take_slot(self, alert: Alert, *, horizon_s: float) -> Slot:
+        """A rate-limit slot, waiting at most ``horizon_s`` for it; none is
+        needed when the integration will not call its service (a cached lookup)."""
+        if not self.integration.needs_request(alert):
+            return Slot.GRANTED
+        waited = False
+        while not self.limiter.try_acquire():
+            delay_s = self.limiter.delay_s()
+            if delay_s > horizon_s:
+                return Slot.TOO_FAR
+            if not waited:
+                waited = True
+                self._rate_limited_metric.inc()
+            if not await sleep_unless(self._stopping, delay_s):
+                return Slot.STOPPING
+        return Slot.GRANTED
+
+    async def attempt(self, alert: Alert, attempt: int) -> DeliveryError | None:
+        """Send once; the failure as a DeliveryError, or None when delivered."""
+        self._attempts_metric.inc()
+        started = self._monotonic()
+        error: DeliveryError | None = None
+        async with self._send_slots:
+            try:
+                await asyncio.wait_for(self._send(alert), self.attempt_timeout_s)
+            except DeliveryError as exc:
+                error = exc
+            except _Raised as raised:
+                error = self._unexpected(raised.original, alert, attempt)
+            # Only the safety time-out gets here (3.10: asyncio's is not the builtin).
+            except (TimeoutError, asyncio.TimeoutError):  # noqa: UP041
+                error = Timeout(f"no answer within {self.attempt_timeout_s:g} s")
+        self._seconds_metric.observe(max(0.0, self._monotonic() - started))
+        return error
+
+    async def _send(self, alert: Alert) -> None:
+        try:
+            await self.integration.send(alert)
+        except DeliveryError:
+            raise
+        except Exception as exc:
+            raise _Raised(exc) from exc
+
+    def pause_for_rate_limit(self, error: RateLimited, backoff: float) -> float:
+        """The receiver said slow down: the whole integration waits; the wait."""
+        wait_s = retry_wait_s(backoff, error.retry_after_s)
+        self.limiter.pause_for(wait_s)
+        self._rate_limited_metric.inc()
+        return wait_s
+
+    def _unexpected(self, exc: Exception, alert: Alert, attempt: int) -> DeliveryError:
+        """An exception an integration should not raise: a bug, logged with
+        enough context to find it, then handled as a transient failure."""
+        text = self._outcomes.scrubbed(f"{type(exc).__name__}: {exc}")
+        frames = traceback.extract_tb(exc.__traceback__)
+        where = f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "?"
+        self._outcomes.failures.gave_up(
+            "unexpected",
+            text,
+            "Integration '%s': unexpected error on alert %s, attempt %d, at %s: %s",
+            self.key,
+            alert.get("id", "?"),
+            attempt,
+            where,
+            text,
+        )
+        return Transient(f"unexpected error in the integration: {text}")
