@@ -28,6 +28,7 @@ from bench.nginx import nginx_binary
 from bench.scenarios import (
     delivery,
     filtering,
+    floods,
     isolation,
     latency,
     memory,
@@ -44,6 +45,7 @@ SCENARIOS = {
     "memory": memory.run,
     "isolation": isolation.run,
     "scripts": scripts.run,
+    "floods": floods.run,
     "recovery": recovery.run,
 }
 # Scenarios that need no alerts file prepared in advance (it takes a minute to write).

@@ -394,6 +394,34 @@ class Metrics:
                 ("integration",),
             )
         )
+        self.alerts_excluded_total = add(
+            Counter(
+                PREFIX + "alerts_excluded_total",
+                "Alerts that passed the stock filters but not [integrations.*.filter].",
+                ("integration",),
+            )
+        )
+        self.alerts_suppressed_total = add(
+            Counter(
+                PREFIX + "alerts_suppressed_total",
+                "Alerts a throttle counted and did not send.",
+                ("integration",),
+            )
+        )
+        self.alerts_digested_total = add(
+            Counter(
+                PREFIX + "alerts_digested_total",
+                "Alerts collected into a digest instead of being sent one by one.",
+                ("integration",),
+            )
+        )
+        self.digests_total = add(
+            Counter(
+                PREFIX + "digests_total",
+                "Digest messages handed to delivery.",
+                ("integration",),
+            )
+        )
         self.checkpoint_lag_bytes = add(
             Gauge(
                 PREFIX + "checkpoint_lag_bytes",

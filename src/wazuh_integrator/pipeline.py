@@ -28,6 +28,7 @@ from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_field
 from wazuh_integrator.delivery import Deliverer, Delivery
 from wazuh_integrator.errors import ConfigError
 from wazuh_integrator.filters import AlertFilter, compile_filter
+from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
 from wazuh_integrator.integrations.base import Integration, IntegrationContext
 from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.metrics import INVALID_REASONS, CounterChild, Metrics, serve_metrics
@@ -60,6 +61,11 @@ class Route:
     integration: Integration
     deliverer: Deliverer
     matched_total: CounterChild  # this block's series of alerts_matched_total, looked up once
+    shaper: Shaper | None = None  # the floods stage, when the block has one
+
+
+def _mark_of(position: Position) -> Mark:
+    return Mark(position.file_id.device, position.file_id.inode, position.offset)
 
 
 @dataclass(frozen=True)
@@ -147,7 +153,7 @@ class Pipeline:
                 if not self.routes:
                     log.warning("No integration is enabled: alerts are read but go nowhere.")
                 for route in self.routes:
-                    await route.deliverer.start()
+                    await self._start_route(route)
                 self._seed_state_gauges(store)
                 self._install_signal_handlers()
                 if settings.metrics_address:
@@ -214,11 +220,29 @@ class Pipeline:
         for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(signum)
 
+    async def _start_route(self, route: Route) -> None:
+        await route.deliverer.start()
+        if route.shaper is not None:
+            route.shaper.start(self._digest_submitter(route))
+
+    @staticmethod
+    def _digest_submitter(route: Route) -> DigestSubmit:
+        async def submit(document: dict[str, Any], raw: bytes, settled: Callable[[], None]) -> None:
+            await route.deliverer.submit(Delivery(alert=document, raw=raw, on_settled=settled))
+
+        return submit
+
     async def _shutdown(self, grace_s: float) -> None:
         if self.options.once and not self._stop.is_set():
             for route in self.routes:
+                if route.shaper is not None:
+                    await route.shaper.send_all(self._digest_submitter(route))
+            for route in self.routes:
                 await route.deliverer.join()
             await self._settle_due_parked()
+        for route in self.routes:
+            if route.shaper is not None:
+                await route.shaper.stop()
         await asyncio.gather(*(route.deliverer.stop(grace_s) for route in self.routes))
         for route in self.routes:
             await route.integration.close()
@@ -261,7 +285,7 @@ class Pipeline:
             cls = configuration.registry.resolve(block.name)
             if cls is None:  # resolve_integrations already disabled it
                 continue
-            integration_settings = configuration.settings.for_integration(block.name)
+            integration_settings = configuration.settings.for_block(block)
             context = IntegrationContext(
                 home=self.paths.home,
                 state_dir=self.state_dir,
@@ -281,8 +305,23 @@ class Pipeline:
                 metrics=self.metrics,
             )
             matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
+            shaper = None
+            if integration_settings.shapes_alerts:
+                shaper = Shaper(
+                    block.key,
+                    integration_settings,
+                    store=self._store,
+                    counters=FloodCounters(
+                        excluded=self.metrics.alerts_excluded_total.labels(integration=block.key),
+                        suppressed=self.metrics.alerts_suppressed_total.labels(
+                            integration=block.key
+                        ),
+                        digested=self.metrics.alerts_digested_total.labels(integration=block.key),
+                        digests=self.metrics.digests_total.labels(integration=block.key),
+                    ),
+                )
             routes.append(
-                Route(block, compile_filter(block), integration, deliverer, matched_total)
+                Route(block, compile_filter(block), integration, deliverer, matched_total, shaper)
             )
             log.info("Enabling integration for: '%s'.", block.name)
         return routes
@@ -311,7 +350,7 @@ class Pipeline:
             if route is not None:
                 new_routes.append(route)
         for route in built.values():
-            await route.deliverer.start()
+            await self._start_route(route)
         retired = list(kept.values())
         self.routes = new_routes
         self.configuration = configuration
@@ -319,6 +358,8 @@ class Pipeline:
         live_keys = {route.block.key for route in new_routes}
         for route in retired:
             log.info("Disabling integration '%s' (block %d).", route.block.name, route.block.index)
+            if route.shaper is not None:
+                await route.shaper.stop()
             await route.deliverer.stop(grace_s)
             await route.integration.close()
             if route.block.key not in live_keys:
@@ -439,10 +480,32 @@ class Pipeline:
             log.warning("Skipping an undecodable alert at offset %d: %s", line.start.offset, exc)
             watermark.line_without_work(line.end)
             return
-        settle = watermark.line_with_work(line.end, len(matched))
+        deliveries = self._shape(matched, alert, line)
+        if not deliveries:
+            watermark.line_without_work(line.end)
+            return
+        settle = watermark.line_with_work(line.end, len(deliveries))
+        for route, body, raw in deliveries:
+            await route.deliverer.submit(Delivery(alert=body, raw=raw, on_settled=settle))
+
+    @staticmethod
+    def _shape(
+        matched: list[Route], alert: dict[str, Any], line: Line
+    ) -> list[tuple[Route, dict[str, Any], bytes]]:
+        """The floods stage: what each matched block delivers now."""
+        deliveries = []
+        mark: Mark | None = None
         for route in matched:
             route.matched_total.inc()
-            await route.deliverer.submit(Delivery(alert=alert, raw=line.data, on_settled=settle))
+            if route.shaper is None:
+                deliveries.append((route, alert, line.data))
+                continue
+            if mark is None:
+                mark = _mark_of(line.end)
+            shaped = route.shaper.shape(alert, line.data, mark)
+            if shaped.alert is not None and shaped.raw is not None:
+                deliveries.append((route, shaped.alert, shaped.raw))
+        return deliveries
 
     def _save_checkpoint(self, *, force: bool = False) -> None:
         store = self._store
@@ -452,6 +515,10 @@ class Pipeline:
         now = time.monotonic()
         if not force and now - self._last_checkpoint_save < CHECKPOINT_INTERVAL_S:
             return
+        # Flood windows first: a saved checkpoint must never be ahead of them.
+        for route in self.routes:
+            if route.shaper is not None:
+                route.shaper.persist()
         if self._watermark.advanced or force:
             store.save_checkpoint(_checkpoint_of(position))
             self._watermark.advanced = False

@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, NamedTuple
 
 import orjson
 
@@ -37,10 +37,13 @@ __all__ = [
     "SCHEMA_VERSION",
     "Checkpoint",
     "DeadLetter",
+    "Mark",
     "ParkedDelivery",
     "StateReader",
     "StateStore",
     "StoreError",
+    "StoredBatch",
+    "StoredGroup",
 ]
 
 log = logging.getLogger(__name__)
@@ -95,6 +98,42 @@ CREATE TABLE cache (
 CREATE INDEX cache_expiry ON cache (expires_at);
 """
 
+# The floods stage's tables (docs/floods.md), created in databases of any age.
+_FLOODS_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS throttle_windows (
+    integration_key TEXT NOT NULL,
+    key             TEXT NOT NULL,
+    state           BLOB NOT NULL,
+    PRIMARY KEY (integration_key, key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS digest_groups (
+    integration_key TEXT NOT NULL,
+    group_key       TEXT NOT NULL,
+    last_flush_at   REAL NOT NULL,
+    through         BLOB,
+    PRIMARY KEY (integration_key, group_key)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS digest_batches (
+    id              INTEGER PRIMARY KEY AUTOINCREMENT,
+    integration_key TEXT NOT NULL,
+    group_key       TEXT NOT NULL,
+    fields          BLOB NOT NULL,
+    first_at        REAL NOT NULL,
+    last_at         REAL NOT NULL,
+    send_at         REAL NOT NULL,
+    count           INTEGER NOT NULL,
+    through         BLOB,
+    flushed         INTEGER NOT NULL DEFAULT 0
+);
+CREATE INDEX IF NOT EXISTS digest_batches_by_key ON digest_batches (integration_key, id);
+CREATE TABLE IF NOT EXISTS digest_alerts (
+    batch_id INTEGER NOT NULL,
+    seq      INTEGER NOT NULL,
+    alert    BLOB NOT NULL,
+    PRIMARY KEY (batch_id, seq)
+) WITHOUT ROWID;
+"""
+
 _PARKED_COLUMNS: Final = (
     "id, integration_key, alert, attempts, first_failed_at, next_attempt_at, last_error"
 )
@@ -116,6 +155,50 @@ class Checkpoint:
     inode: int
     offset: int
     path: str
+
+
+class Mark(NamedTuple):
+    """Where a line of alerts.json ends (see wazuh_integrator.floods.marks)."""
+
+    device: int
+    inode: int
+    offset: int
+
+    def at_or_before(self, other: Mark | None) -> bool:
+        """Whether this line comes no later than ``other`` in the same file.
+
+        Lines of different files are never compared: after a rotation the
+        stage counts a line again rather than risk dropping one.
+        """
+        return (
+            other is not None
+            and self.device == other.device
+            and self.inode == other.inode
+            and self.offset <= other.offset
+        )
+
+
+@dataclass
+class StoredBatch:
+    """A batch as the store keeps it."""
+
+    id: int
+    group_key: str
+    fields: dict[str, Any]
+    first_at: float
+    last_at: float
+    send_at: float
+    count: int
+    through: Mark | None
+    flushed: bool
+    alerts: list[bytes]
+
+
+@dataclass(frozen=True)
+class StoredGroup:
+    group_key: str
+    last_flush_at: float
+    through: Mark | None
 
 
 @dataclass(frozen=True)
@@ -170,6 +253,14 @@ def _dead_letter(row: Sequence[Any]) -> DeadLetter:
         last_error=row[7],
         status=row[8],
     )
+
+
+def _mark(value: bytes | None) -> Mark | None:
+    return None if value is None else Mark(*orjson.loads(value))
+
+
+def _mark_bytes(mark: Mark | None) -> bytes | None:
+    return None if mark is None else orjson.dumps(list(mark))
 
 
 def _chunks(ids: Sequence[int]) -> Iterator[Sequence[int]]:
@@ -420,6 +511,9 @@ class StateStore(StateReader):
                         if statement.strip():
                             db.execute(statement)
                     db.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+                for statement in _FLOODS_SCHEMA.split(";"):
+                    if statement.strip():
+                        db.execute(statement)
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -670,6 +764,127 @@ class StateStore(StateReader):
         deleted = self._write("DELETE FROM cache WHERE expires_at <= ?", (self._clock(),)).rowcount
         self._after_write()
         return deleted
+
+    # floods: throttle windows and digests (see wazuh_integrator.floods)
+
+    def load_throttle_windows(self, integration_key: str) -> dict[str, bytes]:
+        rows = self._db.execute(
+            "SELECT key, state FROM throttle_windows WHERE integration_key = ?",
+            (integration_key,),
+        ).fetchall()
+        return {key: bytes(state) for key, state in rows}
+
+    def save_throttle_windows(self, integration_key: str, rows: list[tuple[str, bytes]]) -> None:
+        self._db_executemany(
+            "INSERT INTO throttle_windows (integration_key, key, state) VALUES (?, ?, ?)"
+            " ON CONFLICT (integration_key, key) DO UPDATE SET state = excluded.state",
+            [(integration_key, key, state) for key, state in rows],
+        )
+
+    def delete_throttle_windows(self, integration_key: str, keys: list[str]) -> None:
+        self._db_executemany(
+            "DELETE FROM throttle_windows WHERE integration_key = ? AND key = ?",
+            [(integration_key, key) for key in keys],
+        )
+
+    def digest_state(self, integration_key: str) -> tuple[list[StoredGroup], list[StoredBatch]]:
+        """The groups and batches of one block's digests, batches oldest first."""
+        groups = [
+            StoredGroup(group_key, last_flush_at, _mark(through))
+            for group_key, last_flush_at, through in self._db.execute(
+                "SELECT group_key, last_flush_at, through FROM digest_groups"
+                " WHERE integration_key = ?",
+                (integration_key,),
+            ).fetchall()
+        ]
+        batches = []
+        for row in self._db.execute(
+            "SELECT id, group_key, fields, first_at, last_at, send_at, count, through, flushed"
+            " FROM digest_batches WHERE integration_key = ? ORDER BY id",
+            (integration_key,),
+        ).fetchall():
+            alerts = [
+                bytes(alert)
+                for (alert,) in self._db.execute(
+                    "SELECT alert FROM digest_alerts WHERE batch_id = ? ORDER BY seq", (row[0],)
+                ).fetchall()
+            ]
+            batches.append(
+                StoredBatch(
+                    id=row[0],
+                    group_key=row[1],
+                    fields=orjson.loads(row[2]),
+                    first_at=row[3],
+                    last_at=row[4],
+                    send_at=row[5],
+                    count=row[6],
+                    through=_mark(row[7]),
+                    flushed=bool(row[8]),
+                    alerts=alerts,
+                )
+            )
+        return groups, batches
+
+    def digest_new_batch(
+        self, integration_key: str, group_key: str, fields: bytes, first_at: float, send_at: float
+    ) -> int:
+        cursor = self._write(
+            "INSERT INTO digest_batches (integration_key, group_key, fields, first_at, last_at,"
+            " send_at, count) VALUES (?, ?, ?, ?, ?, ?, 0)",
+            (integration_key, group_key, fields, first_at, first_at, send_at),
+        )
+        self._after_write()
+        return self._row_id(cursor)
+
+    def digest_add_alert(self, batch_id: int, alert: bytes) -> None:
+        self._write(
+            "INSERT INTO digest_alerts (batch_id, seq, alert) VALUES (?,"
+            " (SELECT COUNT(*) FROM digest_alerts WHERE batch_id = ?), ?)",
+            (batch_id, batch_id, alert),
+        )
+        self._after_write()
+
+    def digest_count(self, batch_id: int, count: int, last_at: float, through: Mark | None) -> None:
+        self._write(
+            "UPDATE digest_batches SET count = ?, last_at = ?, through = ? WHERE id = ?",
+            (count, last_at, _mark_bytes(through), batch_id),
+        )
+        self._after_write()
+
+    def digest_flushed(
+        self,
+        integration_key: str,
+        batch_id: int,
+        group_key: str,
+        flushed_at: float,
+        through: Mark | None,
+    ) -> None:
+        self._write("UPDATE digest_batches SET flushed = 1 WHERE id = ?", (batch_id,))
+        self._write(
+            "INSERT INTO digest_groups (integration_key, group_key, last_flush_at, through)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (integration_key, group_key) DO UPDATE SET"
+            " last_flush_at = excluded.last_flush_at, through = excluded.through",
+            (integration_key, group_key, flushed_at, _mark_bytes(through)),
+        )
+        self._after_write()
+
+    def digest_settled(self, batch_id: int) -> None:
+        self._write("DELETE FROM digest_alerts WHERE batch_id = ?", (batch_id,))
+        self._write("DELETE FROM digest_batches WHERE id = ?", (batch_id,))
+        self._after_write()
+
+    def digest_forget_groups(self, integration_key: str, group_keys: list[str]) -> None:
+        self._db_executemany(
+            "DELETE FROM digest_groups WHERE integration_key = ? AND group_key = ?",
+            [(integration_key, key) for key in group_keys],
+        )
+
+    def _db_executemany(self, sql: str, rows: list[tuple[Any, ...]]) -> None:
+        if not rows:
+            return
+        self._write("SELECT 1")  # opens the batch's transaction
+        self._db.executemany(sql, rows)
+        self._after_write()
 
     @staticmethod
     def _row_id(cursor: sqlite3.Cursor) -> int:

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     from wazuh_integrator.config.loading import ConfigurationReport
     from wazuh_integrator.config.models import IntegrationBlock
     from wazuh_integrator.filters import AlertFilter
+    from wazuh_integrator.floods import Shaper
     from wazuh_integrator.integrations.base import Integration
 
 __all__ = ["COMMAND", "AlertInput", "read_alert_inputs"]
@@ -144,6 +145,32 @@ class _Route:
     block: IntegrationBlock
     alert_filter: AlertFilter
     integration: Integration | None  # None: its class cannot be loaded, so no preview
+    shaper: Shaper | None = None  # the block's floods stage, run over the alerts in order
+
+
+class _AlertClock:
+    """The floods stage's time in a dry run: each alert's own ``timestamp``,
+    so that throttle windows and digest intervals play out as they did; an
+    alert without one is taken as arriving with the one before."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def advance(self, alert: dict[str, Any]) -> float:
+        from datetime import datetime
+
+        stamp = alert.get("timestamp")
+        if isinstance(stamp, str):
+            for parse in (
+                lambda text: datetime.strptime(text, "%Y-%m-%dT%H:%M:%S.%f%z"),
+                datetime.fromisoformat,
+            ):
+                try:
+                    self.now = parse(stamp).timestamp()
+                    break
+                except ValueError:
+                    continue
+        return self.now
 
 
 class DryRun:
@@ -151,10 +178,12 @@ class DryRun:
 
     def __init__(self, routes: list[_Route]) -> None:
         self._routes = routes
+        self._clock = _AlertClock()
 
     @classmethod
     def build(cls, report: ConfigurationReport, options: GlobalOptions) -> DryRun:
         from wazuh_integrator.filters import compile_filter
+        from wazuh_integrator.floods import Shaper
         from wazuh_integrator.integrations.base import IntegrationContext
 
         state_dir = report.settings.resolved_state_dir(options.home)
@@ -167,7 +196,7 @@ class DryRun:
                     context = IntegrationContext(
                         home=options.home,
                         state_dir=state_dir,
-                        settings=report.settings.for_integration(block.name),
+                        settings=report.settings.for_block(block),
                         debug=options.debug > 0,
                     )
                     integration = integration_class(block, context)
@@ -175,29 +204,65 @@ class DryRun:
                 log.warning(
                     "No payload preview for %s: %s", block.key, _scrubbed(str(exc), block.secrets)
                 )
-            routes.append(_Route(block, compile_filter(block), integration))
+            settings = report.settings.for_block(block)
+            shaper = Shaper(block.key, settings) if settings.shapes_alerts else None
+            routes.append(_Route(block, compile_filter(block), integration, shaper))
         return cls(routes)
 
     def results(self, alert: dict[str, Any]) -> list[dict[str, Any]]:
         from wazuh_integrator.filters import FilterFields
 
         fields = FilterFields.from_alert(alert)
+        now = self._clock.advance(alert)
         results = []
         for route in self._routes:
             reason = route.alert_filter.reason(fields)
+            matched = reason is None
+            sent: dict[str, Any] | None = alert
+            digest = None
+            if matched and route.shaper is not None:
+                shaped = route.shaper.shape(alert, b"", now=now)
+                sent, reason, digest = shaped.alert, shaped.reason, shaped.digest
+                matched = not (reason or "").startswith("excluded:")
             payload = None
-            if reason is None and route.integration is not None:
-                payload = self._preview(route, alert)
-            results.append(
-                {
-                    "integration": route.block.name,
-                    "index": route.block.index,
-                    "matched": reason is None,
-                    "reason": reason,
-                    "payload": payload,
-                }
-            )
+            if sent is not None and reason is None and route.integration is not None:
+                payload = self._preview(route, sent)
+            result = {
+                "integration": route.block.name,
+                "index": route.block.index,
+                "matched": matched,
+                "reason": reason,
+                "payload": payload,
+            }
+            if digest is not None:
+                result["digest"] = digest
+            results.append(result)
         return results
+
+    def digests(self, *, final: bool) -> list[dict[str, Any]]:
+        """The digests due by the last alert's time (every pending one when
+        ``final``), each as the message that would be sent."""
+        found = []
+        for route in self._routes:
+            collector = route.shaper.digests if route.shaper is not None else None
+            if collector is None:
+                continue
+            now = self._clock.now
+            ready = collector.take_all(now) if final else collector.take_due(now)
+            for digest in ready:
+                payload = None
+                if route.integration is not None:
+                    payload = self._preview(route, digest.document)
+                found.append(
+                    {
+                        "digest": digest.group_key,
+                        "integration": route.block.name,
+                        "index": route.block.index,
+                        "count": digest.document["count"],
+                        "payload": payload,
+                    }
+                )
+        return found
 
     @staticmethod
     def _preview(route: _Route, alert: dict[str, Any]) -> Any:
@@ -264,8 +329,27 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
             _write_json(out, {"alert_id": _alert_id(item.alert), "results": results})
         else:
             _write_readable(out, item, results, show_payload=args.payload)
+        _write_digests(out, dry_run.digests(final=False), args)
+    _write_digests(out, dry_run.digests(final=True), args)
     out.flush()
     return EXIT_BAD_INPUT if bad_input else 0
+
+
+def _write_digests(out: TextIO, digests: list[dict[str, Any]], args: argparse.Namespace) -> None:
+    """A digest is shown when it would be sent: its group's interval has
+    passed by the alerts' own timestamps, or the input has ended."""
+    for digest in digests:
+        if args.json:
+            _write_json(out, digest)
+            continue
+        out.write(
+            f"digest for #{digest['index']} {digest['integration']}, group {digest['digest']}:"
+            f" {digest['count']} alert(s)\n"
+        )
+        if args.payload and digest["payload"] is not None:
+            body = json.dumps(digest["payload"], indent=2, ensure_ascii=False, default=str)
+            out.write("".join(f"        {line}\n" for line in body.splitlines()))
+        out.write("\n")
 
 
 def _alert_id(alert: dict[str, Any]) -> str | None:
@@ -303,6 +387,9 @@ def _write_readable(
         label = f"  #{result['index']:<3} {result['integration']:<{width}}"
         if not result["matched"]:
             out.write(f"{label}  no match: {result['reason']}\n")
+            continue
+        if result["reason"] is not None:  # matched, then throttled or held for a digest
+            out.write(f"{label}  {result['reason']}\n")
             continue
         payload = result["payload"]
         note = "" if payload is not None or not show_payload else " (no body to show)"

@@ -56,16 +56,36 @@ def inspect_configuration(paths: WazuhPaths) -> ConfigurationReport:
     else:
         status = _settings_status(settings)
     registry = _registry(settings, settings_shown, other_errors)
+    other_errors.extend(_unknown_block_tables(config, settings, settings_shown))
     enabled, disabled = resolve_integrations(config, paths, registry)
     return ConfigurationReport(
         config, settings, settings_shown, status, registry, enabled, disabled, other_errors
     )
 
 
+def _unknown_block_tables(
+    config: OssecConfig, settings: Settings, settings_shown: str
+) -> list[ConfigIssue]:
+    """``[integrations."slack#3"]`` must name a block of ossec.conf: a typo
+    there would silently apply the name's settings instead."""
+    keys = {block.key for block in config.blocks}
+    return [
+        ConfigIssue(
+            settings_shown,
+            settings.block_lines.get(key),
+            None,
+            f'integrations."{key}": ossec.conf has no <integration> block {key}'
+            " (blocks are numbered from 0 in file order; check-config lists them)",
+        )
+        for key in settings.blocks
+        if key not in keys
+    ]
+
+
 def _settings_status(settings: Settings) -> str:
     if settings.path is None:
         return "not found: every setting at its default"
-    sections = len(settings.integrations)
+    sections = len(settings.integrations) + len(settings.blocks)
     plural = "" if sections == 1 else "s"
     return f"read ({sections} [integrations.*] section{plural})"
 

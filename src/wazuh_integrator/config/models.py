@@ -145,6 +145,56 @@ class RateLimit:
 
 
 @dataclass(frozen=True)
+class ThrottleSettings:
+    """``[integrations.<name>.throttle]``: at most ``limit`` alerts per ``key``
+    per ``window_s`` are delivered; later ones are counted, not sent."""
+
+    key: tuple[str, ...]
+    window_s: float
+    limit: int
+
+
+@dataclass(frozen=True)
+class DigestSettings:
+    """``[integrations.<name>.digest]``: alerts grouped by ``group_by`` and sent
+    as one message per group, Alertmanager's way."""
+
+    group_by: tuple[str, ...]
+    group_wait_s: float = 30.0
+    group_interval_s: float = 300.0
+    max_alerts: int = 10
+
+
+@dataclass(frozen=True)
+class WhereCondition:
+    """One condition of ``filter.where`` on a dotted alert field; exactly one
+    of ``equals``, ``any_of``, ``regex``, ``cidr``, ``exists`` is set.
+    ``negate`` (``not = true``) inverts it."""
+
+    field: str
+    equals: Any = None
+    any_of: tuple[Any, ...] | None = None
+    regex: str | None = None
+    cidr: tuple[str, ...] | None = None
+    exists: bool | None = None
+    negate: bool = False
+    line: int | None = None
+
+
+@dataclass(frozen=True)
+class FilterSettings:
+    """``[integrations.<name>.filter]``: filters that narrow the block's stock ones."""
+
+    exclude_rule_ids: tuple[str, ...] = ()
+    exclude_groups: tuple[str, ...] = ()
+    agents: tuple[str, ...] = ()
+    exclude_agents: tuple[str, ...] = ()
+    min_level: int | None = None
+    max_level: int | None = None
+    where: tuple[WhereCondition, ...] = ()
+
+
+@dataclass(frozen=True)
 class IntegrationSettings:
     """``[integrations.<name>]`` of integrator.toml; ``None`` means the
     integration's own default."""
@@ -158,6 +208,14 @@ class IntegrationSettings:
     retry: bool | None = None
     cache_ttl_s: float = 24 * 3600.0
     api_version: str | None = None
+    throttle: ThrottleSettings | None = None
+    digest: DigestSettings | None = None
+    filter: FilterSettings | None = None
+
+    @property
+    def shapes_alerts(self) -> bool:
+        """Whether the floods stage (filter, throttle, digest) has work here."""
+        return self.throttle is not None or self.digest is not None or self.filter is not None
 
 
 @dataclass(frozen=True)
@@ -171,9 +229,18 @@ class Settings:
     grace_period_s: float = 10.0
     plugins: tuple[str, ...] = ()
     integrations: Mapping[str, IntegrationSettings] = field(default_factory=dict)
+    # ``[integrations."<name>#<index>"]``: one block's settings, already merged
+    # over its name's table; ``block_lines`` says where each table was written.
+    blocks: Mapping[str, IntegrationSettings] = field(default_factory=dict)
+    block_lines: Mapping[str, int | None] = field(default_factory=dict)
 
     def for_integration(self, name: str) -> IntegrationSettings:
         return self.integrations.get(name, IntegrationSettings())
+
+    def for_block(self, block: IntegrationBlock) -> IntegrationSettings:
+        """The settings of one block: its own table, else its name's, else defaults."""
+        own = self.blocks.get(block.key)
+        return own if own is not None else self.for_integration(block.name)
 
     def resolved_state_dir(self, home: Path) -> Path:
         # A relative state_dir is relative to the Wazuh home; an absolute one wins the join.

@@ -14,7 +14,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from wazuh_integrator.config.flood_settings import FLOOD_TABLES, FloodSettingsReader
 from wazuh_integrator.config.models import IntegrationSettings, RateLimit, Settings
+from wazuh_integrator.config.values import Invalid as _Invalid
 from wazuh_integrator.errors import ConfigError, ConfigIssue
 from wazuh_integrator.integrations.registry import Registry
 
@@ -31,12 +33,9 @@ _RATE_PERIODS_S = {
 }
 _PLUGIN = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):([0-9]{1,5})")
+_BLOCK_TABLE = re.compile(r"(.+)#([0-9]+)")
 _API_VERSIONS = ("v2", "v3")
 _VERSIONED_INTEGRATION = "virustotal"
-
-
-class _Invalid(ValueError):
-    """A value that does not fit its key; the message is shown as is."""
 
 
 def parse_duration(value: object) -> float:
@@ -238,25 +237,50 @@ class _SettingsReader:
         if not isinstance(tables, dict):
             self._issue((), _INTEGRATIONS_TABLE, "must be a table of [integrations.<name>]")
             tables = {}
+        by_name: dict[str, dict[str, object]] = {}
+        by_block: dict[str, tuple[str, dict[str, object]]] = {}
         for name, values in tables.items():
             table = (_INTEGRATIONS_TABLE, name)
             if not isinstance(values, dict):
                 self._issue((_INTEGRATIONS_TABLE,), name, "must be a table")
                 continue
-            if not Registry.is_supported_name(name):
-                self._table_issue(table, f"'{name}' is not a supported integration name")
+            block = _BLOCK_TABLE.fullmatch(name)
+            base = block.group(1) if block else name
+            if not Registry.is_supported_name(base):
+                self._table_issue(table, f"'{base}' is not a supported integration name")
                 continue
-            integrations[name] = self._integration(table, name, values)
-        return Settings(path=path, integrations=integrations, **fields)  # type: ignore[arg-type]
+            if block:
+                by_block[name] = (base, self._integration_fields(table, base, values))
+            else:
+                by_name[name] = self._integration_fields(table, name, values)
+        integrations = {name: self._settings(name, own) for name, own in by_name.items()}
+        blocks = {
+            key: self._settings(key, {**by_name.get(base, {}), **own})
+            for key, (base, own) in by_block.items()
+        }
+        block_lines = {
+            key: self.locator.first_line_under((_INTEGRATIONS_TABLE, key)) for key in by_block
+        }
+        return Settings(
+            path=path,
+            integrations=integrations,
+            blocks=blocks,
+            block_lines=block_lines,
+            **fields,  # type: ignore[arg-type]
+        )
 
     def _table_issue(self, table: tuple[str, ...], message: str) -> None:
         line = self.locator.table_line(table)
         self.issues.append(ConfigIssue(self.path, line, None, f"{'.'.join(table)}: {message}"))
 
-    def _integration(
+    def _integration_fields(
         self, table: tuple[str, ...], name: str, values: dict[str, Any]
-    ) -> IntegrationSettings:
-        fields = self._fields(table, values, _PER_INTEGRATION)
+    ) -> dict[str, object]:
+        """The fields one ``[integrations.*]`` table sets, checked on their own."""
+        plain = {key: value for key, value in values.items() if key not in FLOOD_TABLES}
+        fields = self._fields(table, plain, _PER_INTEGRATION)
+        floods = FloodSettingsReader(self.path, self.locator, self.issues, parse_duration)
+        fields.update(floods.read(table, name, values))
         if "api_version" in fields and name != _VERSIONED_INTEGRATION:
             self._issue(table, "api_version", f"only {_VERSIONED_INTEGRATION} has API versions")
             del fields["api_version"]
@@ -269,6 +293,10 @@ class _SettingsReader:
             self._issue(
                 table, key, f"initial_backoff ({initial_s:g}s) exceeds max_backoff ({max_s:g}s)"
             )
+        return fields
+
+    @staticmethod
+    def _settings(name: str, fields: dict[str, object]) -> IntegrationSettings:
         return IntegrationSettings(**fields)  # type: ignore[arg-type]
 
 
@@ -279,7 +307,7 @@ class _KeyLocator:
     plus dotted keys written inline (``integrations.slack.retry = false``).
     """
 
-    _HEADER = re.compile(r"\s*\[\s*([^\[\]]+?)\s*\]\s*(?:#.*)?$")
+    _HEADER = re.compile(r"\s*\[\[?\s*([^\[\]]+?)\s*\]\]?\s*(?:#.*)?$")
     _ASSIGNMENT = re.compile(r"\s*([^=\s][^=]*?)\s*=")
 
     def __init__(self, text: str) -> None:
@@ -307,3 +335,33 @@ class _KeyLocator:
             if assignment and (*current, *self._parts(assignment.group(1))) == (*table, key):
                 return number
         return self.table_line((*table, key))
+
+    def first_line_under(self, table: tuple[str, ...]) -> int | None:
+        """The first header of ``table`` or of a table inside it."""
+        for number, line in enumerate(self._lines, start=1):
+            header = self._HEADER.match(line)
+            if header and self._parts(header.group(1))[: len(table)] == table:
+                return number
+        return None
+
+    def item_line(self, table: tuple[str, ...], key: str, index: int) -> int | None:
+        """The line of item ``index`` of an array of tables: the ``index``-th
+        ``[[table.key]]`` header, or the ``index``-th ``{`` from ``key = [``."""
+        headers = [
+            number
+            for number, line in enumerate(self._lines, start=1)
+            if line.lstrip().startswith("[[")
+            and (header := self._HEADER.match(line))
+            and self._parts(header.group(1)) == (*table, key)
+        ]
+        if headers:
+            return headers[index] if index < len(headers) else headers[-1]
+        start = self.line_of(table, key)
+        if start is None:
+            return None
+        seen = -1
+        for number in range(start, len(self._lines) + 1):
+            seen += self._lines[number - 1].count("{")
+            if seen >= index:
+                return number
+        return start

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from wazuh_integrator.errors import Permanent
 from wazuh_integrator.integrations.alert_fields import rule_level
 from wazuh_integrator.integrations.base import WEBHOOK_CONCURRENCY, Alert, Integration
+from wazuh_integrator.integrations.flood_marks import digest_of
 from wazuh_integrator.integrations.http import post_json
 from wazuh_integrator.secret import Secret
 
 __all__ = [
     "EVENTS_API_URL",
     "PagerDutyIntegration",
+    "build_pagerduty_digest_payload",
     "build_pagerduty_payload",
+    "digest_dedup_key",
     "pagerduty_severity",
 ]
 
@@ -81,13 +85,53 @@ def build_pagerduty_payload(
     return body
 
 
+def digest_dedup_key(integration: str, group: str) -> str:
+    """One incident per digest group: the same key for every digest of it."""
+    digest = hashlib.sha256(f"{integration}\0{group}".encode()).hexdigest()[:32]
+    return f"wazuh-digest-{digest}"
+
+
+def build_pagerduty_digest_payload(
+    document: Alert, options: Mapping[str, Any] | None, routing_key: str
+) -> dict[str, Any]:
+    """One trigger per digest, its ``dedup_key`` stable for the group, so
+    that each new digest of the group updates the same incident."""
+    header = digest_of(document) or {}
+    alerts = [alert for alert in document.get("alerts", []) if isinstance(alert, dict)]
+    level = max((rule_level(alert) for alert in alerts), default=0)
+    group = str(header.get("group", ""))
+    body: dict[str, Any] = {
+        "routing_key": routing_key,
+        "event_action": "trigger",
+        "dedup_key": digest_dedup_key(str(header.get("integration", "")), group),
+        "payload": {
+            "summary": f"{document.get('count', len(alerts))} Wazuh alerts for {group}",
+            "timestamp": document.get("last"),
+            "source": _source(alerts[0]) if alerts else "wazuh",
+            "severity": pagerduty_severity(level),
+            "custom_details": document,
+        },
+        "client": "Wazuh Monitoring Service",
+        "client_url": "https://wazuh.com",
+    }
+    if options:
+        body.update(options)
+    return body
+
+
+def _body(alert: Alert, options: Mapping[str, Any] | None, routing_key: str) -> dict[str, Any]:
+    if digest_of(alert) is not None:
+        return build_pagerduty_digest_payload(alert, options, routing_key)
+    return build_pagerduty_payload(alert, options, routing_key)
+
+
 class PagerDutyIntegration(Integration):
     name = "pagerduty"
     required = ("api_key",)
     default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
 
     def preview(self, alert: Alert) -> dict[str, Any]:
-        return build_pagerduty_payload(alert, self.block.options, PREVIEW_ROUTING_KEY)
+        return _body(alert, self.block.options, PREVIEW_ROUTING_KEY)
 
     async def send(self, alert: Alert) -> None:
         if self.block.api_key is None:
@@ -96,7 +140,7 @@ class PagerDutyIntegration(Integration):
         await post_json(
             self.context.session(),
             url,
-            build_pagerduty_payload(alert, self.block.options, self.block.api_key.reveal()),
+            _body(alert, self.block.options, self.block.api_key.reveal()),
             timeout_s=self.block.timeout_s,
             secrets=self.block.secrets,
         )

@@ -27,6 +27,7 @@ import orjson
 from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
 from wazuh_integrator.errors import Permanent, Timeout, Transient
 from wazuh_integrator.integrations.base import Alert, Integration
+from wazuh_integrator.integrations.flood_marks import digest_of
 from wazuh_integrator.integrations.legacy_format import format_legacy_alert
 from wazuh_integrator.secret import redact_urls_in, scrub
 
@@ -108,7 +109,8 @@ class ScriptIntegration(Integration):
         return script
 
     def _alert_bytes(self, alert: Alert) -> bytes:
-        if self.block.json_format:
+        # A digest has no legacy text form: it is written as JSON whatever the format.
+        if self.block.json_format or digest_of(alert) is not None:
             try:
                 return orjson.dumps(alert) + b"\n"
             except orjson.JSONEncodeError as exc:

@@ -7,6 +7,7 @@ from typing import Any
 
 from wazuh_integrator.integrations.alert_fields import rule_level
 from wazuh_integrator.integrations.base import Alert
+from wazuh_integrator.integrations.flood_marks import SUPPRESSED, digest_of, suppressed_of
 from wazuh_integrator.integrations.webhook import WebhookIntegration
 
 __all__ = ["SKIPPED_RULE_IDS", "ShuffleIntegration", "build_shuffle_payload", "is_skipped"]
@@ -71,6 +72,9 @@ def build_shuffle_payload(alert: Alert, options: Mapping[str, Any] | None) -> di
         "id": alert.get("id"),
         "all_fields": alert,
     }
+    suppressed = suppressed_of(alert)
+    if suppressed is not None:
+        body[SUPPRESSED] = suppressed.as_json()
     if options:
         body.update(options)
     return body
@@ -80,6 +84,9 @@ class ShuffleIntegration(WebhookIntegration):
     name = "shuffle"
 
     def preview(self, alert: Alert) -> dict[str, Any] | None:
+        if digest_of(alert) is not None:
+            # A digest goes as it is: {"digest": ..., "count": N, "alerts": [...]}.
+            return {**alert, **(self.block.options or {})}
         if is_skipped(alert):
             return None
         return build_shuffle_payload(alert, self.block.options)

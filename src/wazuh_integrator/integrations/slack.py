@@ -7,9 +7,10 @@ from typing import Any
 
 from wazuh_integrator.integrations.alert_fields import rule_level
 from wazuh_integrator.integrations.base import Alert
+from wazuh_integrator.integrations.flood_marks import digest_lines, digest_of, suppressed_of
 from wazuh_integrator.integrations.webhook import WebhookIntegration
 
-__all__ = ["SlackIntegration", "build_slack_payload", "slack_color"]
+__all__ = ["SlackIntegration", "build_slack_digest_payload", "build_slack_payload", "slack_color"]
 
 
 def slack_color(level: int) -> str:
@@ -31,6 +32,9 @@ def _fields(alert: Alert, rule: Mapping[str, Any], level: int) -> list[dict[str,
         fields.append({"title": "Agentless Host", "value": agentless.get("host")})
     fields.append({"title": "Location", "value": alert.get("location")})
     fields.append({"title": "Rule ID", "value": f"{rule.get('id')} _(Level {level})_"})
+    suppressed = suppressed_of(alert)
+    if suppressed is not None:
+        fields.append({"title": "Suppressed", "value": suppressed.text()})
     return fields
 
 
@@ -55,8 +59,32 @@ def build_slack_payload(alert: Alert, options: Mapping[str, Any] | None) -> dict
     return {"attachments": [attachment]}
 
 
+def build_slack_digest_payload(
+    document: Alert, options: Mapping[str, Any] | None
+) -> dict[str, Any]:
+    """One message for a digest: a line per listed alert, then ``and M more``."""
+    header = digest_of(document) or {}
+    levels = [rule_level(alert) for alert in document.get("alerts", []) if isinstance(alert, dict)]
+    count = document.get("count", len(levels))
+    attachment: dict[str, Any] = {
+        "color": slack_color(max(levels, default=0)),
+        "pretext": "WAZUH Alert digest",
+        "title": f"{count} alerts for {header.get('group', '?')}",
+        "text": "\n".join(digest_lines(document)),
+        "fields": [
+            {"title": "From", "value": document.get("first"), "short": True},
+            {"title": "To", "value": document.get("last"), "short": True},
+        ],
+    }
+    if options:
+        attachment.update(options)
+    return {"attachments": [attachment]}
+
+
 class SlackIntegration(WebhookIntegration):
     name = "slack"
 
     def preview(self, alert: Alert) -> dict[str, Any]:
+        if digest_of(alert) is not None:
+            return build_slack_digest_payload(alert, self.block.options)
         return build_slack_payload(alert, self.block.options)
