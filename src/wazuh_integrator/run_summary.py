@@ -78,8 +78,13 @@ class RunSummary:
                 f"Exit status {status}: {self.dead_lettered:,} deliveries were given up;"
                 " see `wazuh-integrator dead-letter list`.\n"
             )
-        elif status == EXIT_PARKED:
+        elif status == EXIT_PARKED and self.still_parked:
             out.write(
                 f"Exit status {status}: {self.still_parked:,} deliveries are still parked;"
                 " the next run or the daemon retries them.\n"
+            )
+        elif status == EXIT_PARKED:
+            out.write(
+                f"Exit status {status}: {self.failed:,} deliveries could not be stored;"
+                " the next run reads their alerts again.\n"
             )
