@@ -39,6 +39,7 @@ __all__ = [
     "short_home",
     "until",
     "wait_accounted",
+    "wait_serving",
 ]
 
 REPO = Path(__file__).resolve().parent.parent.parent
@@ -147,6 +148,24 @@ async def delivery_attempts(home: Path) -> int:
         if line.startswith("wazuh_integrator_delivery_attempts_total{"):
             total += float(line.rsplit(" ", 1)[1])
     return int(total)
+
+
+async def wait_serving(home: Path, timeout_s: float = 30.0) -> None:
+    """Until the daemon answers /health: by then its signal handlers are in
+    place, so a SIGTERM is a clean stop and not a kill."""
+    url = f"http://127.0.0.1:{metrics_port(home)}/health"
+    deadline = time.monotonic() + timeout_s
+    async with aiohttp.ClientSession() as http:
+        while True:
+            try:
+                async with http.get(url) as answer:
+                    if answer.status < 500:
+                        return
+            except aiohttp.ClientError:
+                pass
+            if time.monotonic() > deadline:
+                raise AssertionError(f"the daemon did not serve {url} within {timeout_s:g} s")
+            await asyncio.sleep(0.1)
 
 
 def fault_home(

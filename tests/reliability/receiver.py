@@ -132,9 +132,11 @@ class FaultyReceiver:
             _reset(request)
             return web.Response(text="never sent: the connection is gone")
         if kind == "slow":
-            await asyncio.sleep(fault.delay_s)
+            # Processed on arrival: the answer comes too late for the sender,
+            # but a real receiver may well have acted on the request.
             self._count_status("late")
             self._processed(alert_id, accepted=False)
+            await asyncio.sleep(fault.delay_s)
             return web.Response(text="ok")
         if kind == "garbage":
             self._count_status("garbage")

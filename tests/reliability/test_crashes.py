@@ -2,11 +2,14 @@
 after the last restart every alert is delivered at least once (at-least-once
 allows duplicates, which are counted).
 
-A file rotates every 3,000 alerts (10 s of the stream). The daemon reads the
-checkpoint's file and the current one after a restart, not the days in
-between (docs/source.md), so a checkpoint two rotations behind loses the file
-between: with a rotation every few seconds and a kill every second or two,
-that happens, and it is not what this case tests. Wazuh rotates daily.
+After a restart the daemon reads the checkpoint's file and the current one,
+not the days in between (docs/source.md). Killed every second or two, under
+load, the checkpoint can lag a file or more behind the stream (each restart
+reads the same backlog again); with a rotation every 5 s the suite once lost
+two whole files that way. Wazuh rotates daily, so the rotations here are
+spaced so that a checkpoint two rotations behind cannot happen within the
+case: 2,000 alerts a file for 5 kills (one rotation in all), 10,000 (33 s of
+the stream) for 50.
 """
 
 from __future__ import annotations
@@ -25,20 +28,26 @@ from tests.reliability.harness import (
     ReceiverProcess,
     fault_home,
     wait_accounted,
+    wait_serving,
 )
 
 pytestmark = pytest.mark.timeout(600)
 
 
 async def kill_cycles(
-    receiver: ReceiverProcess, homes: list[Path], fault_report: FaultReport, *, cycles: int
+    receiver: ReceiverProcess,
+    homes: list[Path],
+    fault_report: FaultReport,
+    *,
+    cycles: int,
+    rotate_every: int,
 ) -> None:
     rng = random.Random(cycles)  # the same moments every run, different per size
     home = fault_home(receiver.url())
     homes.append(home)
     # Answers a little slow, so that a kill often finds sends in flight.
     await receiver.fault("status", status=200, delay_s=0.02)
-    stream = AlertStream(home, per_s=300.0, burst=30, rotate_every=3000)
+    stream = AlertStream(home, per_s=300.0, burst=30, rotate_every=rotate_every)
     stream.start()
     try:
         for cycle in range(cycles):
@@ -55,6 +64,7 @@ async def kill_cycles(
     restarted_at = time.time()
     await daemon.start()
     try:
+        await wait_serving(home)
         result = await wait_accounted(home, receiver, stream.written, timeout_s=120, daemon=daemon)
     finally:
         code = await daemon.stop(signal.SIGTERM)
@@ -64,7 +74,7 @@ async def kill_cycles(
     assert stream.rotations >= 1
     recovery_s = result.stats.all_delivered_after_s(stream.written, restarted_at)
     fault_report(
-        f"SIGKILL at random moments, {cycles} times, while {stream.written.__len__()} alerts"
+        f"SIGKILL at random moments, {cycles} times, while {len(stream.written)} alerts"
         f" streamed and alerts.json rotated {stream.rotations} times",
         f"{len(result.delivered)}/{result.written} delivered at least once, 0 dead letters",
         tries=cycles,
@@ -77,11 +87,11 @@ async def kill_cycles(
 async def test_a_few_kills_lose_nothing(
     fault_receiver: ReceiverProcess, homes: list[Path], fault_report: FaultReport
 ) -> None:
-    await kill_cycles(fault_receiver, homes, fault_report, cycles=5)
+    await kill_cycles(fault_receiver, homes, fault_report, cycles=5, rotate_every=2_000)
 
 
 @pytest.mark.long
 async def test_fifty_kills_lose_nothing(
     fault_receiver: ReceiverProcess, homes: list[Path], fault_report: FaultReport
 ) -> None:
-    await kill_cycles(fault_receiver, homes, fault_report, cycles=50)
+    await kill_cycles(fault_receiver, homes, fault_report, cycles=50, rotate_every=10_000)

@@ -20,6 +20,7 @@ from tests.reliability.harness import (
     delivery_attempts,
     fault_home,
     wait_accounted,
+    wait_serving,
 )
 
 ALERTS = 200
@@ -84,6 +85,7 @@ async def run_case(case: Case, receiver: ReceiverProcess, homes: list[Path]) -> 
     daemon = Daemon(home, ["--from-start"])
     await daemon.start()
     try:
+        await wait_serving(home)
         result = await wait_accounted(home, receiver, stream.written, timeout_s=90, daemon=daemon)
         result.extra["attempts"] = await delivery_attempts(home)
     finally:
