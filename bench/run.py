@@ -127,7 +127,9 @@ def main() -> int:
     elapsed_s = time.monotonic() - started
     machine = procfs.machine()
     report.write_json(args.output / "latest.json", machine, outcomes, args.quick, elapsed_s)
-    analysis = ANALYSIS.read_text() if ANALYSIS.exists() and not args.quick else ""
+    # The analysis is of the full run in results/, not of a partial run elsewhere.
+    full_run = not args.quick and args.output.resolve() == RESULTS
+    analysis = ANALYSIS.read_text() if ANALYSIS.exists() and full_run else ""
     report.write_markdown(
         args.output / "latest.md", machine, outcomes, args.quick, elapsed_s, analysis
     )
