@@ -132,3 +132,42 @@ def test_no_database_yet_is_not_an_error(
     assert dead_letter_command("list", missing) == 0
     assert dead_letter_command("replay", missing, everything=True) == 0
     assert not missing.exists()
+
+
+def test_ids_that_are_not_dead_letters_do_nothing_and_fail(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert dead_letter_command("purge", database, ids=[1, 12345]) == 1
+    assert capsys.readouterr().err == "error: no dead letter with id 12345; nothing done\n"
+    assert len(listed(database)) == 3
+
+
+@pytest.mark.parametrize("action", ["list", "replay", "purge"])
+def test_an_unknown_integration_fails(
+    database: Path, action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert dead_letter_command(action, database, integration="nosuch") == 1
+    assert "no integration 'nosuch' in the configuration" in capsys.readouterr().err
+    assert len(listed(database)) == 3
+
+
+def test_a_configured_integration_without_dead_letters_is_not_an_error(
+    database: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    known = frozenset({"shuffle", "shuffle#3"})
+    assert (
+        dead_letter_command("list", database, integration="shuffle", known_integrations=known) == 0
+    )
+    assert capsys.readouterr().out == "No dead letters.\n"
+
+
+@pytest.mark.parametrize("action", ["replay", "purge"])
+def test_dry_run_names_what_would_be_done_and_does_nothing(
+    database: Path, action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert dead_letter_command(action, database, everything=True, dry_run=True) == 0
+    done = "queued for delivery" if action == "replay" else "deleted"
+    assert capsys.readouterr().out == f"Dry run: 3 dead letter(s) would be {done}: 1, 2, 3\n"
+    assert len(listed(database)) == 3
+    with StateStore(database) as store:
+        assert store.due_parked("slack#0", float("inf"), 10) == []

@@ -65,6 +65,11 @@ def _add_global_options(parser: argparse.ArgumentParser, *, after_command: bool)
     )
 
 
+def add_global_options(parser: argparse.ArgumentParser) -> None:
+    """The global options, for a command's own sub-subcommands to accept too."""
+    _add_global_options(parser, after_command=True)
+
+
 def build_parser(commands: list[Command]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="A fast, lossless replacement for Wazuh's Integrator daemon."

@@ -32,6 +32,28 @@ class Selection:
         return not self.ids and self.integration is None and not self.everything
 
 
+class SelectionError(Exception):
+    """The selection names something that does not exist; nothing was done."""
+
+
+def _check_selection(
+    letters: list[DeadLetter], selection: Selection, known_integrations: frozenset[str]
+) -> None:
+    """Refuse ids that are not dead letters and integrations nobody knows."""
+    if selection.integration is not None:
+        known = known_integrations | {letter.integration_key for letter in letters}
+        known |= {letter.integration_name for letter in letters}
+        if selection.integration not in known:
+            raise SelectionError(
+                f"no integration {selection.integration!r} in the configuration or the"
+                " dead letters (a name like slack, or a block like slack#0)"
+            )
+    existing = {letter.id for letter in letters}
+    missing = [str(letter_id) for letter_id in selection.ids if letter_id not in existing]
+    if missing:
+        raise SelectionError(f"no dead letter with id {', '.join(missing)}; nothing done")
+
+
 def _alert_id(letter: DeadLetter) -> str | None:
     try:
         alert = orjson.loads(letter.alert)
@@ -129,9 +151,13 @@ def _selected_ids(database: Path, selection: Selection) -> list[int]:
     return [letter.id for letter in _all_letters(database) if _matches(letter, selection)]
 
 
-def replay_dead_letters(database: Path, selection: Selection, out: TextIO = sys.stdout) -> int:
+def replay_dead_letters(
+    database: Path, selection: Selection, *, dry_run: bool = False, out: TextIO = sys.stdout
+) -> int:
     """Move the selected dead letters back to the parked table, due now."""
     ids = _selected_ids(database, selection)
+    if dry_run or not ids:
+        return _would(ids, "queued for delivery", dry_run=dry_run, out=out)
     with StateStore(database) as store:
         now = time.time()
         letters = store.take_dead_letters(ids) if ids else []
@@ -153,12 +179,25 @@ def replay_dead_letters(database: Path, selection: Selection, out: TextIO = sys.
     return 0
 
 
-def purge_dead_letters(database: Path, selection: Selection, out: TextIO = sys.stdout) -> int:
+def purge_dead_letters(
+    database: Path, selection: Selection, *, dry_run: bool = False, out: TextIO = sys.stdout
+) -> int:
     ids = _selected_ids(database, selection)
+    if dry_run or not ids:
+        return _would(ids, "deleted", dry_run=dry_run, out=out)
     with StateStore(database) as store:
         deleted = store.delete_dead_letters(ids) if ids else 0
         store.flush()
     print(f"{deleted} dead letter(s) deleted.", file=out)
+    return 0
+
+
+def _would(ids: list[int], done: str, *, dry_run: bool, out: TextIO) -> int:
+    if not ids:
+        print("No dead letter matches: nothing done.", file=out)
+        return 0
+    shown = ", ".join(str(letter_id) for letter_id in ids)
+    print(f"Dry run: {len(ids)} dead letter(s) would be {done}: {shown}", file=out)
     return 0
 
 
@@ -171,12 +210,21 @@ def dead_letter_command(
     everything: bool = False,
     as_json: bool = False,
     limit: int = 50,
+    dry_run: bool = False,
+    known_integrations: frozenset[str] = frozenset(),
 ) -> int:
-    """Entry point used by the CLI."""
+    """Entry point used by the CLI. ``known_integrations`` are the names and
+    block keys of the configuration: ``--integration`` must name one of them
+    or one found in the dead letters."""
     selection = Selection(tuple(ids), integration, everything)
     try:
+        if selection.ids or selection.integration is not None:
+            letters = _all_letters(database) if database.exists() else []
+            _check_selection(letters, selection, known_integrations)
         if action == "list":
-            return list_dead_letters(database, selection, as_json=as_json, limit=limit)
+            return list_dead_letters(
+                database, selection, as_json=as_json, limit=limit, out=sys.stdout
+            )
         if action == "show":
             if len(ids) != 1:
                 print("error: show takes exactly one dead letter id", file=sys.stderr)
@@ -190,8 +238,11 @@ def dead_letter_command(
                 print("No dead letters.")
                 return 0
             if action == "replay":
-                return replay_dead_letters(database, selection)
-            return purge_dead_letters(database, selection)
+                return replay_dead_letters(database, selection, dry_run=dry_run, out=sys.stdout)
+            return purge_dead_letters(database, selection, dry_run=dry_run, out=sys.stdout)
+    except SelectionError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except StoreError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

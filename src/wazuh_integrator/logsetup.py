@@ -6,10 +6,10 @@
 from __future__ import annotations
 
 import logging
+import logging.handlers
 import sys
 import time
 from pathlib import Path
-from typing import TextIO
 
 DAEMON_NAME = "wazuh-integratord"
 
@@ -47,13 +47,14 @@ def configure_logging(debug_level: int = 0, log_file: Path | None = None) -> Non
 
     ``-d`` shows our debug lines; ``-dd`` also shows third-party libraries'.
     """
-    stream: TextIO
+    handler: logging.Handler
     if log_file is not None:
         log_file.parent.mkdir(parents=True, exist_ok=True)
-        stream = log_file.open("a", encoding="utf-8", buffering=1)
+        # Reopens the file when it is renamed or removed (logrotate without
+        # copytruncate): new lines go to the new file, none to the old one.
+        handler = logging.handlers.WatchedFileHandler(log_file, encoding="utf-8")
     else:
-        stream = sys.stderr
-    handler = logging.StreamHandler(stream)
+        handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(WazuhFormatter(show_tracebacks=debug_level > 0))
     root = logging.getLogger()
     for existing in list(root.handlers):

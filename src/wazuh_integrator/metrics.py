@@ -1,10 +1,11 @@
 """Every metric of the daemon, defined here and nowhere else, and the HTTP
 endpoint that serves them with the health report.
 
-The registry is a small dependency-free implementation of Prometheus's text
-exposition format 0.0.4: counters, gauges and histograms with fixed buckets,
-with or without labels. It is meant for the daemon's single asyncio thread
-and takes no locks.
+The metrics are prometheus-client's, in a registry of our own (never the
+library's global one, so that two pipelines in one process, as in the tests,
+do not collide), with the process's ``process_*`` metrics beside them. The
+classes here add what the rest of the code reads: a child's ``value`` (and a
+histogram's ``count``), and :meth:`remove_where` for a reload.
 
 Label values are integration keys such as ``slack#0`` and fixed words, never
 URLs, API keys or anything taken from an alert, so that a series can neither
@@ -13,19 +14,20 @@ leak a secret nor multiply without bound.
 
 from __future__ import annotations
 
-import bisect
 import logging
-import math
+import os
 import platform
-import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, ClassVar, Final, Generic, TypeVar
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Final, TypeVar
 
 import orjson
+import prometheus_client
 from aiohttp import web
+from prometheus_client import CollectorRegistry, ProcessCollector
 
 from wazuh_integrator import __version__
+from wazuh_integrator.errors import IntegratorError
 
 __all__ = [
     "CONTENT_TYPE",
@@ -35,19 +37,26 @@ __all__ = [
     "INVALID_REASONS",
     "RELOAD_RESULTS",
     "Counter",
+    "CounterChild",
     "Gauge",
+    "GaugeChild",
     "Histogram",
+    "HistogramChild",
     "Metrics",
     "Registry",
+    "format_address",
     "serve_metrics",
 ]
 
 log = logging.getLogger(__name__)
 
-PREFIX: Final = "wazuh_integrator_"
-CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
+# The `_created` series double every counter for a value nobody here reads.
+prometheus_client.disable_created_metrics()  # type: ignore[no-untyped-call]
 
-DELIVERY_OUTCOMES: Final = ("delivered", "retried", "parked", "dead_lettered", "failed")
+PREFIX: Final = "wazuh_integrator_"
+CONTENT_TYPE: Final = prometheus_client.CONTENT_TYPE_LATEST
+
+DELIVERY_OUTCOMES: Final = ("delivered", "skipped", "retried", "parked", "dead_lettered", "failed")
 INVALID_REASONS: Final = ("not_json", "oversize", "no_rule")
 RELOAD_RESULTS: Final = ("applied", "refused")
 # From a local receiver's milliseconds to the slowest script or API worth timing.
@@ -67,193 +76,56 @@ DELIVERY_SECONDS_BUCKETS: Final = (
     60.0,
 )
 
-_METRIC_NAME = re.compile(r"[a-zA-Z_:][a-zA-Z0-9_:]*\Z")
-_LABEL_NAME = re.compile(r"[a-zA-Z_][a-zA-Z0-9_]*\Z")
 
-LabelValues = tuple[str, ...]
+class _Family:
+    """What our metric classes add to prometheus-client's."""
 
-
-def _format_value(value: float) -> str:
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "+Inf" if value > 0 else "-Inf"
-    if value.is_integer() and abs(value) < 2**53:
-        return str(int(value))
-    return repr(value)
-
-
-def _format_bound(bound: float) -> str:
-    return "+Inf" if math.isinf(bound) else repr(float(bound))
-
-
-def _escape_help(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("\n", "\\n")
-
-
-def _escape_label_value(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-
-
-def _format_labels(pairs: Sequence[tuple[str, str]]) -> str:
-    if not pairs:
-        return ""
-    inner = ",".join(f'{name}="{_escape_label_value(value)}"' for name, value in pairs)
-    return "{" + inner + "}"
-
-
-class CounterChild:
-    """One series of a counter: a value that only goes up."""
-
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value = 0.0
-
-    def inc(self, amount: float = 1.0) -> None:
-        if amount < 0:
-            raise ValueError("a counter cannot decrease")
-        self.value += amount
-
-
-class GaugeChild:
-    """One series of a gauge: a value that goes up and down."""
-
-    __slots__ = ("value",)
-
-    def __init__(self) -> None:
-        self.value = 0.0
-
-    def set(self, value: float) -> None:
-        self.value = float(value)
-
-    def inc(self, amount: float = 1.0) -> None:
-        self.value += amount
-
-    def dec(self, amount: float = 1.0) -> None:
-        self.value -= amount
-
-
-class HistogramChild:
-    """One series of a histogram: counts per bucket, a sum and a count."""
-
-    __slots__ = ("bounds", "bucket_counts", "count", "sum")
-
-    def __init__(self, bounds: tuple[float, ...]) -> None:
-        self.bounds = bounds
-        self.bucket_counts = [0] * (len(bounds) + 1)  # the last one is +Inf
-        self.count = 0
-        self.sum = 0.0
-
-    def observe(self, value: float) -> None:
-        # Buckets are "less than or equal": bisect_left finds the first bound >= value.
-        self.bucket_counts[bisect.bisect_left(self.bounds, value)] += 1
-        self.count += 1
-        self.sum += value
-
-
-ChildT = TypeVar("ChildT", CounterChild, GaugeChild, HistogramChild)
-
-
-class _Family(Generic[ChildT]):
-    """A named metric and its series, one per combination of label values."""
-
-    kind: ClassVar[str]
-
-    def __init__(self, name: str, documentation: str, labelnames: Sequence[str] = ()) -> None:
-        if not _METRIC_NAME.match(name):
-            raise ValueError(f"invalid metric name: {name!r}")
-        for label in labelnames:
-            if not _LABEL_NAME.match(label) or label.startswith("__"):
-                raise ValueError(f"invalid label name for {name}: {label!r}")
-        if len(set(labelnames)) != len(labelnames):
-            raise ValueError(f"duplicate label names for {name}: {labelnames!r}")
-        self.name = name
-        self.documentation = documentation
-        self.labelnames = tuple(labelnames)
-        self._children: dict[LabelValues, ChildT] = {}
-        if not self.labelnames:
-            self._children[()] = self._new_child()
-
-    def _new_child(self) -> ChildT:
-        raise NotImplementedError
-
-    def labels(self, **values: str) -> ChildT:
-        """The series for these label values, created (at zero) on first use."""
-        if values.keys() != set(self.labelnames):
-            raise ValueError(
-                f"{self.name} takes labels {sorted(self.labelnames)}, not {sorted(values)}"
-            )
-        key = tuple(str(values[label]) for label in self.labelnames)
-        child = self._children.get(key)
-        if child is None:
-            child = self._children[key] = self._new_child()
-        return child
-
-    def _unlabelled(self) -> ChildT:
-        if self.labelnames:
-            raise ValueError(f"{self.name} has labels {list(self.labelnames)}: use labels()")
-        return self._children[()]
+    _labelnames: tuple[str, ...]
 
     def remove_where(self, label: str, value: str) -> int:
         """Drop every series whose ``label`` is ``value``; returns how many."""
-        position = self.labelnames.index(label)
-        doomed = [key for key in self._children if key[position] == value]
+        position = self._labelnames.index(label)
+        series: dict[tuple[str, ...], Any] = getattr(self, "_metrics", {})
+        doomed = [key for key in list(series) if key[position] == value]
         for key in doomed:
-            del self._children[key]
+            series.pop(key, None)
         return len(doomed)
 
-    def series(self) -> Iterator[tuple[LabelValues, ChildT]]:
-        yield from sorted(self._children.items())
-
-    def render(self) -> Iterator[str]:
-        yield f"# HELP {self.name} {_escape_help(self.documentation)}"
-        yield f"# TYPE {self.name} {self.kind}"
-        for values, child in self.series():
-            yield from self._render_child(list(zip(self.labelnames, values, strict=True)), child)
-
-    def _render_child(self, pairs: list[tuple[str, str]], child: ChildT) -> Iterator[str]:
-        raise NotImplementedError
-
-    def _scalar_line(self, pairs: list[tuple[str, str]], value: float) -> str:
-        return f"{self.name}{_format_labels(pairs)} {_format_value(value)}"
+    @property
+    def labelnames(self) -> tuple[str, ...]:
+        return tuple(self._labelnames)
 
 
-class Counter(_Family[CounterChild]):
-    kind = "counter"
-
-    def _new_child(self) -> CounterChild:
-        return CounterChild()
-
-    def inc(self, amount: float = 1.0) -> None:
-        self._unlabelled().inc(amount)
-
-    def _render_child(self, pairs: list[tuple[str, str]], child: CounterChild) -> Iterator[str]:
-        yield self._scalar_line(pairs, child.value)
+def _unregistered(kwargs: dict[str, Any]) -> dict[str, Any]:
+    # Never prometheus-client's global registry: Registry.register adds ours.
+    kwargs.setdefault("registry", None)
+    return kwargs
 
 
-class Gauge(_Family[GaugeChild]):
-    kind = "gauge"
+class Counter(_Family, prometheus_client.Counter):
+    def __init__(
+        self, name: str, documentation: str, labelnames: Sequence[str] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(name, documentation, labelnames, **_unregistered(kwargs))
 
-    def _new_child(self) -> GaugeChild:
-        return GaugeChild()
-
-    def set(self, value: float) -> None:
-        self._unlabelled().set(value)
-
-    def inc(self, amount: float = 1.0) -> None:
-        self._unlabelled().inc(amount)
-
-    def dec(self, amount: float = 1.0) -> None:
-        self._unlabelled().dec(amount)
-
-    def _render_child(self, pairs: list[tuple[str, str]], child: GaugeChild) -> Iterator[str]:
-        yield self._scalar_line(pairs, child.value)
+    @property
+    def value(self) -> float:
+        """This series' count (a child's, or an unlabelled counter's)."""
+        return float(self._value.get())
 
 
-class Histogram(_Family[HistogramChild]):
-    kind = "histogram"
+class Gauge(_Family, prometheus_client.Gauge):
+    def __init__(
+        self, name: str, documentation: str, labelnames: Sequence[str] = (), **kwargs: Any
+    ) -> None:
+        super().__init__(name, documentation, labelnames, **_unregistered(kwargs))
 
+    @property
+    def value(self) -> float:
+        return float(self._value.get())
+
+
+class Histogram(_Family, prometheus_client.Histogram):
     def __init__(
         self,
         name: str,
@@ -261,53 +133,46 @@ class Histogram(_Family[HistogramChild]):
         labelnames: Sequence[str] = (),
         *,
         buckets: Sequence[float] = DELIVERY_SECONDS_BUCKETS,
+        **kwargs: Any,
     ) -> None:
-        bounds = tuple(float(b) for b in buckets if not math.isinf(b))
-        if not bounds or list(bounds) != sorted(set(bounds)):
-            raise ValueError(f"{name}: buckets must be distinct, increasing and not empty")
-        if "le" in labelnames:
-            raise ValueError(f"{name}: 'le' is reserved for histogram buckets")
-        self.bounds = bounds
-        super().__init__(name, documentation, labelnames)
+        super().__init__(name, documentation, labelnames, buckets=buckets, **_unregistered(kwargs))
 
-    def _new_child(self) -> HistogramChild:
-        return HistogramChild(self.bounds)
+    @property
+    def count(self) -> int:
+        """Observations of this series."""
+        return int(sum(bucket.get() for bucket in self._buckets))
 
-    def observe(self, value: float) -> None:
-        self._unlabelled().observe(value)
-
-    def _render_child(self, pairs: list[tuple[str, str]], child: HistogramChild) -> Iterator[str]:
-        cumulative = 0
-        for bound, count in zip((*self.bounds, math.inf), child.bucket_counts, strict=True):
-            cumulative += count
-            labels = _format_labels([*pairs, ("le", _format_bound(bound))])
-            yield f"{self.name}_bucket{labels} {cumulative}"
-        yield f"{self.name}_sum{_format_labels(pairs)} {_format_value(child.sum)}"
-        yield f"{self.name}_count{_format_labels(pairs)} {child.count}"
+    @property
+    def sum(self) -> float:
+        return float(self._sum.get())
 
 
+# A series (what ``labels()`` returns) is an instance of its family's class.
+CounterChild = Counter
+GaugeChild = Gauge
+HistogramChild = Histogram
 Family = Counter | Gauge | Histogram
 FamilyT = TypeVar("FamilyT", Counter, Gauge, Histogram)
 
 
 class Registry:
-    """Metrics in the order they were registered, rendered together."""
+    """The daemon's own prometheus-client registry, with the process metrics."""
 
     def __init__(self) -> None:
-        self._families: dict[str, Family] = {}
+        self.collector_registry = CollectorRegistry(auto_describe=True)
+        ProcessCollector(registry=self.collector_registry)
+        self._families: list[Family] = []
 
     def register(self, family: FamilyT) -> FamilyT:
-        if family.name in self._families:
-            raise ValueError(f"metric {family.name} is already registered")
-        self._families[family.name] = family
+        self.collector_registry.register(family)
+        self._families.append(family)
         return family
 
     def families(self) -> list[Family]:
-        return list(self._families.values())
+        return list(self._families)
 
     def render(self) -> str:
-        lines = [line for family in self._families.values() for line in family.render()]
-        return "\n".join(lines) + "\n"
+        return prometheus_client.generate_latest(self.collector_registry).decode()
 
 
 class Metrics:
@@ -328,7 +193,9 @@ class Metrics:
             Gauge(PREFIX + "start_time_seconds", "When the daemon started, in Unix time.")
         )
         self.alerts_read_total = add(
-            Counter(PREFIX + "alerts_read_total", "Lines read from alerts.json.")
+            Counter(
+                PREFIX + "alerts_read_total", "Lines read from alerts.json, the oversize ones too."
+            )
         )
         self.alerts_invalid_total = add(
             Counter(
@@ -347,7 +214,8 @@ class Metrics:
         self.deliveries_total = add(
             Counter(
                 PREFIX + "deliveries_total",
-                "Delivery outcomes: delivered, retried, parked, dead_lettered, failed.",
+                "Delivery outcomes: delivered, skipped (the integration sends nothing for it),"
+                " retried, parked, dead_lettered, failed.",
                 ("integration", "outcome"),
             )
         )
@@ -509,11 +377,24 @@ async def serve_metrics(
     await runner.setup()
     try:
         await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        raise IntegratorError(
+            f"metrics_address {format_address(host, port)}: cannot listen there:"
+            f" {os.strerror(exc.errno) if exc.errno else exc}"
+            " (is another daemon running? choose another port in integrator.toml)"
+        ) from None
     except BaseException:
         await runner.cleanup()
         raise
-    log.info("metrics and health served on %s", runner.addresses)
+    shown = ", ".join(format_address(*address[:2]) for address in runner.addresses)
+    log.info("Metrics and health served on %s.", shown)
     return runner
+
+
+def format_address(host: str, port: int) -> str:
+    """``host:port`` as written in a URL: ``127.0.0.1:9758``, ``[::1]:9758``."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def _dumps(value: Any) -> str:

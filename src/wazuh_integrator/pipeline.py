@@ -14,14 +14,17 @@ import os
 import signal
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
 from wazuh_integrator.analysisd import AnalysisdSocket
+from wazuh_integrator.config.changes import keys_needing_restart, running_settings, same_block
 from wazuh_integrator.config.loading import inspect_configuration
 from wazuh_integrator.config.models import IntegrationBlock, Settings, WazuhPaths
 from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
@@ -33,13 +36,23 @@ from wazuh_integrator.integrations.base import Integration, IntegrationContext
 from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.metrics import INVALID_REASONS, CounterChild, Metrics, serve_metrics
 from wazuh_integrator.run_summary import IntegrationSummary, RunSummary
+from wazuh_integrator.sdnotify import notify, watchdog_interval_s, watchdog_loop
+from wazuh_integrator.secret import redact_urls_in
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
+from wazuh_integrator.source.archive import (
+    archived_alert_files,
+    lines_from_first_at_or_after,
+    read_lines,
+    start_at_or_after,
+)
+from wazuh_integrator.statedir import prepare_state_dir
 from wazuh_integrator.store import Checkpoint, StateStore
 from wazuh_integrator.watermark import Watermark
 
 log = logging.getLogger(__name__)
 
 CHECKPOINT_INTERVAL_S = 0.2
+READER_STUCK_S = 60.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,11 @@ class RunOptions:
     from_start: bool = False
     alerts_path: Path | None = None
     debug_level: int = 0
+    # With no checkpoint yet: start at the first alert stamped at or after this.
+    since: datetime | None = None
+    # ``replay``: deliver these lines instead of following alerts.json, then
+    # exit; the checkpoint is neither read nor written.
+    replay: Iterable[list[Line]] | None = None
 
 
 @dataclass
@@ -85,7 +103,7 @@ def load_configuration(paths: WazuhPaths) -> LoadedConfiguration:
     report = inspect_configuration(paths)
     if report.errors:
         raise ConfigError(report.errors)
-    for warning in report.config.warnings:
+    for warning in report.warnings:
         log.warning("%s", warning)
     for off in report.disabled:
         log.error(
@@ -123,6 +141,11 @@ class Pipeline:
         self._started_at = time.time()
         self._watermark: Watermark[Position] = Watermark(None)
         self._last_checkpoint_save = 0.0
+        self.replayed_lines = 0
+        # Where the reader is, and when it last moved: /health calls a reader
+        # that leaves unread bytes behind for READER_STUCK_S "stuck".
+        self._read_end: Position | None = None
+        self._read_progress_at = time.monotonic()
         # Set in run(); the pipeline is single-use.
         self._store: StateStore | None = None
         self._http: aiohttp.ClientSession | None = None
@@ -130,17 +153,29 @@ class Pipeline:
 
     # -- lifecycle -------------------------------------------------------
 
+    @property
+    def stopped(self) -> bool:
+        """Whether a signal asked it to stop (rather than it running out of work)."""
+        return self._stop.is_set()
+
     def request_stop(self) -> None:
         if not self._stop.is_set():
             log.info("Stopping: finishing in-flight deliveries.")
+            notify("STOPPING=1")
         self._stop.set()
+
+    def _start_watchdog(self) -> asyncio.Task[None] | None:
+        interval_s = watchdog_interval_s()
+        if interval_s is None:
+            return None
+        return asyncio.create_task(watchdog_loop(interval_s), name="systemd watchdog")
 
     def request_reload(self) -> None:
         self._reload_requested = True
 
     async def run(self) -> int:
         settings = self.configuration.settings
-        self.state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        prepare_state_dir(self.state_dir)
         store = StateStore(settings.state_database(self.paths.home))
         self._store = store
         metrics_runner = None
@@ -159,10 +194,13 @@ class Pipeline:
                 if settings.metrics_address:
                     host, _, port = settings.metrics_address.rpartition(":")
                     metrics_runner = await serve_metrics(
-                        self.metrics, host or "127.0.0.1", int(port), self.health
+                        self.metrics, host.strip("[]") or "127.0.0.1", int(port), self.health
                     )
                 self.metrics.up.set(1)
-                await self._read_until_stopped(store)
+                if self.options.replay is not None:
+                    await self._replay(self.options.replay)
+                else:
+                    await self._follow(store)
                 await self._shutdown(settings.grace_period_s)
                 self.metrics.up.set(0)
                 if self.options.once:
@@ -182,7 +220,7 @@ class Pipeline:
         invalid = self.metrics.alerts_invalid_total
         oversize = invalid.labels(reason="oversize").value  # skipped before they count as read
         return RunSummary(
-            lines_read=int(self.metrics.alerts_read_total.labels().value + oversize),
+            lines_read=int(self.metrics.alerts_read_total.value + oversize),
             invalid=int(sum(invalid.labels(reason=r).value for r in INVALID_REASONS)),
             integrations=[
                 IntegrationSummary(
@@ -197,6 +235,25 @@ class Pipeline:
                 for stats in [route.deliverer.stats()]
             ],
         )
+
+    async def _follow(self, store: StateStore) -> None:
+        watchdog = self._start_watchdog()
+        notify("READY=1", f"STATUS=Delivering to {len(self.routes)} integration(s).")
+        try:
+            await self._read_until_stopped(store)
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    async def _replay(self, batches: Iterable[list[Line]]) -> None:
+        """Route ``batches`` like alerts.json's lines, then let every delivery settle."""
+        for batch in batches:
+            for line in batch:
+                await self._route_line(line)
+            self.replayed_lines += len(batch)
+            await asyncio.sleep(0)  # let deliveries and signals run between reads
+            if self._stop.is_set():
+                break
 
     def _seed_state_gauges(self, store: StateStore) -> None:
         """Start the parked and dead-letter gauges from what the store holds."""
@@ -233,19 +290,23 @@ class Pipeline:
         return submit
 
     async def _shutdown(self, grace_s: float) -> None:
-        if self.options.once and not self._stop.is_set():
+        replay = self.options.replay is not None
+        if (self.options.once or replay) and not self._stop.is_set():
             for route in self.routes:
                 if route.shaper is not None:
                     await route.shaper.send_all(self._digest_submitter(route))
             for route in self.routes:
                 await route.deliverer.join()
-            await self._settle_due_parked()
+            if not replay:  # the daemon's deliverers alone retry the parked table
+                await self._settle_due_parked()
         for route in self.routes:
             if route.shaper is not None:
                 await route.shaper.stop()
         await asyncio.gather(*(route.deliverer.stop(grace_s) for route in self.routes))
         for route in self.routes:
             await route.integration.close()
+        if replay:
+            return  # the live checkpoint is the daemon's
         self._save_checkpoint(force=True)
         position = self._watermark.position
         if position is not None:
@@ -279,99 +340,164 @@ class Pipeline:
     # -- routes ----------------------------------------------------------
 
     def _build_routes(self, configuration: LoadedConfiguration) -> list[Route]:
+        built = (self._build_route(block, configuration) for block in configuration.enabled)
+        return [route for route in built if route is not None]
+
+    def _build_route(
+        self, block: IntegrationBlock, configuration: LoadedConfiguration
+    ) -> Route | None:
         assert self._store is not None
-        routes = []
-        for block in configuration.enabled:
-            cls = configuration.registry.resolve(block.name)
-            if cls is None:  # resolve_integrations already disabled it
-                continue
-            integration_settings = configuration.settings.for_block(block)
-            context = IntegrationContext(
-                home=self.paths.home,
-                state_dir=self.state_dir,
-                settings=integration_settings,
-                debug=self.options.debug_level > 0,
-                http=self._http,
-                events=self._events,
-                cache=self._store,
-            )
-            integration = cls(block, context)
-            self.metrics.register_integration(block.key)
-            deliverer = Deliverer(
-                integration,
-                key=block.key,
-                settings=integration_settings,
+        cls = configuration.registry.resolve(block.name)
+        if cls is None:  # resolve_integrations already disabled it
+            return None
+        integration_settings = configuration.settings.for_block(block)
+        context = IntegrationContext(
+            home=self.paths.home,
+            state_dir=self.state_dir,
+            settings=integration_settings,
+            debug=self.options.debug_level > 0,
+            http=self._http,
+            events=self._events,
+            cache=self._store,
+        )
+        integration = cls(block, context)
+        self.metrics.register_integration(block.key)
+        deliverer = Deliverer(
+            integration,
+            key=block.key,
+            settings=integration_settings,
+            store=self._store,
+            metrics=self.metrics,
+            retry_parked=self.options.replay is None,
+        )
+        matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
+        shaper = None
+        # A replay sends what it is given: the throttle and digest windows in
+        # the store are the running daemon's.
+        if integration_settings.shapes_alerts and self.options.replay is None:
+            shaper = Shaper(
+                block.key,
+                integration_settings,
                 store=self._store,
-                metrics=self.metrics,
+                counters=FloodCounters(
+                    excluded=self.metrics.alerts_excluded_total.labels(integration=block.key),
+                    suppressed=self.metrics.alerts_suppressed_total.labels(integration=block.key),
+                    digested=self.metrics.alerts_digested_total.labels(integration=block.key),
+                    digests=self.metrics.digests_total.labels(integration=block.key),
+                ),
             )
-            matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
-            shaper = None
-            if integration_settings.shapes_alerts:
-                shaper = Shaper(
-                    block.key,
-                    integration_settings,
-                    store=self._store,
-                    counters=FloodCounters(
-                        excluded=self.metrics.alerts_excluded_total.labels(integration=block.key),
-                        suppressed=self.metrics.alerts_suppressed_total.labels(
-                            integration=block.key
-                        ),
-                        digested=self.metrics.alerts_digested_total.labels(integration=block.key),
-                        digests=self.metrics.digests_total.labels(integration=block.key),
-                    ),
-                )
-            routes.append(
-                Route(block, compile_filter(block), integration, deliverer, matched_total, shaper)
-            )
-            log.info("Enabling integration for: '%s'.", block.name)
-        return routes
+        log.info("Enabling integration for: '%s'.", block.name)
+        return Route(block, compile_filter(block), integration, deliverer, matched_total, shaper)
 
     async def _reload(self) -> None:
+        """Apply ossec.conf and integrator.toml as they are now, or keep the
+        running configuration whole when they cannot be applied."""
         self._reload_requested = False
         log.info("Reloading configuration.")
+        notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
         try:
-            configuration = load_configuration(self.paths)
+            await self._reload_now()
+        finally:
+            notify("READY=1")
+
+    async def _reload_now(self) -> None:
+        try:
+            loaded = load_configuration(self.paths)
         except ConfigError as exc:
             for issue in exc.issues:
                 log.error("%s", issue)
             log.error("New configuration refused; the running one stays in force.")
             self.metrics.config_reloads_total.labels(result="refused").inc()
             return
-        kept = {route.block: route for route in self.routes}
+        try:
+            summary = await self._apply(loaded)
+        except Exception as exc:
+            # Caught here so that a failed reload neither ends later reloads
+            # nor the checkpoint saves that share this task.
+            log.debug("Reload failed", exc_info=True)
+            log.error(
+                "New configuration refused (%s: %s); the running one stays in force.",
+                type(exc).__name__,
+                redact_urls_in(str(exc)),
+            )
+            self.metrics.config_reloads_total.labels(result="refused").inc()
+            return
+        self.metrics.config_reloads_total.labels(result="applied").inc()
+        log.info("Configuration reloaded: %s.", summary)
+
+    async def _apply(self, loaded: LoadedConfiguration) -> str:
+        """Swap in ``loaded``; returns what changed, for the log line."""
+        running = self.configuration
+        restart_keys = keys_needing_restart(running.settings, loaded.settings)
+        for key in restart_keys:
+            log.warning(
+                "integrator.toml: '%s' changed: it applies at the next restart;"
+                " the running value stays until then.",
+                key,
+            )
+        settings = running_settings(running.settings, loaded.settings)
+        registry = running.registry if "plugins" in restart_keys else loaded.registry
+        configuration = LoadedConfiguration(loaded.enabled, settings, registry)
+
+        unmatched = list(self.routes)
         new_routes: list[Route] = []
-        fresh = LoadedConfiguration(
-            tuple(block for block in configuration.enabled if block not in kept),
-            configuration.settings,
-            configuration.registry,
-        )
-        built = {route.block: route for route in self._build_routes(fresh)}
+        built: list[Route] = []
+        restarting: list[Route] = []
         for block in configuration.enabled:
-            route = kept.pop(block, None) or built.get(block)
+            old = next((r for r in unmatched if same_block(r.block, block)), None)
+            if old is not None:
+                unmatched.remove(old)
+                same_settings = running.settings.for_block(block) == settings.for_block(block)
+                if same_settings:
+                    new_routes.append(old)
+                    continue
+                unmatched.append(old)  # retired below; its parked work passes to the new one
+                restarting.append(old)
+            route = self._build_route(block, configuration)  # may raise: nothing swapped yet
             if route is not None:
                 new_routes.append(route)
-        for route in built.values():
-            await self._start_route(route)
-        retired = list(kept.values())
+                built.append(route)
+
+        # From here on the reader hands alerts to the new routes; the retired
+        # ones park what they still hold, under keys the new ones retry.
         self.routes = new_routes
         self.configuration = configuration
-        grace_s = configuration.settings.grace_period_s
+        retired_keys = {route.block.key for route in unmatched}
+        for route in built:
+            if route.block.key not in retired_keys:
+                await self._start_route(route)
         live_keys = {route.block.key for route in new_routes}
-        for route in retired:
-            log.info("Disabling integration '%s' (block %d).", route.block.name, route.block.index)
+        for route in unmatched:
+            if not any(route is old for old in restarting):
+                log.info(
+                    "Disabling integration '%s' (block %d).", route.block.name, route.block.index
+                )
             if route.shaper is not None:
                 await route.shaper.stop()
-            await route.deliverer.stop(grace_s)
+            await route.deliverer.stop(settings.grace_period_s)
             await route.integration.close()
             if route.block.key not in live_keys:
                 self.metrics.forget_integration(route.block.key)
-        self.metrics.config_reloads_total.labels(result="applied").inc()
+        for route in built:
+            if route.block.key in retired_keys:
+                await self._start_route(route)
+        unchanged = len(new_routes) - len(built)
+        restarted = len(restarting)
+        return (
+            f"{unchanged} integration(s) unchanged, {len(built) - restarted} started, "
+            f"{restarted} restarted with new settings, {len(unmatched) - restarted} stopped"
+        )
 
     # -- reading ---------------------------------------------------------
 
-    def _open_tailer(self, store: StateStore) -> AlertTailer:
-        alerts_path = self.options.alerts_path or self.paths.alerts
+    @property
+    def _alerts_path(self) -> Path:
+        return self.options.alerts_path or self.paths.alerts
+
+    def _open_tailer(self, store: StateStore, since_start: Position | None) -> AlertTailer:
+        alerts_path = self._alerts_path
         checkpoint = store.load_checkpoint()
-        start = _position_of(checkpoint) if checkpoint is not None else None
+        start = _position_of(checkpoint) if checkpoint is not None else since_start
         from_start = self.options.from_start or self.options.once
         tailer = AlertTailer(
             alerts_path,
@@ -388,16 +514,32 @@ class Pipeline:
             # Saved at once, so that a crash right after a first start skips nothing.
             store.save_checkpoint(_checkpoint_of(initial))
             store.flush()
-        where = "its end" if initial is None else f"offset {initial.offset}"
-        log.info(
-            "Reading %s from %s.",
-            alerts_path,
-            where if checkpoint is None else f"the checkpoint (offset {checkpoint.offset})",
-        )
+        if checkpoint is not None:
+            where = f"the checkpoint (offset {checkpoint.offset})"
+        elif initial is None:
+            where = "its end"
+        elif since_start is not None:
+            where = f"offset {initial.offset}, the first alert since {self.options.since}"
+        else:
+            where = f"offset {initial.offset}"
+        log.info("Reading %s from %s.", alerts_path, where)
         return tailer
 
     async def _read_until_stopped(self, store: StateStore) -> None:
-        tailer = self._open_tailer(store)
+        since_start = None
+        since = self.options.since
+        if since is not None:
+            if store.load_checkpoint() is not None:
+                log.warning(
+                    "--since %s ignored: a checkpoint exists, and resuming from it loses and "
+                    "doubles nothing (to send older alerts again, use `wazuh-integrator replay`).",
+                    since.isoformat(),
+                )
+            else:
+                since_start = await self._catch_up_since(since)
+                if self._stop.is_set():
+                    return
+        tailer = self._open_tailer(store, since_start)
         reader = asyncio.create_task(self._read(tailer))
         stopper = asyncio.create_task(self._stop.wait())
         housekeeper = asyncio.create_task(self._housekeeping())
@@ -412,10 +554,64 @@ class Pipeline:
                 await reader
             await tailer.close()
 
-    async def _read(self, tailer: AlertTailer) -> None:
-        async for batch in tailer.batches():
+    async def _catch_up_since(self, since: datetime) -> Position | None:
+        """Deliver the rotated files' alerts from ``since`` on, wait until each
+        is settled, and return where alerts.json is to be read from.
+
+        No checkpoint is saved until this is done: a stop or a crash before
+        then leaves none, and the same ``--since`` does it again (at least
+        once, as everywhere), never skipping what it had not reached.
+        """
+        alerts_path = self._alerts_path
+        files = archived_alert_files(alerts_path.parent, since=since, exclude=[alerts_path])
+        log.info(
+            "Looking for the first alert at or after %s in %d rotated file(s) under %s,"
+            " then in %s.",
+            since.isoformat(),
+            len(files),
+            alerts_path.parent,
+            alerts_path,
+        )
+        max_line_bytes = self.configuration.settings.max_line_bytes
+        batches = chain.from_iterable(
+            read_lines(path, max_line_bytes=max_line_bytes) for path in files
+        )
+        self._watermark = Watermark(None)  # positions in rotated files: never a checkpoint
+        found = 0
+        for batch in lines_from_first_at_or_after(batches, since):
             for line in batch:
                 await self._route_line(line)
+            found += len(batch)
+            self._read_progress_at = time.monotonic()  # catching up is not being stuck
+            await asyncio.sleep(0)
+            if self._stop.is_set():
+                break
+        if self._stop.is_set():
+            # The shutdown parks what is left; no checkpoint is saved.
+            self._watermark = Watermark(None)
+            return None
+        for route in self.routes:
+            await route.deliverer.join()
+        self._watermark = Watermark(None)
+        if found:
+            log.info("Read %d line(s) from the rotated files; now reading %s.", found, alerts_path)
+        try:
+            if found:
+                status = os.stat(alerts_path)
+                return Position(FileId.of(status), 0, str(alerts_path))
+            return start_at_or_after(alerts_path, since)
+        except FileNotFoundError:
+            return None  # read from its start once it appears
+
+    async def _read(self, tailer: AlertTailer) -> None:
+        read_total = self.metrics.alerts_read_total
+        async for batch in tailer.batches():
+            read_total.inc(len(batch))  # per block, not per line: the hot path
+            for line in batch:
+                await self._route_line(line)
+            if batch:
+                self._read_end = batch[-1].end
+                self._read_progress_at = time.monotonic()
             self._save_checkpoint()
 
     async def _housekeeping(self) -> None:
@@ -453,7 +649,6 @@ class Pipeline:
             metrics.alerts_invalid_total.labels(reason="oversize").inc()
             watermark.line_without_work(line.end)
             return
-        metrics.alerts_read_total.inc()
         try:
             fields = decode_fields(line.data)
         except AlertDecodeError as exc:
@@ -531,16 +726,49 @@ class Pipeline:
     # -- observability ---------------------------------------------------
 
     def health(self) -> dict[str, Any]:
+        """The /health report: ``degraded`` while a receiver's circuit is open
+        or the reader is stuck, with each problem named."""
         position = self._watermark.position
+        problems = [
+            f"{route.block.key}: circuit open, the receiver keeps failing"
+            for route in self.routes
+            if route.deliverer.stats()["circuit_open"]
+        ]
+        stuck_s = self._reader_stuck_s()
+        if stuck_s is not None:
+            problems.append(f"reader: no progress for {stuck_s:.0f} s with unread alerts")
+        status = "degraded" if problems else "running"
         return {
-            "status": "stopping" if self._stop.is_set() else "running",
+            "status": "stopping" if self._stop.is_set() else status,
+            "problems": problems,
             "uptime_s": round(time.time() - self._started_at, 1),
             "checkpoint": None
             if position is None
             else {"path": position.path, "offset": position.offset},
             "lines_in_flight": self._watermark.in_flight_lines,
-            "integrations": {route.block.key: route.deliverer.stats() for route in self.routes},
+            "integrations": {
+                route.block.key: {**route.deliverer.stats(), **route.integration.stats()}
+                for route in self.routes
+            },
         }
+
+    def _reader_stuck_s(self) -> float | None:
+        """Seconds the reader has not moved although alerts.json holds bytes
+        past it, when that is READER_STUCK_S or more; else None."""
+        idle_s = time.monotonic() - self._read_progress_at
+        if idle_s < READER_STUCK_S:
+            return None
+        alerts_path = self.options.alerts_path or self.paths.alerts
+        try:
+            stat = os.stat(alerts_path)
+        except OSError:
+            return None
+        read = self._read_end or self._watermark.position
+        if read is None:
+            return None
+        same_file = read.file_id == FileId(stat.st_dev, stat.st_ino)
+        unread = stat.st_size > read.offset if same_file else stat.st_size > 0
+        return idle_s if unread else None
 
 
 def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
@@ -561,6 +789,10 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
 def run_pipeline(paths: WazuhPaths, options: RunOptions) -> int:
     """Load the configuration and run until stopped; the ``run`` command."""
     configuration = load_configuration(paths)
-    pipeline = Pipeline(paths, configuration, options)
+    return run_until_done(Pipeline(paths, configuration, options))
+
+
+def run_until_done(pipeline: Pipeline) -> int:
+    """Run ``pipeline`` on the daemon's event loop until it stops."""
     with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
         return runner.run(pipeline.run())

@@ -51,13 +51,14 @@ def redact_url(url: str | Secret) -> str:
     raw = url.reveal() if isinstance(url, Secret) else url
     try:
         parts = urlsplit(raw)
+        port = parts.port  # raises for "host:443:", as free text may hold
     except ValueError:
         return "<redacted url>"
     if not parts.scheme or not parts.netloc:
         return "<redacted url>"
     host = parts.hostname or ""
-    if parts.port:
-        host = f"{host}:{parts.port}"
+    if port:
+        host = f"{host}:{port}"
     tail = "/<redacted>" if (parts.path not in ("", "/") or parts.query) else ""
     return f"{parts.scheme}://{host}{tail}"
 

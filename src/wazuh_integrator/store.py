@@ -431,6 +431,14 @@ class StateReader:
         ).fetchall()
         return {key: int(count) for key, count in rows}
 
+    def newest_dead_letter_errors(self) -> dict[str, tuple[float, str]]:
+        """Per integration key, when its newest dead letter failed and why (for ``status``)."""
+        rows = self._db.execute(
+            "SELECT integration_key, failed_at, last_error FROM dead_letters WHERE id IN"
+            " (SELECT MAX(id) FROM dead_letters GROUP BY integration_key)"
+        ).fetchall()
+        return {key: (float(failed_at), str(error)) for key, failed_at, error in rows}
+
     # lookup cache
 
     def get(self, namespace: str, key: str) -> Any | None:

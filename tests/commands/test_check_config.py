@@ -81,7 +81,7 @@ def test_disabled_invalid_and_warned_blocks_are_all_listed(home: WazuhHome) -> N
         f"Settings       {home.settings}: read (1 [integrations.*] section)\n"
         "\n"
         "Integrations (4)\n"
-        "  #0   slack        line 2     enabled\n"
+        "  #0   slack        line 2     valid\n"
         "  #1   pagerduty    line 7     DISABLED  missing <api_key>, required by pagerduty\n"
         "  #2   custom-gone  line 10    DISABLED  script integrations/custom-gone not found in "
         f"{home.root / 'integrations'}\n"
@@ -95,7 +95,7 @@ def test_disabled_invalid_and_warned_blocks_are_all_listed(home: WazuhHome) -> N
         "compares each item with its spaces and never matches it; write 'a,b'\n"
         "\n"
         "Result: NOT OK: 1 error, 2 disabled integrations, 1 warning; "
-        "1 of 4 integrations will run.\n"
+        "nothing will run until the errors are fixed.\n"
     )
     assert "tok" not in result.stdout
 
@@ -104,7 +104,13 @@ def test_disabled_invalid_and_warned_blocks_are_all_listed(home: WazuhHome) -> N
     ("conf", "first_error"),
     [
         ("bad_values.conf", "etc/ossec.conf:5: <level>: 'high' is not a number"),
-        ("mismatched_tag.conf", "etc/ossec.conf:5: XML syntax error: mismatched tag (column 5)"),
+        (
+            "mismatched_tag.conf",
+            (
+                "etc/ossec.conf:5: XML syntax error: </integratio> does not close <integration>,"
+                " opened at line 2 (column 5)"
+            ),
+        ),
         (
             "unclosed_root.conf",
             "etc/ossec.conf:5: XML syntax error: <ossec_config> is never closed",
@@ -124,6 +130,8 @@ def test_bad_ossec_conf_files_exit_1_without_traceback(
     errors = result.stdout.split("Errors (", 1)[1].splitlines()
     assert errors[1].strip().startswith(first_error)
     assert "secret-token" not in result.stdout
+    assert result.stdout.endswith("; nothing will run until the errors are fixed.\n")
+    assert " will run;" not in result.stdout
 
 
 def test_missing_ossec_conf(home: WazuhHome) -> None:
@@ -145,7 +153,7 @@ def test_bad_settings_are_errors_and_the_rest_is_still_checked(home: WazuhHome) 
     assert (
         f"Settings       {home.settings}: INVALID (see errors); defaults used to check the rest\n"
     ) in result.stdout
-    assert "  #0   pagerduty  line 2     enabled\n" in result.stdout
+    assert "  #0   pagerduty  line 2     valid\n" in result.stdout
     assert "  etc/integrator.toml:2: integrations.pagerduty.concurrency: 0 is below 1\n" in (
         result.stdout
     )
@@ -282,3 +290,20 @@ def test_in_process_main_returns_the_status(
 
 def test_the_stock_data_file_is_where_tests_expect_it() -> None:
     assert (DATA / "ossec" / "stock_manager.conf").is_file()
+
+
+def test_a_settings_error_means_nothing_runs(home: WazuhHome) -> None:
+    home.write_config(
+        ossec_conf(
+            integration_block("slack", hook_url="https://hooks.slack.com/services/T/B/tok"),
+        )
+    )
+    home.write_settings("concurrency = 3\n")
+
+    result = run_command("check-config", home=home.root)
+
+    assert result.returncode == 1
+    assert "  #0   slack  line 2     valid\n" in result.stdout
+    assert result.stdout.endswith(
+        "Result: NOT OK: 1 error, 0 warnings; nothing will run until the errors are fixed.\n"
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -16,7 +17,7 @@ from tests.config.wazuh_home import (
     run_command,
 )
 
-from wazuh_integrator.commands.test_alerts import AlertInput, read_alert_inputs
+from wazuh_integrator.commands.alert_inputs import AlertInput, read_alert_inputs
 
 ROOT = Path(__file__).resolve().parents[2]
 ALERTS = DATA / "alerts"
@@ -55,6 +56,7 @@ def miss(name: str, index: int, reason: str) -> dict[str, Any]:
         "integration": name,
         "index": index,
         "matched": False,
+        "sent": False,
         "reason": reason,
         "payload": None,
     }
@@ -65,6 +67,7 @@ def hit(name: str, index: int, payload: Any) -> dict[str, Any]:
         "integration": name,
         "index": index,
         "matched": True,
+        "sent": True,
         "reason": None,
         "payload": payload,
     }
@@ -181,7 +184,8 @@ def test_readable_output(home: WazuhHome) -> None:
         "\n"
     )
     assert "  #1   custom-script  MATCH (no body to show)\n" in result.stdout
-    assert f"{name}:4: not valid JSON: Expecting value (column 1)\n" in result.stdout
+    assert f"{name}:4: not valid JSON: Expecting value (column 1)\n" in result.stderr
+    assert "not valid JSON" not in result.stdout
     assert f'{name}:6: alert 1709288520.2, no rule, location "syscheck"\n' in result.stdout
 
 
@@ -266,7 +270,7 @@ def test_no_input_at_all_is_fine(home: WazuhHome) -> None:
 def test_json_lines_skip_blank_lines_and_keep_line_numbers() -> None:
     text = '{"id": "a"}\n\n  \n{"id": "b"}\n42\n'
 
-    assert list(read_alert_inputs("f", text)) == [
+    assert list(read_alert_inputs("f", io.BytesIO(text.encode()))) == [
         AlertInput("f:1", alert={"id": "a"}),
         AlertInput("f:4", alert={"id": "b"}),
         AlertInput("f:5", error="f:5: not a JSON object but a number"),
@@ -276,7 +280,7 @@ def test_json_lines_skip_blank_lines_and_keep_line_numbers() -> None:
 def test_pretty_printed_objects_one_after_another() -> None:
     text = '{\n  "id": "a"\n}\n{\n  "id": "b",\n  "rule": {"level": 3}\n}\n'
 
-    assert list(read_alert_inputs("f", text)) == [
+    assert list(read_alert_inputs("f", io.BytesIO(text.encode()))) == [
         AlertInput("f:1", alert={"id": "a"}),
         AlertInput("f:4", alert={"id": "b", "rule": {"level": 3}}),
     ]
@@ -285,7 +289,7 @@ def test_pretty_printed_objects_one_after_another() -> None:
 def test_a_broken_pretty_printed_object_is_located_and_ends_the_file() -> None:
     text = '{\n  "id": "a"\n}\n{\n  "id": "b",\n}\n{"id": "c"}\n'
 
-    assert list(read_alert_inputs("f", text)) == [
+    assert list(read_alert_inputs("f", io.BytesIO(text.encode()))) == [
         AlertInput("f:1", alert={"id": "a"}),
         AlertInput(
             "f:4",
@@ -310,4 +314,105 @@ def test_a_broken_pretty_printed_object_is_located_and_ends_the_file() -> None:
     ],
 )
 def test_lines_that_are_not_alerts(line: str, error: str) -> None:
-    assert list(read_alert_inputs("f", line + "\n")) == [AlertInput("f:1", error=error)]
+    assert list(read_alert_inputs("f", io.BytesIO(line.encode() + b"\n"))) == [
+        AlertInput("f:1", error=error)
+    ]
+
+
+# -- verdicts the integration decides, totals, streaming ------------------------
+
+SHUFFLE_SKIPPED = {
+    "id": "1.1",
+    "rule": {"id": "5710", "level": 5, "groups": ["sshd"]},
+    "location": "/var/log/auth.log",
+}
+SHUFFLE_SENT = {**SHUFFLE_SKIPPED, "id": "1.2", "rule": {**SHUFFLE_SKIPPED["rule"], "id": "5711"}}
+SHUFFLE_REASON = (
+    "skipped by the integration: rule 5710 is in Shuffle's skip list"
+    " (alerts of Shuffle's own containers)"
+)
+
+
+@pytest.fixture
+def shuffle_home(home: WazuhHome) -> WazuhHome:
+    home.write_config(
+        ossec_conf(
+            integration_block("shuffle", hook_url="https://shuffle.example/hooks/w-token"),
+            integration_block("custom-ticket", api_key="tk-secret-1", level="7"),
+        )
+    )
+    return home
+
+
+def alert_lines(*alerts: dict[str, Any]) -> str:
+    return "".join(json.dumps(alert) + "\n" for alert in alerts)
+
+
+def test_an_alert_shuffle_skips_is_not_sent_and_says_why(shuffle_home: WazuhHome) -> None:
+    result = run_test(shuffle_home, "--json", stdin=alert_lines(SHUFFLE_SKIPPED, SHUFFLE_SENT))
+
+    assert result.returncode == 0, result.stderr
+    skipped, sent = json_lines(result.stdout)
+    assert skipped["results"][0] == {
+        "integration": "shuffle",
+        "index": 0,
+        "matched": True,
+        "sent": False,
+        "reason": SHUFFLE_REASON,
+        "payload": None,
+    }
+    assert sent["results"][0]["sent"] is True
+    assert sent["results"][0]["reason"] is None
+    assert sent["results"][0]["payload"]["rule_id"] == "5711"
+    for output in (skipped, sent):
+        for verdict in output["results"]:
+            assert (verdict["reason"] is None) == verdict["sent"]
+
+
+def test_readable_verdicts_and_totals(shuffle_home: WazuhHome) -> None:
+    text = alert_lines(SHUFFLE_SKIPPED, SHUFFLE_SENT) + "not json\n" + alert_lines({"id": "x"})
+
+    result = run_test(shuffle_home, "--no-payload", stdin=text)
+
+    assert result.returncode == 2
+    assert f"  #0   shuffle        MATCH, NOT SENT: {SHUFFLE_REASON}\n" in result.stdout
+    assert "  #0   shuffle        MATCH\n" in result.stdout
+    assert result.stdout.endswith(
+        "Totals: 3 alerts read, 1 not an alert\n"
+        "  #0   shuffle        sent 1, not sent 2 (no rule 1, skipped by the integration 1)\n"
+        "  #1   custom-ticket  sent 0, not sent 3 (level filter 2, no rule 1)\n"
+    )
+    assert result.stderr == "<stdin>:3: not valid JSON: Expecting value (column 1)\n"
+    assert "w-token" not in result.stdout + result.stderr
+
+
+def test_json_totals_go_to_stderr(shuffle_home: WazuhHome) -> None:
+    result = run_test(shuffle_home, "--json", stdin=alert_lines(SHUFFLE_SKIPPED))
+
+    assert len(json_lines(result.stdout)) == 1
+    assert result.stderr.startswith("Totals: 1 alert read, 0 not an alert\n")
+
+
+def test_lines_split_on_newline_only() -> None:
+    # U+2028 and U+0085 are valid inside JSON strings; splitlines() would cut there.
+    alert = '{"id": "a", "full_log": "one\u2028two\u0085three"}\n'
+
+    (item,) = read_alert_inputs("f", io.BytesIO(alert.encode()))
+
+    assert item.alert is not None
+    assert item.alert["full_log"] == "one\u2028two\u0085three"
+
+
+def test_totals_count_throttled_alerts_as_not_sent(shuffle_home: WazuhHome) -> None:
+    shuffle_home.write_settings(
+        '[integrations.shuffle.throttle]\nkey = ["rule.id"]\nwindow = "1h"\nlimit = 1\n'
+    )
+    sent_twice = alert_lines(SHUFFLE_SENT, {**SHUFFLE_SENT, "id": "1.3"})
+
+    result = run_test(shuffle_home, "--json", stdin=sent_twice)
+
+    first, second = (output["results"][0] for output in json_lines(result.stdout))
+    assert (first["sent"], second["sent"]) == (True, False)
+    assert second["matched"] is True
+    assert second["reason"].startswith("throttled: ")
+    assert "  #0   shuffle  sent 1, not sent 1 (throttled 1)\n" in result.stderr

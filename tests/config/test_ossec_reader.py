@@ -269,7 +269,13 @@ def test_an_element_holding_elements_is_an_error(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("name", "expected"),
     [
-        ("mismatched_tag.conf", "etc/ossec.conf:5: XML syntax error: mismatched tag (column 5)"),
+        (
+            "mismatched_tag.conf",
+            (
+                "etc/ossec.conf:5: XML syntax error: </integratio> does not close <integration>,"
+                " opened at line 2 (column 5)"
+            ),
+        ),
         (
             "unclosed_root.conf",
             "etc/ossec.conf:5: XML syntax error: <ossec_config> is never closed",

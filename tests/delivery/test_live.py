@@ -24,6 +24,7 @@ from tests.delivery.support import (
 )
 
 from wazuh_integrator.config.models import IntegrationSettings
+from wazuh_integrator.integrations.base import Alert
 
 
 async def test_a_quick_retry_delivers_after_server_errors(
@@ -203,3 +204,27 @@ async def test_a_repeating_failure_is_logged_once(
     assert len(parked_lines) == 1
     assert harness.store.count_parked(deliverer.key) == 20
     assert TOKEN not in caplog.text
+
+
+class SkipOddIntegration(PostIntegration):
+    """Skips alerts whose number is odd, the way Shuffle skips its own rules."""
+
+    name = "custom-skip-odd"
+
+    def would_skip(self, alert: Alert) -> str | None:
+        return "odd" if int(alert["id"].rsplit(".", 1)[1]) % 2 else None
+
+
+async def test_an_alert_the_integration_skips_is_settled_unsent(
+    harness: Harness, receiver: Receiver
+) -> None:
+    deliverer = harness.make(SkipOddIntegration, url=receiver.url())
+    await deliverer.start()
+    await submit_all(deliverer, harness, range(6))
+    await deliverer.join()
+    assert sorted(receiver.accepted) == [f"1764262800.{n}" for n in (0, 2, 4)]
+    assert receiver.attempts == 3
+    assert harness.settled == {f"1764262800.{n}": 1 for n in range(6)}
+    assert harness.outcome(deliverer, "skipped") == 3
+    assert harness.outcome(deliverer, "delivered") == 3
+    assert deliverer.stats()["skipped_total"] == 3

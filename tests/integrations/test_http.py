@@ -10,6 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from wazuh_integrator import __version__
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Timeout, Transient
 from wazuh_integrator.integrations.http import get_json, post_json
 
@@ -26,6 +27,7 @@ async def test_post_json_sends_compact_json_with_its_headers(
     assert request.method == "POST"
     assert request.headers["Content-Type"] == "application/json"
     assert request.headers["X-Extra"] == "yes"
+    assert request.headers["User-Agent"] == f"wazuh-integrator/{__version__}"
     assert request.body == '{"b":1,"a":[1,2],"nested":{"z":"é"}}'.encode()
 
 
@@ -119,6 +121,8 @@ async def test_get_json_decodes_the_answer_and_sends_params(
     [request] = receiver.requests
     assert request.method == "GET"
     assert request.path_qs == f"/vtapi/v2/file/report?resource=abc&apikey={API_KEY}"
+    assert request.headers["User-Agent"] == f"wazuh-integrator/{__version__}"
+    assert request.headers["Accept"] == "application/json"
 
 
 @pytest.mark.parametrize(

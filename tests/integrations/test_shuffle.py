@@ -81,6 +81,9 @@ async def test_skipped_rules_send_nothing(
     )
     alert = _with_rule_id(rule_id)
     assert integration.preview(alert) is None
+    assert integration.would_skip(alert) == (
+        f"rule {rule_id} is in Shuffle's skip list (alerts of Shuffle's own containers)"
+    )
     await integration.send(alert)
     assert receiver.requests == []
 
@@ -96,6 +99,7 @@ def test_neighbouring_rules_are_not_skipped(
         make_block("shuffle", hook_url=Secret("http://h/x")), dry_context
     )
     assert integration.preview(_with_rule_id(rule_id)) is not None
+    assert integration.would_skip(_with_rule_id(rule_id)) is None
 
 
 async def test_retry_table(

@@ -19,7 +19,15 @@ from wazuh_integrator.config.models import WazuhPaths
 __all__ = ["COMMAND_MODULES", "Command", "GlobalOptions", "load_commands"]
 
 # Module names under wazuh_integrator.commands, in the order --help lists them.
-COMMAND_MODULES: tuple[str, ...] = ("run", "check_config", "test_alerts", "dead_letter", "demo")
+COMMAND_MODULES: tuple[str, ...] = (
+    "run",
+    "replay",
+    "check_config",
+    "test_alerts",
+    "status",
+    "dead_letter",
+    "demo",
+)
 
 
 @dataclass(frozen=True)

@@ -2,19 +2,30 @@
 
 Reads ossec.conf and integrator.toml, decides which blocks would run, and
 prints all of it for a person: every integration with its state, every error,
-every warning. Exit status 0 when everything would run, 1 otherwise.
+every warning. With ``--environment`` it also checks the machine (see
+:mod:`wazuh_integrator.environment`). Exit status 0 when everything would
+run, 1 otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
 import sys
-from typing import TextIO
+from pathlib import Path
+from typing import TYPE_CHECKING, TextIO
 
 from wazuh_integrator.commands import Command, GlobalOptions
 from wazuh_integrator.config.loading import ConfigurationReport, inspect_configuration
 
-__all__ = ["COMMAND"]
+if TYPE_CHECKING:
+    from wazuh_integrator.environment import Verdict
+    from wazuh_integrator.integrations.base import Integration
+
+__all__ = ["COMMAND", "environment_verdicts"]
+
+log = logging.getLogger(__name__)
 
 
 def _plural(count: int, word: str) -> str:
@@ -26,10 +37,13 @@ def print_report(report: ConfigurationReport, options: GlobalOptions, out: TextI
     out.write(f"Configuration  {paths.config}\n")
     out.write(f"Settings       {paths.settings}: {report.settings_status}\n")
 
+    errors = report.errors
+    # With any error nothing runs: a block that would be enabled is only valid.
+    good = "valid" if errors else "enabled"
     reasons = {off.block.index: f"DISABLED  {off.reason}" for off in report.disabled}
     rows: list[tuple[int, str, int, str]] = []
     for block in report.config.blocks:
-        rows.append((block.index, block.name, block.line, reasons.get(block.index, "enabled")))
+        rows.append((block.index, block.name, block.line, reasons.get(block.index, good)))
     for invalid in report.config.invalid_blocks:
         name = invalid.name or "(no name)"
         rows.append((invalid.index, name, invalid.line, "INVALID   see the errors below"))
@@ -42,16 +56,19 @@ def print_report(report: ConfigurationReport, options: GlobalOptions, out: TextI
     else:
         out.write("  none\n")
 
-    errors = report.errors
-    for title, issues in (("Errors", errors), ("Warnings", list(report.config.warnings))):
+    for title, issues in (("Errors", errors), ("Warnings", list(report.warnings))):
         out.write(f"\n{title} ({len(issues)})\n")
         for issue in issues:
             out.write(f"  {issue}\n")
         if not issues:
             out.write("  none\n")
 
-    running = f"{len(report.enabled)} of {len(rows)} integrations will run"
-    warnings = _plural(len(report.config.warnings), "warning")
+    running = (
+        "nothing will run until the errors are fixed"
+        if errors
+        else f"{len(report.enabled)} of {len(rows)} integrations will run"
+    )
+    warnings = _plural(len(report.warnings), "warning")
     if errors or report.disabled:
         problems = [_plural(len(errors), "error")] if errors else []
         if report.disabled:
@@ -61,15 +78,115 @@ def print_report(report: ConfigurationReport, options: GlobalOptions, out: TextI
         out.write(f"\nResult: OK: {running}; {warnings}.\n")
 
 
+def _integrations(report: ConfigurationReport, options: GlobalOptions) -> list[Integration]:
+    """The enabled blocks' integrations, built for a dry run (no session, no socket)."""
+    from wazuh_integrator.commands.building import integration_context
+
+    built = []
+    for block in sorted(report.enabled, key=lambda block: block.index):
+        integration_class = report.registry.resolve(block.name)
+        if integration_class is None:
+            continue
+        try:
+            built.append(integration_class(block, integration_context(report, options, block)))
+        except Exception as exc:  # a broken plugin: its own checks cannot run
+            log.warning("%s cannot be built to check it: %s", block.key, type(exc).__name__)
+    return built
+
+
+def local_verdicts(
+    report: ConfigurationReport,
+    options: GlobalOptions,
+    integrations: list[Integration],
+    alerts: Path | None = None,
+) -> list[Verdict]:
+    """The checks of this machine alone: state directory, alerts.json, analysisd."""
+    from wazuh_integrator.environment import (
+        check_alerts_file,
+        check_analysisd_socket,
+        check_state_dir,
+    )
+
+    paths = options.paths
+    verdicts = [
+        check_state_dir(report.settings.resolved_state_dir(options.home)),
+        check_alerts_file(alerts or paths.alerts),
+    ]
+    socket_verdict = check_analysisd_socket(
+        paths.analysisd_socket,
+        (integration.block.key for integration in integrations if integration.sends_to_analysisd),
+    )
+    if socket_verdict is not None:
+        verdicts.append(socket_verdict)
+    return verdicts
+
+
+def check_before_run(options: GlobalOptions, alerts: Path | None = None) -> None:
+    """``run``'s start-up checks of this machine: a failure raises ConfigError
+    (one line each, nothing started), a warning is logged. A configuration
+    with errors is left to the loader, which reports them itself."""
+    from wazuh_integrator.environment import Outcome
+    from wazuh_integrator.errors import ConfigError, ConfigIssue
+
+    report = inspect_configuration(options.paths)
+    if report.errors:
+        return
+    verdicts = local_verdicts(report, options, _integrations(report, options), alerts)
+    for verdict in verdicts:
+        if verdict.outcome is Outcome.WARNING:
+            log.warning("%s: %s", verdict.subject, verdict.detail)
+    failed = [verdict for verdict in verdicts if verdict.outcome is Outcome.FAILED]
+    if failed:
+        raise ConfigError(
+            [ConfigIssue(verdict.subject, None, None, verdict.detail) for verdict in failed]
+        )
+
+
+def environment_verdicts(report: ConfigurationReport, options: GlobalOptions) -> list[Verdict]:
+    """Every environment check, receivers included."""
+    from wazuh_integrator.environment import check_receivers
+
+    integrations = _integrations(report, options)
+    receivers = [
+        (integration.block.key, url)
+        for integration in integrations
+        if (url := integration.receiver_url()) is not None
+    ]
+    return local_verdicts(report, options, integrations) + asyncio.run(check_receivers(receivers))
+
+
+def print_environment(verdicts: list[Verdict], out: TextIO) -> bool:
+    """Print the verdicts; True when none failed."""
+    from wazuh_integrator.environment import Outcome
+
+    out.write(f"\nEnvironment ({len(verdicts)} checks)\n")
+    for verdict in verdicts:
+        out.write(f"  {verdict}\n")
+    failed = sum(verdict.outcome is Outcome.FAILED for verdict in verdicts)
+    if failed:
+        out.write(f"\nEnvironment: NOT OK: {_plural(failed, 'check')} failed.\n")
+    else:
+        out.write("\nEnvironment: OK.\n")
+    return not failed
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    del parser  # no options of its own
+    parser.add_argument(
+        "--environment",
+        action="store_true",
+        help="also check the machine: state directory, alerts.json, analysisd socket,"
+        " and that every receiver resolves and accepts a connection (no alert is sent)",
+    )
 
 
 def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
-    del args
     report = inspect_configuration(options.paths)
     print_report(report, options, sys.stdout)
-    return 1 if report.errors or report.disabled else 0
+    ok = not (report.errors or report.disabled)
+    if args.environment:
+        # Verdicts show receivers as scheme://host:port, never their path.
+        ok = print_environment(environment_verdicts(report, options), sys.stdout) and ok
+    return 0 if ok else 1
 
 
 COMMAND = Command(

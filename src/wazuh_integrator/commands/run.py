@@ -3,9 +3,28 @@
 from __future__ import annotations
 
 import argparse
+import logging
+import sys
+from datetime import datetime
 from pathlib import Path
 
 from wazuh_integrator.commands import Command, GlobalOptions
+
+log = logging.getLogger("wazuh_integrator.run")
+
+# EX_CONFIG: what a restart cannot fix. The unit's RestartPreventExitStatus=
+# names it, so that systemd does not restart the daemon in a loop.
+EXIT_CONFIG = 78
+
+
+def iso_time(text: str) -> datetime:
+    """An argparse type: ISO 8601 time, a usage error otherwise."""
+    from wazuh_integrator.source.archive import ArchiveError, parse_time
+
+    try:
+        return parse_time(text)
+    except ArchiveError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +40,15 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="with no checkpoint yet, start at the beginning of alerts.json instead of its end",
     )
     parser.add_argument(
+        "--since",
+        type=iso_time,
+        metavar="TIME",
+        help="with no checkpoint yet, start at the first alert stamped at or after TIME"
+        " (ISO 8601, e.g. 2026-11-27T17:00:00+00:00; local time without a zone), looking"
+        " in the rotated files of logs/alerts/YYYY/Mon/ too; for a cutover from the stock"
+        " daemon",
+    )
+    parser.add_argument(
         "--alerts",
         type=Path,
         metavar="PATH",
@@ -32,8 +60,11 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
+    from wazuh_integrator.commands.check_config import check_before_run
+    from wazuh_integrator.errors import ConfigError
     from wazuh_integrator.logsetup import configure_logging
     from wazuh_integrator.pipeline import RunOptions, run_pipeline
+    from wazuh_integrator.statedir import StateDirError
 
     if args.log_file is not None:
         configure_logging(options.debug, args.log_file)
@@ -42,8 +73,27 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
         from_start=args.from_start,
         alerts_path=args.alerts,
         debug_level=options.debug,
+        since=args.since,
     )
-    return run_pipeline(options.paths, run_options)
+    try:
+        check_before_run(options, args.alerts)
+        return run_pipeline(options.paths, run_options)
+    except ConfigError as exc:
+        problems = [str(issue) for issue in exc.issues]
+        _refuse([*problems, "Configuration refused: not starting."], args.log_file is not None)
+        return EXIT_CONFIG
+    except StateDirError as exc:
+        _refuse([str(exc)], args.log_file is not None)
+        return EXIT_CONFIG
+
+
+def _refuse(problems: list[str], also_stderr: bool) -> None:
+    """Each problem in the log and, when the log is a file, on stderr too,
+    where ``systemctl status`` and the journal show it."""
+    for problem in problems:
+        log.error("%s", problem)
+        if also_stderr:
+            print(f"wazuh-integrator: {problem}", file=sys.stderr)
 
 
 COMMAND = Command(

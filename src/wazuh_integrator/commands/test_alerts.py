@@ -2,8 +2,9 @@
 
 A dry run: nothing is sent. For each alert read (one JSON object per line as
 in alerts.json, or pretty-printed objects one after another), every enabled
-integration is shown with whether its filters pass, the reason when they do
-not, and the body it would send.
+integration is shown with its verdict: sent (its filters pass and the
+integration would send it, with the body), or not sent and why (a filter, or
+the integration's own skip rule). Totals close the output.
 
 Exit status: 0 when every alert was read, 2 when some input was not an alert,
 1 when the configuration is invalid (nothing is read then).
@@ -15,11 +16,12 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
 from wazuh_integrator.commands import Command, GlobalOptions
+from wazuh_integrator.commands.alert_inputs import AlertInput, read_sources
 
 if TYPE_CHECKING:
     from wazuh_integrator.config.loading import ConfigurationReport
@@ -28,102 +30,12 @@ if TYPE_CHECKING:
     from wazuh_integrator.floods import Shaper
     from wazuh_integrator.integrations.base import Integration
 
-__all__ = ["COMMAND", "AlertInput", "read_alert_inputs"]
+__all__ = ["COMMAND", "DryRun", "Totals"]
 
 log = logging.getLogger(__name__)
 
-STDIN_NAME = "<stdin>"
 EXIT_BAD_INPUT = 2
 _SECRET_SHOWN = "<secret>"
-
-
-@dataclass(frozen=True)
-class AlertInput:
-    """One alert read from ``where`` (``file:line``), or why it could not be."""
-
-    where: str
-    alert: dict[str, Any] | None = None
-    error: str | None = None
-
-
-_JSON_KINDS = {list: "an array", str: "a string", bool: "a boolean", type(None): "null"}
-
-
-def _not_an_object(where: str, value: object) -> AlertInput:
-    kind = _JSON_KINDS.get(type(value), "a number")
-    return AlertInput(where, error=f"{where}: not a JSON object but {kind}")
-
-
-def read_alert_inputs(name: str, text: str) -> Iterator[AlertInput]:
-    """The alerts in ``text``: JSON lines, or pretty-printed objects one after another."""
-    lines = text.splitlines()
-    first = next((line.strip() for line in lines if line.strip()), "")
-    if first.startswith("{") and not _is_json(first):
-        yield from _read_documents(name, text)
-        return
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        where = f"{name}:{number}"
-        try:
-            value = json.loads(line)
-        except json.JSONDecodeError as exc:
-            yield AlertInput(
-                where, error=f"{where}: not valid JSON: {exc.msg} (column {exc.colno})"
-            )
-            continue
-        if isinstance(value, dict):
-            yield AlertInput(where, alert=value)
-        else:
-            yield _not_an_object(where, value)
-
-
-def _is_json(text: str) -> bool:
-    try:
-        json.loads(text)
-    except json.JSONDecodeError:
-        return False
-    return True
-
-
-def _read_documents(name: str, text: str) -> Iterator[AlertInput]:
-    decoder = json.JSONDecoder()
-    position = 0
-    while True:
-        while position < len(text) and text[position].isspace():
-            position += 1
-        if position >= len(text):
-            return
-        where = f"{name}:{text.count(chr(10), 0, position) + 1}"
-        try:
-            value, position = decoder.raw_decode(text, position)
-        except json.JSONDecodeError as exc:
-            # Nothing after a broken document can be trusted to start cleanly.
-            yield AlertInput(
-                where, error=f"{name}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})"
-            )
-            return
-        yield (
-            AlertInput(where, alert=value)
-            if isinstance(value, dict)
-            else _not_an_object(where, value)
-        )
-
-
-def _read_sources(files: list[str]) -> Iterator[AlertInput]:
-    for name in files or ["-"]:
-        if name == "-":
-            data = sys.stdin.buffer.read()
-            shown = STDIN_NAME
-        else:
-            shown = name
-            try:
-                with open(name, "rb") as source:
-                    data = source.read()
-            except OSError as exc:
-                yield AlertInput(name, error=f"{name}: cannot read: {exc.strerror or exc}")
-                continue
-        yield from read_alert_inputs(shown, data.decode("utf-8", errors="replace"))
 
 
 def _scrubbed(value: Any, secrets: list[str]) -> Any:
@@ -182,23 +94,17 @@ class DryRun:
 
     @classmethod
     def build(cls, report: ConfigurationReport, options: GlobalOptions) -> DryRun:
+        from wazuh_integrator.commands.building import integration_context
         from wazuh_integrator.filters import compile_filter
         from wazuh_integrator.floods import Shaper
-        from wazuh_integrator.integrations.base import IntegrationContext
 
-        state_dir = report.settings.resolved_state_dir(options.home)
         routes = []
         for block in sorted(report.enabled, key=lambda block: block.index):
             integration = None
             try:
                 integration_class = report.registry.resolve(block.name)
                 if integration_class is not None:
-                    context = IntegrationContext(
-                        home=options.home,
-                        state_dir=state_dir,
-                        settings=report.settings.for_block(block),
-                        debug=options.debug > 0,
-                    )
+                    context = integration_context(report, options, block)
                     integration = integration_class(block, context)
             except Exception as exc:  # a broken plugin must not hide the filter results
                 log.warning(
@@ -209,7 +115,7 @@ class DryRun:
             routes.append(_Route(block, compile_filter(block), integration, shaper))
         return cls(routes)
 
-    def results(self, alert: dict[str, Any]) -> list[dict[str, Any]]:
+    def results(self, alert: dict[str, Any], *, payloads: bool = True) -> list[dict[str, Any]]:
         from wazuh_integrator.filters import FilterFields
 
         fields = FilterFields.from_alert(alert)
@@ -224,13 +130,20 @@ class DryRun:
                 shaped = route.shaper.shape(alert, b"", now=now)
                 sent, reason, digest = shaped.alert, shaped.reason, shaped.digest
                 matched = not (reason or "").startswith("excluded:")
+            if sent is None and reason is None:  # only the digest will carry it
+                reason = "held for a digest"
+            if reason is None and sent is not None and route.integration is not None:
+                skip = self._would_skip(route, sent)
+                if skip is not None:
+                    reason = f"{SKIPPED_BY_INTEGRATION}: {skip}"
             payload = None
-            if sent is not None and reason is None and route.integration is not None:
+            if reason is None and sent is not None and route.integration is not None and payloads:
                 payload = self._preview(route, sent)
             result = {
                 "integration": route.block.name,
                 "index": route.block.index,
                 "matched": matched,
+                "sent": reason is None,
                 "reason": reason,
                 "payload": payload,
             }
@@ -265,6 +178,20 @@ class DryRun:
         return found
 
     @staticmethod
+    def _would_skip(route: _Route, alert: dict[str, Any]) -> str | None:
+        assert route.integration is not None
+        try:
+            return route.integration.would_skip(alert)
+        except Exception as exc:  # a broken plugin: say so, and judge the rest
+            log.warning(
+                "%s could not judge alert %s: %s",
+                route.block.key,
+                _alert_id(alert),
+                _scrubbed(str(exc), route.block.secrets),
+            )
+            return None
+
+    @staticmethod
     def _preview(route: _Route, alert: dict[str, Any]) -> Any:
         assert route.integration is not None
         try:
@@ -280,6 +207,97 @@ class DryRun:
         return _scrubbed(payload, route.block.secrets)
 
 
+SKIPPED_BY_INTEGRATION = "skipped by the integration"
+# How the reasons of AlertFilter.reason() are counted in the totals: by the
+# filter that said no, not by its text, which holds the alert's own values.
+_FILTER_KINDS = (
+    ("alert has no rule", "no rule"),
+    ("location", "location filter"),
+    ("alert has no location", "location filter"),
+    ("level", "level filter"),
+    ("alert has no rule.level", "level filter"),
+    ("none of groups", "group filter"),
+    ("alert has no rule.groups", "group filter"),
+    ("rule.id", "rule_id filter"),
+    ("alert has no rule.id", "rule_id filter"),
+    ("excluded", "excluded (floods filter)"),
+    ("throttled", "throttled"),
+    ("digest", "held for a digest"),
+    ("held for a digest", "held for a digest"),
+)
+
+
+def reason_kind(reason: str) -> str:
+    """The total a not-sent ``reason`` is counted under."""
+    if reason.startswith(SKIPPED_BY_INTEGRATION):
+        return SKIPPED_BY_INTEGRATION
+    # The longest prefix wins: "alert has no rule.id" over "alert has no rule".
+    found = [(len(prefix), kind) for prefix, kind in _FILTER_KINDS if reason.startswith(prefix)]
+    return max(found)[1] if found else "other"
+
+
+@dataclass
+class _IntegrationTotals:
+    name: str
+    index: int
+    sent: int = 0
+    not_sent: Counter[str] = field(default_factory=Counter)
+
+
+@dataclass
+class Totals:
+    """What ``test`` counted: alerts read, input errors, and per block the
+    alerts it would send and those it would not, by reason."""
+
+    alerts: int = 0
+    invalid: int = 0
+    per_block: dict[int, _IntegrationTotals] = field(default_factory=dict)
+
+    def add(self, results: list[dict[str, Any]]) -> None:
+        self.alerts += 1
+        for result in results:
+            totals = self.per_block.get(result["index"])
+            if totals is None:
+                totals = _IntegrationTotals(result["integration"], result["index"])
+                self.per_block[result["index"]] = totals
+            if result["sent"]:
+                totals.sent += 1
+            else:
+                totals.not_sent[reason_kind(result["reason"])] += 1
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "alerts": self.alerts,
+            "invalid": self.invalid,
+            "integrations": [
+                {
+                    "integration": totals.name,
+                    "index": totals.index,
+                    "sent": totals.sent,
+                    "not_sent": dict(sorted(totals.not_sent.items())),
+                }
+                for _, totals in sorted(self.per_block.items())
+            ],
+        }
+
+    def write(self, out: TextIO) -> None:
+        out.write(f"Totals: {_plural(self.alerts, 'alert')} read, {self.invalid} not an alert\n")
+        blocks = [totals for _, totals in sorted(self.per_block.items())]
+        width = max((len(totals.name) for totals in blocks), default=0)
+        for totals in blocks:
+            not_sent = sum(totals.not_sent.values())
+            line = f"  #{totals.index:<3} {totals.name:<{width}}  sent {totals.sent}"
+            line += f", not sent {not_sent}"
+            if not_sent:
+                kinds = ", ".join(f"{kind} {n}" for kind, n in sorted(totals.not_sent.items()))
+                line += f" ({kinds})"
+            out.write(line + "\n")
+
+
+def _plural(count: int, word: str) -> str:
+    return f"{count} {word}{'' if count == 1 else 's'}"
+
+
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "files",
@@ -293,6 +311,19 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         help="one JSON object per alert on stdout, for scripts",
     )
     parser.add_argument(
+        "--send",
+        action="store_true",
+        help="really send one alert (the first of FILE, else a built-in sample) through the"
+        " enabled integrations to their receivers, and print each answer",
+    )
+    parser.add_argument(
+        "--integration",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="with --send: only this integration (a name like slack, or slack#0; repeatable)",
+    )
+    parser.add_argument(
         "--no-payload",
         dest="payload",
         action="store_false",
@@ -302,7 +333,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
     from wazuh_integrator.config.loading import inspect_configuration
-    from wazuh_integrator.errors import ConfigError
+    from wazuh_integrator.errors import ConfigError, IntegratorError
 
     report = inspect_configuration(options.paths)
     if report.errors:
@@ -313,26 +344,52 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
             f"{off.reason}",
             file=sys.stderr,
         )
+    if args.send:
+        return _send(report, options, args)
+    if args.integration:
+        raise IntegratorError("--integration goes with --send")
     dry_run = DryRun.build(report, options)
     out: TextIO = sys.stdout
-    bad_input = False
-    for item in _read_sources(args.files):
+    totals = Totals()
+    for item in read_sources(args.files):
         if item.alert is None:
-            bad_input = True
+            totals.invalid += 1
             if args.json:
                 _write_json(out, {"error": item.error})
             else:
-                out.write(f"{item.error}\n\n")
+                out.flush()  # keep the order of stdout and stderr on one terminal
+                print(item.error, file=sys.stderr)
             continue
-        results = dry_run.results(item.alert)
+        results = dry_run.results(item.alert, payloads=args.json or args.payload)
+        totals.add(results)
         if args.json:
             _write_json(out, {"alert_id": _alert_id(item.alert), "results": results})
         else:
             _write_readable(out, item, results, show_payload=args.payload)
         _write_digests(out, dry_run.digests(final=False), args)
     _write_digests(out, dry_run.digests(final=True), args)
+    if args.json:
+        out.flush()
+        totals.write(sys.stderr)
+    else:
+        totals.write(out)
     out.flush()
-    return EXIT_BAD_INPUT if bad_input else 0
+    return EXIT_BAD_INPUT if totals.invalid else 0
+
+
+def _send(report: ConfigurationReport, options: GlobalOptions, args: argparse.Namespace) -> int:
+    from wazuh_integrator.commands.send_test import SAMPLE_ALERT, send_one_alert
+
+    if not args.files:
+        print("Sending the built-in sample alert.", file=sys.stderr)
+        return send_one_alert(report, options, SAMPLE_ALERT, args.integration)
+    for item in read_sources(args.files):
+        if item.alert is not None:
+            print(f"Sending the alert of {item.where}.", file=sys.stderr)
+            return send_one_alert(report, options, item.alert, args.integration)
+        print(item.error, file=sys.stderr)
+    print("error: no alert in the input: nothing sent", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 def _write_digests(out: TextIO, digests: list[dict[str, Any]], args: argparse.Namespace) -> None:
@@ -388,8 +445,8 @@ def _write_readable(
         if not result["matched"]:
             out.write(f"{label}  no match: {result['reason']}\n")
             continue
-        if result["reason"] is not None:  # matched, then throttled or held for a digest
-            out.write(f"{label}  {result['reason']}\n")
+        if not result["sent"]:  # a throttle, a digest, or the integration's own skip
+            out.write(f"{label}  MATCH, NOT SENT: {result['reason']}\n")
             continue
         payload = result["payload"]
         note = "" if payload is not None or not show_payload else " (no body to show)"

@@ -13,7 +13,7 @@ from wazuh_integrator.config.models import (
     Settings,
     WazuhPaths,
 )
-from wazuh_integrator.config.ossec import read_ossec_conf
+from wazuh_integrator.config.ossec import count_integration_blocks, read_ossec_conf
 from wazuh_integrator.config.settings import load_settings
 from wazuh_integrator.errors import ConfigError, ConfigIssue
 from wazuh_integrator.integrations.registry import PluginError, Registry
@@ -33,11 +33,16 @@ class ConfigurationReport:
     enabled: list[IntegrationBlock]
     disabled: list[DisabledIntegration]
     other_errors: list[ConfigIssue] = field(default_factory=list)
+    other_warnings: list[ConfigIssue] = field(default_factory=list)
 
     @property
     def errors(self) -> list[ConfigIssue]:
         """Problems that make the configuration unusable (disabled blocks aside)."""
         return [*self.config.errors, *self.other_errors]
+
+    @property
+    def warnings(self) -> list[ConfigIssue]:
+        return [*self.config.warnings, *self.other_warnings]
 
 
 def inspect_configuration(paths: WazuhPaths) -> ConfigurationReport:
@@ -59,8 +64,42 @@ def inspect_configuration(paths: WazuhPaths) -> ConfigurationReport:
     other_errors.extend(_unknown_block_tables(config, settings, settings_shown))
     enabled, disabled = resolve_integrations(config, paths, registry)
     return ConfigurationReport(
-        config, settings, settings_shown, status, registry, enabled, disabled, other_errors
+        config,
+        settings,
+        settings_shown,
+        status,
+        registry,
+        enabled,
+        disabled,
+        other_errors,
+        _stock_config_warnings(paths),
     )
+
+
+def _stock_config_warnings(paths: WazuhPaths) -> list[ConfigIssue]:
+    """With ``--config`` naming another file, Wazuh still reads etc/ossec.conf:
+    blocks left there start its own wazuh-integratord, and both daemons send
+    every alert."""
+    stock = paths.home / "etc" / "ossec.conf"
+    try:
+        if paths.config.resolve() == stock.resolve() or not stock.exists():
+            return []
+    except OSError:
+        return []
+    count = count_integration_blocks(stock)
+    if not count:
+        return []
+    plural = "block" if count == 1 else "blocks"
+    return [
+        ConfigIssue(
+            paths.shown(stock),
+            None,
+            None,
+            f"also holds {count} <integration> {plural}: Wazuh runs its own wazuh-integratord"
+            f" for them, so both daemons would send every alert; remove them from"
+            f" {paths.shown(stock)} and restart the manager (docs/migrating.md)",
+        )
+    ]
 
 
 def _unknown_block_tables(

@@ -45,7 +45,7 @@ from wazuh_integrator.filters import c_atoi
 from wazuh_integrator.secret import Secret
 from wazuh_integrator.sregex import SRegexError, compile_sregex
 
-__all__ = ["read_ossec_conf"]
+__all__ = ["count_integration_blocks", "read_ossec_conf"]
 
 _ROOT = "wazuh-integrator-synthetic-root"
 _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
@@ -54,6 +54,7 @@ _XML_DECLARATION = re.compile(r"\A\s*<\?xml[^>]*\?>")
 # comment (from "<!" to the first "-->" or "!>") becomes one expat accepts.
 _LITERAL_MARKUP = re.compile(r"(<!\[CDATA\[.*?\]\]>)|<!(.*?)(?:!>|-->)|(&)|\\<", re.DOTALL)
 _DIGITS = re.compile(r"[0-9]+")
+_CLOSING_TAG = re.compile(r"</\s*([^\s>]+)")
 _UINT_MASK = 0xFFFF_FFFF
 _SHOWN_VALUE_CHARS = 40
 _MISMATCHED_TAG = next(
@@ -77,6 +78,19 @@ class _Invalid(ValueError):
     """A value that does not fit its element; the message is shown as is."""
 
 
+_OUTSIDE_ROOT = (
+    "outside <ossec_config>: Wazuh does not read it there, nor do we;"
+    " put the blocks between <ossec_config> and </ossec_config>"
+)
+
+
+def count_integration_blocks(path: Path) -> int:
+    """How many ``<integration>`` blocks a manager would read in ``path``
+    (inside ``<ossec_config>``, valid or not); 0 when it cannot be read."""
+    config = read_ossec_conf(path)
+    return len(config.blocks) + len(config.invalid_blocks)
+
+
 def read_ossec_conf(path: Path, *, display_path: str | None = None) -> OssecConfig:
     """Every ``<integration>`` block of ``path``, with every error and warning found."""
     shown = display_path if display_path is not None else str(path)
@@ -87,18 +101,21 @@ def read_ossec_conf(path: Path, *, display_path: str | None = None) -> OssecConf
         return OssecConfig(path, errors=(ConfigIssue(shown, None, None, f"cannot read: {reason}"),))
     root, syntax_error = _parse_tree(raw.decode("utf-8-sig", errors="replace"))
     reader = _BlockReader(shown)
+    outside: list[ConfigIssue] = []
     for top in root.children:
+        if top.tag == "integration":
+            outside.append(ConfigIssue(shown, top.line, "integration", _OUTSIDE_ROOT))
         if top.tag != "ossec_config":
             continue
         for section in top.children:
             if section.tag == "integration":
                 reader.read(section)
-    errors = list(reader.errors)
+    errors = outside + list(reader.errors)
     if syntax_error is not None:
         line, message = syntax_error
         errors.insert(0, ConfigIssue(shown, line, None, message))
     warnings = reader.warnings + repeated_block_warnings(shown, reader.blocks)
-    if syntax_error is None and reader.count == 0:
+    if syntax_error is None and reader.count == 0 and not outside:
         warnings.append(
             ConfigIssue(shown, None, None, "no <integration> block: nothing will be delivered")
         )
@@ -158,8 +175,20 @@ def _parse_tree(text: str) -> tuple[_Node, tuple[int, str] | None]:
             return root, (node.line, f"XML syntax error: <{node.tag}> is never closed")
         reason = expat.errors.messages[exc.code]
         column = exc.offset + 1 - (len(opening) if exc.lineno == 1 else 0)
+        if exc.code == _MISMATCHED_TAG and unclosed:
+            reason = _mismatch(text, exc.lineno, column, unclosed[-1])
         return root, (exc.lineno, f"XML syntax error: {reason} (column {column})")
     return root, None
+
+
+def _mismatch(text: str, line: int, column: int, open_node: _Node) -> str:
+    """expat's "mismatched tag", with the closing tag found and the element it fails to close."""
+    lines = text.split("\n")
+    where = lines[line - 1] if line <= len(lines) else ""
+    # expat points at the tag's name; its "</" is just before.
+    found = _CLOSING_TAG.match(where, max(where.rfind("</", 0, column + 1), 0))
+    closing = f"</{found.group(1)}>" if found else "a closing tag"
+    return f"{closing} does not close <{open_node.tag}>, opened at line {open_node.line}"
 
 
 def _expat_literal(found: re.Match[str]) -> str:

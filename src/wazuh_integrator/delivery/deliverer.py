@@ -79,6 +79,7 @@ class Deliverer:
         circuit_threshold: int = CIRCUIT_THRESHOLD,
         probe_cap_s: float = PROBE_CAP_S,
         overflow_bytes: int = OVERFLOW_BYTES,
+        retry_parked: bool = True,
     ) -> None:
         block = integration.block
         self.integration = integration
@@ -160,6 +161,10 @@ class Deliverer:
             stopping=self._stopping,
             clock=clock,
         )
+        # False for a ``replay`` beside the daemon: what it parks is left for
+        # the daemon's own deliverer, which alone retries the parked table.
+        self._retries_parked = retry_parked
+        self._sender = sender
         self._workers: list[asyncio.Task[None]] = []
         self._parked_task: asyncio.Task[None] | None = None
         self._stopped = False
@@ -173,9 +178,10 @@ class Deliverer:
             asyncio.create_task(self._live.work(), name=f"deliver {self.key} #{n}")
             for n in range(self._concurrency)
         ]
-        self._parked_task = asyncio.create_task(
-            self._parked.loop(), name=f"parked retries {self.key}"
-        )
+        if self._retries_parked:
+            self._parked_task = asyncio.create_task(
+                self._parked.loop(), name=f"parked retries {self.key}"
+            )
 
     async def submit(self, delivery: Delivery) -> None:
         """Hand a delivery over (see :mod:`~wazuh_integrator.delivery.intake`).
@@ -209,13 +215,20 @@ class Deliverer:
         self._intake.park_all_waiting()
         self._store.flush()
 
-    def stats(self) -> dict[str, int]:
+    def stats(self) -> dict[str, Any]:
         """Counts for the health report: now (``queued``, ``in_flight``,
-        ``parked``, ``circuit_open``) and since start (``<outcome>_total``)."""
+        ``parked``, ``circuit_open``), since start (``<outcome>_total``,
+        ``attempts_total``, ``rate_limited_total``) and the last failure
+        (``last_error``, secret-free, and ``last_error_at``, Unix time)."""
+        last_error = self._outcomes.last_error
         return {
             "queued": self._intake.waiting(),
             "in_flight": len(self._live.in_flight),
             "parked": self._outcomes.parked_now,
             "circuit_open": int(self._circuit.is_open),
             **{f"{outcome}_total": count for outcome, count in self._outcomes.counts.items()},
+            "attempts_total": self._sender.attempts_total(),
+            "rate_limited_total": self._sender.rate_limited_total(),
+            "last_error": last_error[1] if last_error else None,
+            "last_error_at": last_error[0] if last_error else None,
         }

@@ -92,6 +92,11 @@ class LiveDeliveries:
 
     async def _deliver(self, job: Job) -> None:
         outcomes = self._outcomes
+        if self._sender.integration.would_skip(job.delivery.alert) is not None:
+            # Nothing to send (``test`` shows why): settled without a rate-limit slot.
+            outcomes.count("skipped")
+            outcomes.settle(job.delivery)
+            return
         while True:
             if self._circuit.is_open:
                 outcomes.park(job, next_attempt_at=self._clock(), note="the receiver is failing")

@@ -73,6 +73,8 @@ class Outcomes:
         self.parked_now = 0
         self._last_gauge_refresh = float("-inf")
         self.counts = dict.fromkeys(DELIVERY_OUTCOMES, 0)
+        # (when, text) of the latest failure, for ``status``.
+        self.last_error: tuple[float, str] | None = None
         self._outcomes = {
             outcome: metrics.deliveries_total.labels(integration=key, outcome=outcome)
             for outcome in DELIVERY_OUTCOMES
@@ -255,4 +257,6 @@ class Outcomes:
         encoded = text.encode()
         if len(encoded) > ERROR_TEXT_BYTES:
             text = encoded[:ERROR_TEXT_BYTES].decode(errors="ignore")
+        # Every failure is written through here: `status` shows the latest.
+        self.last_error = (self._clock(), text)
         return text

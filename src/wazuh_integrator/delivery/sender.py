@@ -74,6 +74,12 @@ class Sender:
         self._seconds_metric = metrics.delivery_seconds.labels(integration=key)
         self._rate_limited_metric = metrics.rate_limited_total.labels(integration=key)
 
+    def attempts_total(self) -> int:
+        return int(self._attempts_metric.value)
+
+    def rate_limited_total(self) -> int:
+        return int(self._rate_limited_metric.value)
+
     async def take_slot(self, alert: Alert, *, horizon_s: float) -> Slot:
         """A rate-limit slot, waiting at most ``horizon_s`` for it; none is
         needed when the integration will not call its service (a cached lookup)."""

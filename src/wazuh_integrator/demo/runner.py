@@ -9,6 +9,8 @@ what every receiver got.
 from __future__ import annotations
 
 import asyncio
+import os
+import shlex
 import sys
 import tempfile
 from collections import Counter
@@ -80,9 +82,19 @@ def _report(home: Path, receivers: DemoReceivers) -> None:
     if script_log.exists():
         print(f"\ncustom-demo script output ({script_log}):")
         print(script_log.read_text()[:1200])
+    program = runnable_program()
     print("Try next:")
-    print(f"  wazuh-integrator --home {home} test {home}/logs/alerts/alerts.json")
-    print(f"  wazuh-integrator --home {home} dead-letter list")
+    print(f"  {program} --home {home} test {home}/logs/alerts/alerts.json")
+    print(f"  {program} --home {home} dead-letter list")
+
+
+def runnable_program() -> str:
+    """How to start this very installation from any shell, venv activated or not:
+    the script installed beside this interpreter, else ``python -m``."""
+    script = Path(sys.executable).parent / "wazuh-integrator"
+    if os.access(script, os.X_OK):
+        return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m wazuh_integrator"
 
 
 def run_demo(directory: Path | None, *, debug: bool = False) -> int:

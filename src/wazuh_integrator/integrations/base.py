@@ -83,6 +83,8 @@ class Integration(ABC):
     default_concurrency: ClassVar[int] = 8
     default_rate_limits: ClassVar[tuple[RateLimit, ...]] = ()
     retry_by_default: ClassVar[bool] = True
+    # Enrichments send their results to analysisd's queue socket.
+    sends_to_analysisd: ClassVar[bool] = False
 
     def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
         self.block = block
@@ -103,6 +105,23 @@ class Integration(ABC):
         it runs before every attempt."""
         return True
 
+    def receiver_url(self) -> str | None:
+        """The URL this integration sends to or asks (``check-config
+        --environment`` connects to its host), or None when there is none to
+        check (scripts). The block's ``hook_url`` by default."""
+        return self.block.hook_url.reveal() if self.block.hook_url else None
+
+    def would_skip(self, alert: Alert) -> str | None:
+        """Why this integration sends nothing for ``alert`` although the
+        block's filters pass it (Shuffle's own container rules, a VirusTotal
+        alert without an MD5), or None when it would be sent.
+
+        Pure and cheap. The delivery layer settles a skipped alert without
+        calling :meth:`send`, and ``test`` prints the same reason, so the two
+        cannot disagree.
+        """
+        return None
+
     def preview(self, alert: Alert) -> Any | None:
         """The exact JSON body this integration would send for ``alert``.
 
@@ -110,6 +129,11 @@ class Integration(ABC):
         (scripts, enrichments) and for alerts the integration itself skips.
         """
         return None
+
+    def stats(self) -> dict[str, int]:
+        """Counters of the integration's own for the health report (the
+        lookup cache's hits and misses); none for most."""
+        return {}
 
     @abstractmethod
     async def send(self, alert: Alert) -> None:

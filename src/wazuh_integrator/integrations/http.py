@@ -9,15 +9,19 @@ full URL is not chained.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import logging
-from collections.abc import Collection, Mapping
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import orjson
 
+from wazuh_integrator import __version__
 from wazuh_integrator.classify import (
     BODY_SNIPPET_BYTES,
     classify_exception,
@@ -26,7 +30,15 @@ from wazuh_integrator.classify import (
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Transient
 from wazuh_integrator.secret import redact_url, scrub
 
-__all__ = ["DEFAULT_MAX_ANSWER_BYTES", "get_json", "post_json"]
+__all__ = [
+    "DEFAULT_MAX_ANSWER_BYTES",
+    "USER_AGENT",
+    "RecordedAnswer",
+    "get_json",
+    "post_json",
+    "recording_answers",
+    "url_secrets",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +48,59 @@ DEFAULT_MAX_ANSWER_BYTES = 8 * 1024 * 1024
 # What we read of a successful POST's answer before discarding it: enough to
 # drain the usual "ok" so that the connection can be reused.
 _DRAIN_BYTES = 64 * 1024
-_JSON_HEADERS = {"Content-Type": "application/json"}
+# Receivers' logs and proxies see who calls, not aiohttp's default.
+USER_AGENT = f"wazuh-integrator/{__version__}"
+_JSON_HEADERS = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
+_GET_HEADERS = {"User-Agent": USER_AGENT}
+
+
+@dataclass(frozen=True)
+class RecordedAnswer:
+    """One answer to a request, as received: the URL is the caller's to redact."""
+
+    method: str
+    url: str
+    status: int
+    body: bytes
+    truncated: bool
+
+
+# What `test --send` shows: set, every answer is also kept here (see recording_answers).
+_RECORDED: contextvars.ContextVar[list[RecordedAnswer] | None] = contextvars.ContextVar(
+    "recorded_answers", default=None
+)
+
+
+@contextlib.contextmanager
+def recording_answers() -> Iterator[list[RecordedAnswer]]:
+    """Keep every answer that post_json and get_json receive in this context
+    (the start of each body), for ``test --send`` to print."""
+    answers: list[RecordedAnswer] = []
+    token = _RECORDED.set(answers)
+    try:
+        yield answers
+    finally:
+        _RECORDED.reset(token)
+
+
+async def _record_then_raise(
+    response: aiohttp.ClientResponse,
+    answers: list[RecordedAnswer],
+    method: str,
+    url: str,
+    extra_transient: frozenset[int],
+) -> None:
+    """Like _raise_for_answer, keeping the answer first."""
+    body, truncated = await _read_at_most(response, _DRAIN_BYTES)
+    answers.append(RecordedAnswer(method, url, response.status, body, truncated))
+    error = classify_status(
+        response.status,
+        retry_after=response.headers.get("Retry-After"),
+        body=body[:BODY_SNIPPET_BYTES],
+        extra_transient=extra_transient,
+    )
+    if error is not None:
+        raise error
 
 
 def _json_default(value: object) -> object:
@@ -46,7 +110,7 @@ def _json_default(value: object) -> object:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
-def _url_secrets(url: str) -> list[str]:
+def url_secrets(url: str) -> list[str]:
     """The parts of ``url`` that may carry a token, longest first.
 
     An answer may echo the whole URL, only its path, or only a query value.
@@ -67,7 +131,7 @@ def _url_secrets(url: str) -> list[str]:
 def _secrets_for(
     url: str, headers: Mapping[str, str] | None, secrets: Collection[str]
 ) -> list[str]:
-    values = [*secrets, *_url_secrets(url)]
+    values = [*secrets, *url_secrets(url)]
     if headers:
         values.extend(
             value
@@ -164,6 +228,10 @@ async def post_json(
             timeout=_client_timeout(timeout_s),
             allow_redirects=False,
         ) as response:
+            answers = _RECORDED.get()
+            if answers is not None:
+                await _record_then_raise(response, answers, "POST", url, extra_transient)
+                return
             await _raise_for_answer(response, extra_transient)
             if not response.content.is_eof():  # the usual short answer is already read
                 await _read_at_most(response, _DRAIN_BYTES)
@@ -201,15 +269,20 @@ async def get_json(
     try:
         async with session.get(
             url,
-            headers=dict(headers or {}),
+            headers={**_GET_HEADERS, **headers} if headers else _GET_HEADERS,
             params=dict(params or {}),
             timeout=_client_timeout(timeout_s),
         ) as response:
             status = response.status
+            answers = _RECORDED.get()
             if status not in ok_statuses:
+                if answers is not None:
+                    await _record_then_raise(response, answers, "GET", url, extra_transient)
                 await _raise_for_answer(response, extra_transient)
                 raise Permanent(f"HTTP {status}: unexpected answer", status=status)
             raw, truncated = await _read_at_most(response, max_answer_bytes)
+            if answers is not None:
+                answers.append(RecordedAnswer("GET", url, status, raw, truncated))
     except DeliveryError as error:
         raise _scrubbed(error, hidden) from None
     except (aiohttp.ClientError, OSError, TimeoutError) as exc:

@@ -25,6 +25,8 @@ class CachedLookups:
         self._namespace = namespace
         self._context = context
         self._in_flight: dict[str, asyncio.Task[Answer]] = {}
+        self.hits = 0  # answered without a request of their own (cache or shared)
+        self.misses = 0
 
     def cached(self, key: str) -> Answer | None:
         cache = self._context.cache
@@ -41,15 +43,23 @@ class CachedLookups:
         cached = self.cached(key)
         if cached is not None:
             logger.debug("%s: answered from the cache", self._namespace)
+            self.hits += 1
             return cached
         task = self._in_flight.get(key)
-        if task is None:
+        if task is not None:
+            self.hits += 1
+        else:
+            self.misses += 1
             task = asyncio.ensure_future(self._lookup_and_keep(key, lookup))
             self._in_flight[key] = task
             task.add_done_callback(lambda done: self._forget(key, done))
         # Shielded: one waiter's time-out or cancellation must not cancel the
         # request the others are waiting for.
         return await asyncio.shield(task)
+
+    def counts(self) -> dict[str, int]:
+        """Lookups since start, for the health report."""
+        return {"cache_hits_total": self.hits, "cache_misses_total": self.misses}
 
     async def _lookup_and_keep(self, key: str, lookup: Callable[[], Awaitable[Answer]]) -> Answer:
         answer = await lookup()

@@ -198,6 +198,7 @@ class MaltiverseIntegration(Integration):
 
     name: ClassVar[str] = INTEGRATION
     required: ClassVar[tuple[str, ...]] = ("hook_url", "api_key")
+    sends_to_analysisd: ClassVar[bool] = True
 
     @property
     def attempt_timeout_s(self) -> float:
@@ -210,6 +211,14 @@ class MaltiverseIntegration(Integration):
 
     def needs_request(self, alert: Alert) -> bool:
         return not all(self._lookups.is_known(i.cache_key) for i in indicators_of(alert))
+
+    def stats(self) -> dict[str, int]:
+        return self._lookups.counts()
+
+    def would_skip(self, alert: Alert) -> str | None:
+        if indicators_of(alert):
+            return None
+        return "no indicator to look up (no public data.srcip, MD5, SHA1, hostname or URL)"
 
     async def send(self, alert: Alert) -> None:
         indicators = indicators_of(alert)

@@ -130,6 +130,9 @@ class PagerDutyIntegration(Integration):
     required = ("api_key",)
     default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
 
+    def receiver_url(self) -> str:
+        return self.block.hook_url.reveal() if self.block.hook_url else EVENTS_API_URL
+
     def preview(self, alert: Alert) -> dict[str, Any]:
         return _body(alert, self.block.options, PREVIEW_ROUTING_KEY)
 

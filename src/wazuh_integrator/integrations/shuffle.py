@@ -83,6 +83,12 @@ def build_shuffle_payload(alert: Alert, options: Mapping[str, Any] | None) -> di
 class ShuffleIntegration(WebhookIntegration):
     name = "shuffle"
 
+    def would_skip(self, alert: Alert) -> str | None:
+        if not is_skipped(alert):
+            return None
+        rule_id = alert["rule"]["id"]
+        return f"rule {rule_id} is in Shuffle's skip list (alerts of Shuffle's own containers)"
+
     def preview(self, alert: Alert) -> dict[str, Any] | None:
         if digest_of(alert) is not None:
             # A digest goes as it is: {"digest": ..., "count": N, "alerts": [...]}.

@@ -154,6 +154,7 @@ class VirusTotalIntegration(Integration):
 
     name: ClassVar[str] = INTEGRATION
     required: ClassVar[tuple[str, ...]] = ("api_key",)
+    sends_to_analysisd: ClassVar[bool] = True
     # The public API allows 4 lookups a minute and 500 a day: more workers would wait anyway.
     default_concurrency: ClassVar[int] = 2
     default_rate_limits: ClassVar[tuple[RateLimit, ...]] = (
@@ -175,6 +176,17 @@ class VirusTotalIntegration(Integration):
     def needs_request(self, alert: Alert) -> bool:
         md5 = alert_field(alert, "syscheck", "md5_after")
         return is_single_case_md5(md5) and not self._lookups.is_known(md5.lower())
+
+    def receiver_url(self) -> str:
+        return self._base_url
+
+    def stats(self) -> dict[str, int]:
+        return self._lookups.counts()
+
+    def would_skip(self, alert: Alert) -> str | None:
+        if is_single_case_md5(alert_field(alert, "syscheck", "md5_after")):
+            return None
+        return "no MD5 to look up (syscheck.md5_after missing or not 32 hex digits)"
 
     def _api_key(self) -> str:
         if not self.block.api_key:

@@ -1,0 +1,77 @@
+"""``wazuh-integrator dead-letter``, as the installed command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+import pytest
+from tests.config.wazuh_home import WazuhHome, make_home, run_command
+
+from wazuh_integrator.store import StateStore
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> WazuhHome:
+    home = make_home(tmp_path / "ossec")
+    home.write_config("<ossec_config></ossec_config>\n")
+    state = home.root / "var" / "integrator"
+    state.mkdir(parents=True)
+    with StateStore(state / "state.db") as store:
+        store.add_dead_letter(
+            "slack#0",
+            "slack",
+            orjson.dumps({"id": "1764262800.1"}),
+            attempts=1,
+            first_failed_at=1_764_262_800.0,
+            last_error="HTTP 400: bad request",
+            status=400,
+        )
+        store.flush()
+    return home
+
+
+@pytest.mark.parametrize(
+    ("action", "words"),
+    [
+        ("list", "--limit N"),
+        ("show", "Print one dead letter as JSON"),
+        ("replay", "--dry-run"),
+        ("purge", "Delete dead letters for good."),
+    ],
+)
+def test_each_action_has_its_own_help(home: WazuhHome, action: str, words: str) -> None:
+    result = run_command("dead-letter", action, "--help", home=home.root)
+
+    assert result.returncode == 0
+    assert f"dead-letter {action}" in result.stdout
+    assert words in result.stdout
+
+
+def test_a_negative_limit_is_refused(home: WazuhHome) -> None:
+    result = run_command("dead-letter", "list", "--limit", "-3", home=home.root)
+
+    assert result.returncode == 2
+    assert "argument --limit: must be 0 or more, not -3" in result.stderr
+
+
+def test_purging_an_id_that_does_not_exist_fails(home: WazuhHome) -> None:
+    result = run_command("dead-letter", "purge", "12345", home=home.root)
+
+    assert result.returncode == 1
+    assert result.stderr == "error: no dead letter with id 12345; nothing done\n"
+
+
+def test_purge_all_dry_run_then_for_real(home: WazuhHome) -> None:
+    dry = run_command("dead-letter", "purge", "--all", "--dry-run", home=home.root)
+    assert (dry.returncode, dry.stdout) == (0, "Dry run: 1 dead letter(s) would be deleted: 1\n")
+
+    real = run_command("dead-letter", "purge", "--all", home=home.root)
+    assert (real.returncode, real.stdout) == (0, "1 dead letter(s) deleted.\n")
+
+
+def test_global_options_may_follow_the_action(home: WazuhHome) -> None:
+    result = run_command("dead-letter", "list", "--json", "--home", str(home.root))
+
+    assert result.returncode == 0, result.stderr
+    assert orjson.loads(result.stdout)["integration"] == "slack#0"

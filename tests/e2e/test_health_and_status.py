@@ -1,0 +1,209 @@
+"""End-to-end: what the running daemon reports about itself (/health, status)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+from tests.e2e.harness import (
+    Daemon,
+    Receiver,
+    append_alerts,
+    short_home,
+    slack_block,
+    until,
+    write_config,
+)
+
+HOOK = "/services/T0/B0/secret-token-health"
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    path = short_home()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    server = Receiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+async def free_port() -> int:
+    probe = Receiver()
+    await probe.start()
+    port = probe.port
+    await probe.stop()
+    return port
+
+
+def alerts_file(home: Path) -> Path:
+    return home / "logs" / "alerts" / "alerts.json"
+
+
+def with_metrics(home: Path, port: int) -> None:
+    settings = home / "etc" / "integrator.toml"
+    settings.write_text(f'metrics_address = "127.0.0.1:{port}"\n' + settings.read_text())
+
+
+async def get_health(port: int) -> tuple[int, dict[str, Any]]:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.get(f"http://127.0.0.1:{port}/health") as answer,
+    ):
+        return answer.status, await answer.json()
+
+
+async def test_health_is_degraded_while_a_circuit_is_open(home: Path, receiver: Receiver) -> None:
+    receiver.script[HOOK] = [(500, {})]
+    port = await free_port()
+    write_config(home, slack_block(receiver.url(HOOK)))
+    with_metrics(home, port)
+    alerts_file(home).write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Reading")
+        assert (await get_health(port))[1]["status"] == "running"
+        append_alerts(alerts_file(home), range(8))
+        await daemon.wait_for_log("failures in a row", timeout_s=30)
+        status, health = await get_health(port)
+        # The receiver comes back: the next probe closes the circuit.
+        receiver.script[HOOK] = [(200, {})]
+    finally:
+        assert await daemon.stop() == 0
+    assert status == 200, "degraded is still alive: a restart would not help"
+    assert health["status"] == "degraded"
+    assert health["problems"] == ["slack#0: circuit open, the receiver keeps failing"]
+    assert health["integrations"]["slack#0"]["circuit_open"] == 1
+    assert "secret-token-health" not in str(health)
+
+
+async def test_the_metrics_address_is_logged_as_host_and_port(
+    home: Path, receiver: Receiver
+) -> None:
+    port = await free_port()
+    write_config(home, slack_block(receiver.url(HOOK)))
+    with_metrics(home, port)
+    alerts_file(home).write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log(f"Metrics and health served on 127.0.0.1:{port}.")
+    finally:
+        assert await daemon.stop() == 0
+
+
+async def test_a_busy_metrics_port_names_the_setting(home: Path, receiver: Receiver) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    with_metrics(home, receiver.port)  # the receiver holds that port
+    alerts_file(home).write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    status = await daemon.wait(30)
+    assert status == 1
+    assert (
+        f"metrics_address 127.0.0.1:{receiver.port}: cannot listen there: Address already in use"
+        in daemon.log()
+    )
+    assert "error::" not in daemon.log()
+
+
+BAD_HOOK = "/services/T0/B1/secret-token-refused"
+
+
+def status(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "wazuh_integrator", "--home", str(home), "status", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+async def test_status_of_a_running_then_stopped_daemon(home: Path, receiver: Receiver) -> None:
+    receiver.script[BAD_HOOK] = [(400, {})]
+    port = await free_port()
+    write_config(home, slack_block(receiver.url(HOOK)) + slack_block(receiver.url(BAD_HOOK)))
+    with_metrics(home, port)
+    alerts_file(home).write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Reading")
+        append_alerts(alerts_file(home), range(3))
+        await until(lambda: len(receiver.received.get(HOOK, [])) == 3, 15, "3 alerts", daemon)
+        await until(lambda: receiver.attempts.get(BAD_HOOK, 0) == 3, 15, "3 refusals", daemon)
+        await until(lambda: "dead letter" in daemon.log(), 15, "dead letters", daemon)
+        running = await asyncio.to_thread(status, home)
+        running_json = await asyncio.to_thread(status, home, "--json")
+    finally:
+        assert await daemon.stop() == 0
+    stopped = await asyncio.to_thread(status, home)
+
+    assert running.returncode == 0, running.stdout + running.stderr
+    lines = running.stdout.splitlines()
+    assert lines[0].startswith(f"Daemon      running on 127.0.0.1:{port}, up ")
+    assert "Lag         0 bytes, 0 alerts" in running.stdout
+    table = [line.split() for line in lines[lines.index("") + 1 :] if line]
+    assert table[0] == [
+        "INTEGRATION", "DELIVERED", "FAILED", "PARKED", "DEAD", "CIRCUIT", "RL", "WAITS", "CACHE"
+    ]  # fmt: skip
+    assert table[1] == ["slack#0", "3", "0", "0", "0", "closed", "0", "-"]
+    assert table[2] == ["slack#1", "0", "3", "0", "3", "closed", "0", "-"]
+    assert "Last errors" in running.stdout
+    assert "slack#1" in running.stdout.split("Last errors", 1)[1]
+    assert "HTTP 400" in running.stdout.split("Last errors", 1)[1]
+
+    document = json.loads(running_json.stdout)
+    assert document["daemon"]["status"] == "running"
+    assert document["lag"] == {"bytes": 0, "alerts": 0, "rotated": False}
+    assert document["integrations"]["slack#1"]["dead_letters"] == 3
+    assert document["integrations"]["slack#0"]["delivered_total"] == 3
+
+    assert stopped.returncode == 1
+    assert stopped.stdout.startswith(f"Daemon      NOT RUNNING: no answer on 127.0.0.1:{port}")
+    assert "(the figures below come from the state store only)" in stopped.stdout
+    stopped_screen = stopped.stdout.split("\nLast errors\n", 1)[0]
+    stopped_table = [line.split() for line in stopped_screen.splitlines() if "slack#" in line]
+    assert stopped_table == [
+        ["slack#0", "-", "-", "0", "0", "-", "-", "-"],
+        ["slack#1", "-", "-", "0", "3", "-", "-", "-"],
+    ]
+    stopped_errors = stopped.stdout.split("\nLast errors\n", 1)[1].splitlines()
+    assert [line.split()[0] for line in stopped_errors] == ["slack#1"]
+    assert "HTTP 400" in stopped_errors[0], "from the newest dead letter in the store"
+    for output in (running.stdout, running_json.stdout, stopped.stdout):
+        assert "secret-token" not in output
+
+
+async def test_status_counts_the_lag_in_bytes_and_alerts(home: Path, receiver: Receiver) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    append_alerts(alerts_file(home), range(2))
+    daemon = Daemon(home, ["--once"])
+    await daemon.start()
+    assert await daemon.wait() == 0
+    size = alerts_file(home).stat().st_size
+    append_alerts(alerts_file(home), range(2, 7))
+    behind = alerts_file(home).stat().st_size - size
+
+    result = await asyncio.to_thread(status, home, "--json")
+
+    document = json.loads(result.stdout)
+    assert document["lag"] == {"bytes": behind, "alerts": 5, "rotated": False}
+    assert document["checkpoint"]["offset"] == size
+    assert document["daemon"]["running"] is None
+    assert result.returncode == 1
