@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 
 import aiohttp
 import pytest
@@ -66,7 +66,7 @@ def test_rate_limits_carry_retry_after(
     assert outcome.retry_after_s == seconds
 
 
-NOW = datetime(2024, 5, 1, 10, 0, 0, tzinfo=UTC)
+NOW = datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)
 
 
 @pytest.mark.parametrize(

@@ -9,11 +9,12 @@ data (``extra_transient``) rather than branching on it themselves.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
 import aiohttp
 
+from wazuh_integrator import compat
 from wazuh_integrator.errors import (
     DeliveryError,
     Permanent,
@@ -58,8 +59,8 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
         return None
     if when.tzinfo is None:
         # An HTTP-date is GMT by definition; a date without a zone is read as such.
-        when = when.replace(tzinfo=UTC)
-    current = now if now is not None else datetime.now(UTC)
+        when = when.replace(tzinfo=timezone.utc)
+    current = now if now is not None else datetime.now(timezone.utc)
     seconds = (when - current).total_seconds()
     if math.isnan(seconds):
         return None
@@ -120,9 +121,9 @@ def classify_exception(exc: BaseException) -> DeliveryError:
     if isinstance(exc, DeliveryError):
         return exc
     text = _exception_text(exc)
-    # ServerTimeoutError is also a ClientError: test for time-outs first.
-    # (asyncio.TimeoutError is TimeoutError since Python 3.11.)
-    if isinstance(exc, TimeoutError | aiohttp.ServerTimeoutError):
+    # ServerTimeoutError is also a ClientError: test for time-outs first (it is an
+    # asyncio.TimeoutError, which compat.TIMEOUT_ERRORS covers on every Python).
+    if isinstance(exc, compat.TIMEOUT_ERRORS):
         return Timeout(f"timed out: {text}")
     if isinstance(exc, aiohttp.InvalidURL):
         # Its text is the URL itself, possibly too malformed to be recognised

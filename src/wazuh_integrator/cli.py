@@ -13,7 +13,6 @@ import os
 import sys
 from pathlib import Path
 
-from wazuh_integrator import __version__
 from wazuh_integrator.commands import Command, GlobalOptions, load_commands
 from wazuh_integrator.config.models import DEFAULT_HOME
 from wazuh_integrator.errors import ConfigError, IntegratorError
@@ -70,11 +69,34 @@ def add_global_options(parser: argparse.ArgumentParser) -> None:
     _add_global_options(parser, after_command=True)
 
 
+class _VersionAction(argparse.Action):
+    """``--version``: the report is built only when asked for (it reads package metadata)."""
+
+    def __init__(self, option_strings: list[str], dest: str, help: str | None = None) -> None:
+        super().__init__(option_strings, dest, nargs=0, default=argparse.SUPPRESS, help=help)
+
+    def __call__(
+        self,
+        parser: argparse.ArgumentParser,
+        namespace: argparse.Namespace,
+        values: object,
+        option_string: str | None = None,
+    ) -> None:
+        from wazuh_integrator.versions import version_report
+
+        print(version_report())
+        parser.exit()
+
+
 def build_parser(commands: list[Command]) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG, description="A fast, lossless replacement for Wazuh's Integrator daemon."
     )
-    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="show the version, the Python it runs on and its key libraries' versions",
+    )
     _add_global_options(parser, after_command=False)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in commands:

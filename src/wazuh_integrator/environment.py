@@ -173,7 +173,7 @@ async def check_receiver(
             loop.getaddrinfo(host, port, type=socket.SOCK_STREAM), timeout_s
         )
     # asyncio.TimeoutError is not the builtin one before Python 3.11.
-    except (OSError, asyncio.TimeoutError) as exc:  # noqa: UP041
+    except (OSError, asyncio.TimeoutError) as exc:
         reason = "timed out" if isinstance(exc, asyncio.TimeoutError) else exc.strerror or exc
         return Verdict(Outcome.FAILED, subject, f"cannot resolve {host}: {reason}")
     context = None
@@ -185,7 +185,7 @@ async def check_receiver(
         )
     except ssl.SSLError as exc:
         return Verdict(Outcome.FAILED, subject, f"TLS handshake failed: {exc.reason or exc}")
-    except asyncio.TimeoutError:  # noqa: UP041
+    except asyncio.TimeoutError:
         return Verdict(Outcome.FAILED, subject, f"no connection within {timeout_s:g} s")
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)

@@ -23,6 +23,7 @@ from typing import Any
 
 import aiohttp
 
+from wazuh_integrator import compat
 from wazuh_integrator.analysisd import AnalysisdSocket
 from wazuh_integrator.config.changes import keys_needing_restart, running_settings, same_block
 from wazuh_integrator.config.loading import inspect_configuration
@@ -794,5 +795,4 @@ def run_pipeline(paths: WazuhPaths, options: RunOptions) -> int:
 
 def run_until_done(pipeline: Pipeline) -> int:
     """Run ``pipeline`` on the daemon's event loop until it stops."""
-    with asyncio.Runner(loop_factory=event_loop_factory()) as runner:
-        return runner.run(pipeline.run())
+    return compat.run(pipeline.run(), event_loop_factory())

@@ -18,7 +18,7 @@ import pytest
 from tests.e2e.harness import Daemon, Receiver, short_home, slack_block, until, write_config
 
 HOOK = "/services/T0/B0/cutover-token"
-UTC = timezone.utc  # noqa: UP017 (the package runs on 3.10 too)
+UTC = timezone.utc
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
 
 

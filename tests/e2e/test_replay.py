@@ -22,7 +22,7 @@ from tests.e2e.harness import Daemon, Receiver, short_home, slack_block, write_c
 from wazuh_integrator.store import StateStore
 
 HOOK = "/services/T0/B0/replay-token"
-UTC = timezone.utc  # noqa: UP017 (the package runs on 3.10 too)
+UTC = timezone.utc
 T0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
 
 

@@ -25,6 +25,7 @@ import aiohttp
 import orjson
 from tests.e2e.harness import Daemon, make_alert, short_home, slack_block, until
 
+from wazuh_integrator import compat
 from wazuh_integrator.store import StateReader, StoreError
 
 __all__ = [
@@ -108,7 +109,7 @@ class ReceiverProcess:
             self._process.terminate()
             try:
                 await asyncio.wait_for(self._process.wait(), 30)
-            except TimeoutError:
+            except compat.TIMEOUT_ERRORS:
                 self._process.kill()
                 await self._process.wait()
 

@@ -22,7 +22,7 @@ from wazuh_integrator.source.archive import (
     start_at_or_after,
 )
 
-UTC = timezone.utc  # noqa: UP017 (the package runs on 3.10 too)
+UTC = timezone.utc
 T0 = datetime(2026, 11, 27, 17, 0, tzinfo=UTC)
 
 

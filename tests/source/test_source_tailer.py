@@ -15,6 +15,7 @@ from typing import BinaryIO
 
 import pytest
 
+from wazuh_integrator import compat
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
 
 WAIT_S = 5.0
@@ -78,7 +79,7 @@ class Collector:
         return [line.data for line in self.lines]
 
     async def wait_for(self, count: int) -> list[Line]:
-        async with asyncio.timeout(WAIT_S):
+        async with compat.timeout(WAIT_S):
             while len(self.lines) < count:
                 if self._task.done():
                     self._task.result()
@@ -89,7 +90,7 @@ class Collector:
     async def settle(self, path: Path, marker: bytes = b"MARK") -> None:
         """Appends a marker line and waits for it, so that nothing is still in flight."""
         append(path, marker + b"\n")
-        async with asyncio.timeout(WAIT_S):
+        async with compat.timeout(WAIT_S):
             while not self.lines or self.lines[-1].data != marker:
                 if self._task.done():
                     self._task.result()
@@ -106,7 +107,7 @@ class Collector:
 
     async def finish(self) -> list[Line]:
         await self.tailer.stop()
-        async with asyncio.timeout(WAIT_S):
+        async with compat.timeout(WAIT_S):
             await self._task
         return self.lines
 

@@ -27,6 +27,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "status",
     "dead_letter",
     "demo",
+    "bundle",
 )
 
 

@@ -94,7 +94,7 @@ async def _send(integration: Integration, alert: dict[str, Any]) -> SendResult:
             kind = type(error).__name__
             text = _redacted(str(error), block.secrets)
             return SendResult(block, False, f"FAILED ({kind}): {text}", answers)
-        except asyncio.TimeoutError:  # noqa: UP041 - not the builtin before Python 3.11
+        except asyncio.TimeoutError:
             limit = integration.attempt_timeout_s + 5
             return SendResult(block, False, f"FAILED: no answer within {limit:g} s", answers)
         except Exception as exc:  # a plugin's bug: say what, not a traceback

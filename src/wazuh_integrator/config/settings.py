@@ -8,11 +8,16 @@ text, since :mod:`tomllib` does not report positions) and the dotted key.
 from __future__ import annotations
 
 import re
-import tomllib
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Wazuh's own Python is 3.10: the backport tomllib was made from.
+    import tomli as tomllib
 
 from wazuh_integrator.config.flood_settings import FLOOD_TABLES, FloodSettingsReader
 from wazuh_integrator.config.models import IntegrationSettings, RateLimit, Settings

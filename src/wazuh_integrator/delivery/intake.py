@@ -16,6 +16,7 @@ import logging
 from collections import deque
 from typing import Final
 
+from wazuh_integrator import compat
 from wazuh_integrator.delivery.model import Delivery, Job, decode_raw
 from wazuh_integrator.delivery.outcomes import Outcomes
 from wazuh_integrator.metrics import Metrics
@@ -69,8 +70,9 @@ class Intake:
                 self._queue_gauge.set(self.waiting())
                 return
             try:
-                await asyncio.wait_for(self._queue.put(delivery), SPILL_AFTER_S)
-            except (TimeoutError, asyncio.TimeoutError):  # noqa: UP041 (3.10: not the same class)
+                async with compat.timeout(SPILL_AFTER_S):
+                    await self._queue.put(delivery)
+            except compat.TIMEOUT_ERRORS:
                 pass  # not put (a cancelled put puts nothing): to the overflow
             except BaseException:
                 self._outcomes.dropped()

@@ -15,6 +15,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Final
 
+from wazuh_integrator import compat
 from wazuh_integrator.delivery.circuit import Circuit
 from wazuh_integrator.delivery.failure_log import FailureLog
 from wazuh_integrator.delivery.model import Delivery, Job
@@ -170,7 +171,8 @@ class Outcomes:
     async def call_on_give_up(self, alert: Alert, error: DeliveryError) -> None:
         """The integration's give-up step (best effort: its failure is logged)."""
         try:
-            await asyncio.wait_for(self._give_up(alert, error), self._give_up_timeout_s)
+            async with compat.timeout(self._give_up_timeout_s):
+                await self._give_up(alert, error)
         except Exception as exc:
             text = self.scrubbed(f"{type(exc).__name__}: {exc}")
             self.failures.gave_up(

@@ -16,6 +16,7 @@ import contextlib
 import logging
 from typing import Final
 
+from wazuh_integrator import compat
 from wazuh_integrator.config.models import IntegrationSettings
 from wazuh_integrator.delivery.circuit import Circuit
 from wazuh_integrator.delivery.model import decode_raw
@@ -94,7 +95,7 @@ class ParkedRetries:
 
     async def _wait_for_change(self, timeout_s: float) -> None:
         changed = self._outcomes.parked_changed
-        with contextlib.suppress(TimeoutError, asyncio.TimeoutError):  # 3.10: two classes
+        with contextlib.suppress(*compat.TIMEOUT_ERRORS):
             await asyncio.wait_for(changed.wait(), timeout=max(0.0, timeout_s))
         changed.clear()
 

@@ -12,6 +12,7 @@ import enum
 import time
 import traceback
 
+from wazuh_integrator import compat
 from wazuh_integrator.backoff import retry_wait_s
 from wazuh_integrator.delivery.outcomes import Outcomes
 from wazuh_integrator.errors import DeliveryError, RateLimited, Timeout, Transient
@@ -34,18 +35,9 @@ async def sleep_unless(stopping: asyncio.Event, seconds: float) -> bool:
         return False
     try:
         await asyncio.wait_for(stopping.wait(), timeout=seconds)
-    except (TimeoutError, asyncio.TimeoutError):  # noqa: UP041 (3.10: not the same class)
+    except compat.TIMEOUT_ERRORS:
         return True
     return False
-
-
-class _Raised(Exception):
-    """Carries an exception the integration raised that is not a
-    DeliveryError, so that it is not taken for the safety time-out."""
-
-    def __init__(self, original: Exception) -> None:
-        super().__init__(str(original))
-        self.original = original
 
 
 class Sender:
@@ -101,27 +93,21 @@ class Sender:
         """Send once; the failure as a DeliveryError, or None when delivered."""
         self._attempts_metric.inc()
         started = self._monotonic()
+        deadline = compat.timeout(self.attempt_timeout_s)
         error: DeliveryError | None = None
         async with self._send_slots:
             try:
-                await asyncio.wait_for(self._send(alert), self.attempt_timeout_s)
+                async with deadline:
+                    await self.integration.send(alert)
             except DeliveryError as exc:
                 error = exc
-            except _Raised as raised:
-                error = self._unexpected(raised.original, alert, attempt)
-            # Only the safety time-out gets here (3.10: asyncio's is not the builtin).
-            except (TimeoutError, asyncio.TimeoutError):  # noqa: UP041
-                error = Timeout(f"no answer within {self.attempt_timeout_s:g} s")
+            except Exception as exc:
+                if isinstance(exc, compat.TIMEOUT_ERRORS) and compat.timeout_expired(deadline):
+                    error = Timeout(f"no answer within {self.attempt_timeout_s:g} s")
+                else:
+                    error = self._unexpected(exc, alert, attempt)
         self._seconds_metric.observe(max(0.0, self._monotonic() - started))
         return error
-
-    async def _send(self, alert: Alert) -> None:
-        try:
-            await self.integration.send(alert)
-        except DeliveryError:
-            raise
-        except Exception as exc:
-            raise _Raised(exc) from exc
 
     def pause_for_rate_limit(self, error: RateLimited, backoff: float) -> float:
         """The receiver said slow down: the whole integration waits; the wait."""

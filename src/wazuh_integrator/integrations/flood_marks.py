@@ -35,7 +35,7 @@ DIGEST: Final = "digest"
 
 def iso_time(epoch_s: float) -> str:
     """``epoch_s`` as ISO 8601 in UTC, to the millisecond."""
-    moment = datetime.fromtimestamp(epoch_s, tz=timezone.utc)  # noqa: UP017 (Python 3.10)
+    moment = datetime.fromtimestamp(epoch_s, tz=timezone.utc)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 

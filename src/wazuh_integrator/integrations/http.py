@@ -9,6 +9,7 @@ full URL is not chained.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import functools
@@ -237,7 +238,7 @@ async def post_json(
                 await _read_at_most(response, _DRAIN_BYTES)
     except DeliveryError as error:
         raise _scrubbed(error, _secrets_for(url, headers, secrets)) from None
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         _fail(exc, url, _secrets_for(url, headers, secrets))
 
 
@@ -285,7 +286,7 @@ async def get_json(
                 answers.append(RecordedAnswer("GET", url, status, raw, truncated))
     except DeliveryError as error:
         raise _scrubbed(error, hidden) from None
-    except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+    except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         _fail(exc, url, hidden)
     if truncated:
         raise Permanent(

@@ -24,6 +24,7 @@ from urllib.parse import urlsplit
 
 import orjson
 
+from wazuh_integrator import compat
 from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
 from wazuh_integrator.errors import Permanent, Timeout, Transient
 from wazuh_integrator.integrations.base import Alert, Integration
@@ -147,12 +148,12 @@ class ScriptIntegration(Integration):
         run = _Run(head=bytearray())
         finished = False
         try:
-            async with asyncio.timeout(self.attempt_timeout_s):
+            async with compat.timeout(self.attempt_timeout_s):
                 assert process.stdout is not None
                 await _read_head(process.stdout, run.head, keep)
                 run.status = await process.wait()
             finished = True
-        except TimeoutError:
+        except compat.TIMEOUT_ERRORS:
             raise Timeout(
                 f"script {argv[0]} did not finish within {self.attempt_timeout_s:g} s and was"
                 f" killed with its process group: {self._output(run)}"

@@ -8,7 +8,7 @@ is what the cache keeps and what :func:`build_virustotal_event` reads.
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from typing import Any, ClassVar
 
 from wazuh_integrator.analysisd import AnalysisdUnavailable, EventTooLarge
@@ -77,7 +77,7 @@ def answer_from_v3(md5: str, body: Any) -> dict[str, Any]:
     )
     analysed_at = attributes.get("last_analysis_date")
     scan_date = (
-        datetime.fromtimestamp(analysed_at, UTC).strftime(_SCAN_DATE_FORMAT)
+        datetime.fromtimestamp(analysed_at, timezone.utc).strftime(_SCAN_DATE_FORMAT)
         if isinstance(analysed_at, int | float)
         else None
     )

@@ -98,7 +98,7 @@ def alert_time(line: bytes) -> datetime | None:
     value = _parse_iso(stamp)
     if value is None:
         return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)  # noqa: UP017 (3.10)
+    return value if value.tzinfo is not None else value.replace(tzinfo=timezone.utc)
 
 
 @dataclass(frozen=True)
