@@ -34,6 +34,7 @@ from bench.scenarios import (
     memory,
     recovery,
     scripts,
+    templates,
 )
 
 log = logging.getLogger("bench")
@@ -46,6 +47,7 @@ SCENARIOS = {
     "isolation": isolation.run,
     "scripts": scripts.run,
     "floods": floods.run,
+    "templates": templates.run,
     "recovery": recovery.run,
 }
 # Scenarios that need no alerts file prepared in advance (it takes a minute to write).

@@ -9,7 +9,12 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
+from wazuh_integrator.decode import (
+    AlertDecodeError,
+    AlertTooDeepError,
+    decode_alert,
+    decode_fields,
+)
 from wazuh_integrator.filters import FilterFields
 
 SSHD_ALERT: dict[str, Any] = {
@@ -247,3 +252,36 @@ def test_fast_path_agrees_with_full_decode_on_near_canonical_alerts(
 ) -> None:
     raw = orjson.dumps(value)
     assert decode_fields(raw) == FilterFields.from_alert(orjson.loads(raw))
+
+
+def _nested_in(where: str, depth: int) -> bytes:
+    inner = b'{"a":' * depth + b"1" + b"}" * depth
+    rule = b'"rule":{"level":5,"id":"1","groups":["a"]}'
+    if where == "rule":
+        rule = b'"rule":{"level":5,"id":"1","groups":["a"],"x":' + inner + b"}"
+    elif where == "data":
+        return b"{" + rule + b',"location":"x","data":' + inner + b"}"
+    elif where == "array":
+        return b"{" + rule + b',"location":"x","data":' + b"[" * depth + b"]" * depth + b"}"
+    return b"{" + rule + b',"location":"x"}'
+
+
+@pytest.mark.parametrize("where", ["data", "rule", "array"])
+@pytest.mark.parametrize("depth", [100, 127, 128, 1000, 5000])
+def test_the_full_decoder_refuses_nesting_beyond_the_limit(where: str, depth: int) -> None:
+    line = _nested_in(where, depth)
+    # The alert's own object, and the rule object, count as levels.
+    if depth + (2 if where == "rule" else 1) > 128:
+        with pytest.raises(AlertTooDeepError, match="nested more than 128 levels deep"):
+            decode_alert(line)
+    else:
+        assert decode_alert(line)["rule"]["id"] == "1"
+
+
+@pytest.mark.parametrize("where", ["data", "rule", "array"])
+@pytest.mark.parametrize("depth", [1000, 5000, 100_000])
+def test_the_fast_decoder_refuses_what_would_exhaust_the_stack(where: str, depth: int) -> None:
+    # Below that, it reads the filter fields; the full decode of an alert that
+    # matches refuses it (above).
+    with pytest.raises(AlertTooDeepError):
+        decode_fields(_nested_in(where, depth))

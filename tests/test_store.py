@@ -577,3 +577,48 @@ def test_readonly_handle_reads_without_writing(db_path: Path) -> None:
             reader._db.execute("DELETE FROM parked")
     finally:
         reader.close()
+
+
+def _park_one(store: StateStore) -> None:
+    store.park(
+        "slack#0", b'{"id":"1"}', attempts=1, first_failed_at=1.0, next_attempt_at=2.0,
+        last_error="HTTP 500",
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("with_log_files", [True, False])
+def test_a_deleted_database_is_restored_with_everything_it_held(
+    store: StateStore, db_path: Path, with_log_files: bool
+) -> None:
+    checkpoint = Checkpoint(device=1, inode=2, offset=300, path="/x/alerts.json")
+    store.save_checkpoint(checkpoint)
+    _park_one(store)
+    store.flush()
+    assert store.restore_if_gone() is None  # in place: nothing to do
+    names = [db_path.name] + ([db_path.name + "-wal", db_path.name + "-shm"] * with_log_files)
+    for name in names:
+        (db_path.parent / name).unlink(missing_ok=True)
+    message = store.restore_if_gone()
+    assert message is not None and "was deleted while in use" in message
+    assert oct(db_path.stat().st_mode & 0o777) == "0o600"
+    # A new process sees it all, and the store goes on writing there.
+    with StateStore.open_readonly(db_path) as reader:
+        assert reader.load_checkpoint() == checkpoint
+        assert reader.count_parked() == 1
+    _park_one(store)
+    store.flush()
+    assert committed_rows(db_path, "parked") == 2
+
+
+def test_a_replaced_database_is_moved_aside_not_overwritten(
+    store: StateStore, db_path: Path
+) -> None:
+    _park_one(store)
+    store.flush()
+    db_path.unlink()
+    db_path.write_bytes(b"someone else's file")
+    message = store.restore_if_gone()
+    assert message is not None and "replaced by another file" in message
+    [aside] = [p for p in db_path.parent.iterdir() if ".replaced-" in p.name]
+    assert aside.read_bytes() == b"someone else's file"
+    assert committed_rows(db_path, "parked") == 1

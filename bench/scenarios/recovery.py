@@ -45,7 +45,7 @@ def _seconds(value: float | None) -> float:
 
 
 def run(context: Context) -> Outcome:
-    outcome = Outcome("recovery", "8. Recovery after an outage (500 alerts/s, HTTP 500)")
+    outcome = Outcome("recovery", "10. Recovery after an outage (500 alerts/s, HTTP 500)")
     short_runs = []
     for number in range(context.sizes.runs):
         short_runs.append(asyncio.run(_one(SHORT_OUTAGE_S)))

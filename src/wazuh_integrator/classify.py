@@ -9,6 +9,7 @@ data (``extra_transient``) rather than branching on it themselves.
 from __future__ import annotations
 
 import math
+from collections.abc import Collection
 from datetime import datetime, timezone
 from email.utils import parsedate_to_datetime
 
@@ -22,13 +23,14 @@ from wazuh_integrator.errors import (
     Timeout,
     Transient,
 )
-from wazuh_integrator.secret import redact_urls_in
+from wazuh_integrator.secret import longest_form_bytes, redact_urls_in, scrub
 
 __all__ = [
     "BODY_SNIPPET_BYTES",
     "classify_exception",
     "classify_status",
     "parse_retry_after",
+    "snippet_read_bytes",
 ]
 
 # The part of an error answer worth quoting: enough for Slack's
@@ -67,15 +69,26 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     return max(0.0, seconds)
 
 
-def _snippet(body: bytes) -> str:
-    text = body[:BODY_SNIPPET_BYTES].decode("utf-8", errors="replace")
-    # One line per message: an answer's newlines would split a log record.
-    text = " ".join(text.split())
-    return redact_urls_in(text)
+def _snippet(body: bytes, secrets: Collection[str]) -> str:
+    """The quotable start of an answer: secrets scrubbed first, then white
+    space collapsed (one line per message) and the text cut to its limit, so
+    that neither a collapsed nor a cut secret escapes the scrubbing."""
+    text = scrub(body.decode("utf-8", errors="replace"), secrets)
+    text = redact_urls_in(" ".join(text.split()))
+    encoded = text.encode()
+    if len(encoded) > BODY_SNIPPET_BYTES:
+        text = encoded[:BODY_SNIPPET_BYTES].decode(errors="ignore")
+    return text
 
 
-def _describe(status: int, body: bytes) -> str:
-    snippet = _snippet(body)
+def snippet_read_bytes(secrets: Collection[str]) -> int:
+    """How much of an error answer to read to quote its first
+    :data:`BODY_SNIPPET_BYTES` safely: a secret straddling the limit is read whole."""
+    return BODY_SNIPPET_BYTES + longest_form_bytes(secrets)
+
+
+def _describe(status: int, body: bytes, secrets: Collection[str]) -> str:
+    snippet = _snippet(body, secrets)
     return f"HTTP {status}: {snippet}" if snippet else f"HTTP {status}"
 
 
@@ -85,18 +98,19 @@ def classify_status(
     retry_after: str | None = None,
     body: bytes = b"",
     extra_transient: frozenset[int] = frozenset(),
+    secrets: Collection[str] = (),
 ) -> DeliveryError | None:
     """The outcome of an HTTP answer: None for 2xx, else the error to raise.
 
     408, 429, every 5xx and ``extra_transient`` are :class:`Transient`; 429 and
     503 are :class:`RateLimited` with the ``Retry-After`` delay when one was
     given. Everything else (1xx, 3xx, other 4xx, nonsense) is
-    :class:`Permanent`. Messages quote the start of the answer with any URL in
-    it redacted; callers scrub their own secrets on top.
+    :class:`Permanent`. Messages quote the start of the answer with
+    ``secrets`` (in every encoding) and any URL in it redacted.
     """
     if 200 <= status <= 299:
         return None
-    message = _describe(status, body)
+    message = _describe(status, body, secrets)
     if status in _RATE_LIMIT_STATUSES:
         return RateLimited(message, retry_after_s=parse_retry_after(retry_after), status=status)
     if status in _TRANSIENT_4XX or 500 <= status <= 599 or status in extra_transient:

@@ -18,12 +18,17 @@ import msgspec
 import orjson
 
 from wazuh_integrator.filters import FilterFields
+from wazuh_integrator.nesting import MAX_NESTING, NestingError, check_nesting
 
-__all__ = ["AlertDecodeError", "decode_alert", "decode_fields"]
+__all__ = ["AlertDecodeError", "AlertTooDeepError", "decode_alert", "decode_fields"]
 
 
 class AlertDecodeError(ValueError):
     """A line that is not a JSON object; the message is short and holds no alert data."""
+
+
+class AlertTooDeepError(AlertDecodeError):
+    """A JSON object nested deeper than :data:`~wazuh_integrator.nesting.MAX_NESTING`."""
 
 
 class _Rule(msgspec.Struct, gc=False):
@@ -47,6 +52,10 @@ def decode_fields(line: bytes) -> FilterFields:
     """
     try:
         alert = _FIELDS_DECODER.decode(line)
+    except RecursionError:
+        # msgspec recurses to skip the fields it does not read; a line nested
+        # about a thousand levels deep exhausts the stack.
+        raise AlertTooDeepError(f"nested more than {MAX_NESTING} levels deep") from None
     except (msgspec.DecodeError, UnicodeDecodeError):
         # Valid JSON of a shape the struct does not take (a level given as a
         # string), or invalid UTF-8, which msgspec rejects in the fields it
@@ -81,7 +90,8 @@ def decode_alert(line: bytes) -> dict[str, Any]:
 
     A line that is JSON but not valid UTF-8 is decoded with the bad bytes
     replaced by U+FFFD rather than lost. Raises :class:`AlertDecodeError` when
-    the line is not JSON or not a JSON object.
+    the line is not JSON or not a JSON object, :class:`AlertTooDeepError` when
+    it nests deeper than any encoder down the line could write it again.
     """
     try:
         alert = orjson.loads(line)
@@ -89,6 +99,13 @@ def decode_alert(line: bytes) -> dict[str, Any]:
         alert = _loads_lossy(line, error)
     if not isinstance(alert, dict):
         raise AlertDecodeError(f"not a JSON object but {_json_type(alert)}")
+    # Counting brackets is a cheap upper bound on the depth: only a line that
+    # could be too deep is walked.
+    if line.count(b"{") + line.count(b"[") > MAX_NESTING:
+        try:
+            check_nesting(alert)
+        except NestingError as exc:
+            raise AlertTooDeepError(str(exc)) from None
     return alert
 
 
@@ -100,6 +117,8 @@ def _loads_lossy(line: bytes, error: orjson.JSONDecodeError) -> Any:
             return orjson.loads(line.decode("utf-8", "replace"))
         except orjson.JSONDecodeError as lossy_error:
             error = lossy_error
+    if "depth" in error.msg or "recursion" in error.msg:
+        raise AlertTooDeepError(f"nested more than {MAX_NESTING} levels deep") from None
     # orjson's message names the position, never the content.
     raise AlertDecodeError(f"not JSON: {error.msg} at position {error.pos}") from None
 

@@ -20,10 +20,12 @@ import socket
 import ssl
 import stat
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
+
+from wazuh_integrator.source.opening import NotRegularFileError, open_regular
 
 __all__ = [
     "RECEIVER_TIMEOUT_S",
@@ -104,13 +106,16 @@ def check_state_dir(path: Path) -> Verdict:
 def check_alerts_file(path: Path) -> Verdict:
     subject = f"alerts file {path}"
     try:
-        descriptor = os.open(path, os.O_RDONLY)
+        # Without blocking: a FIFO in its place would hang the start-up here.
+        descriptor, _ = open_regular(path)
     except FileNotFoundError:
         if path.parent.is_dir() and os.access(path.parent, os.R_OK | os.X_OK):
             return Verdict(
                 Outcome.WARNING, subject, "not there yet; the daemon waits for Wazuh to write it"
             )
         return Verdict(Outcome.FAILED, subject, f"{path.parent} is missing or not readable")
+    except NotRegularFileError as exc:
+        return Verdict(Outcome.FAILED, subject, f"{exc.strerror}: alerts.json must be a file")
     except OSError as exc:
         return Verdict(Outcome.FAILED, subject, f"not readable by {_who()}: {exc.strerror or exc}")
     os.close(descriptor)
@@ -201,11 +206,20 @@ async def check_receiver(
 
 
 async def check_receivers(
-    receivers: Iterable[tuple[str, str]], *, timeout_s: float = RECEIVER_TIMEOUT_S
+    receivers: Iterable[tuple[str, str]],
+    *,
+    timeout_s: float = RECEIVER_TIMEOUT_S,
+    tls: Mapping[str, ssl.SSLContext] | None = None,
 ) -> list[Verdict]:
-    """Every ``(key, url)`` checked at once, verdicts in the order given."""
+    """Every ``(key, url)`` checked at once, verdicts in the order given;
+    ``tls`` holds the context of each key with its own TLS settings
+    (``ca_file``, ``client_cert``), as the daemon would use it."""
+    contexts = tls or {}
     return list(
         await asyncio.gather(
-            *(check_receiver(key, url, timeout_s=timeout_s) for key, url in receivers)
+            *(
+                check_receiver(key, url, timeout_s=timeout_s, tls=contexts.get(key))
+                for key, url in receivers
+            )
         )
     )

@@ -8,6 +8,7 @@ layer, according to their type.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 
@@ -27,8 +28,14 @@ class ConfigIssue:
     def __str__(self) -> str:
         where = f"{self.path}:{self.line}" if self.line is not None else self.path
         if self.element:
-            return f"{where}: <{self.element}>: {self.message}"
-        return f"{where}: {self.message}"
+            text = f"{where}: <{self.element}>: {self.message}"
+        else:
+            text = f"{where}: {self.message}"
+        # One issue, one line: a quoted value's newlines or controls are escaped.
+        return _CONTROL.sub(lambda found: repr(found.group())[1:-1], text)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 
 class ConfigError(IntegratorError):

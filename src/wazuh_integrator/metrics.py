@@ -57,7 +57,7 @@ PREFIX: Final = "wazuh_integrator_"
 CONTENT_TYPE: Final = prometheus_client.CONTENT_TYPE_LATEST
 
 DELIVERY_OUTCOMES: Final = ("delivered", "skipped", "retried", "parked", "dead_lettered", "failed")
-INVALID_REASONS: Final = ("not_json", "oversize", "no_rule")
+INVALID_REASONS: Final = ("not_json", "oversize", "no_rule", "too_deep")
 RELOAD_RESULTS: Final = ("applied", "refused")
 # From a local receiver's milliseconds to the slowest script or API worth timing.
 DELIVERY_SECONDS_BUCKETS: Final = (
@@ -200,7 +200,7 @@ class Metrics:
         self.alerts_invalid_total = add(
             Counter(
                 PREFIX + "alerts_invalid_total",
-                "Lines skipped: not JSON, longer than the limit, or without a rule.",
+                "Lines skipped: not JSON, too long, without a rule, or nested too deeply.",
                 ("reason",),
             )
         )

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import os
 import signal
+import sqlite3
 import sys
 import time
 from collections.abc import Callable, Iterable
@@ -21,20 +22,24 @@ from itertools import chain
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-
 from wazuh_integrator import compat
 from wazuh_integrator.analysisd import AnalysisdSocket
 from wazuh_integrator.config.changes import keys_needing_restart, running_settings, same_block
 from wazuh_integrator.config.loading import inspect_configuration
 from wazuh_integrator.config.models import IntegrationBlock, Settings, WazuhPaths
-from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
+from wazuh_integrator.decode import (
+    AlertDecodeError,
+    AlertTooDeepError,
+    decode_alert,
+    decode_fields,
+)
 from wazuh_integrator.delivery import Deliverer, Delivery
 from wazuh_integrator.errors import ConfigError
 from wazuh_integrator.filters import AlertFilter, compile_filter
 from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
 from wazuh_integrator.integrations.base import Integration, IntegrationContext
 from wazuh_integrator.integrations.registry import Registry
+from wazuh_integrator.integrations.sessions import HttpSessions
 from wazuh_integrator.metrics import INVALID_REASONS, CounterChild, Metrics, serve_metrics
 from wazuh_integrator.run_summary import IntegrationSummary, RunSummary
 from wazuh_integrator.sdnotify import notify, watchdog_interval_s, watchdog_loop
@@ -46,8 +51,10 @@ from wazuh_integrator.source.archive import (
     read_lines,
     start_at_or_after,
 )
+from wazuh_integrator.source.fingerprint import HEAD_BYTES, head_fingerprint
+from wazuh_integrator.source.opening import open_regular
 from wazuh_integrator.statedir import prepare_state_dir
-from wazuh_integrator.store import Checkpoint, StateStore
+from wazuh_integrator.store import Checkpoint, StateStore, StoreError
 from wazuh_integrator.watermark import Watermark
 
 log = logging.getLogger(__name__)
@@ -113,13 +120,40 @@ def load_configuration(paths: WazuhPaths) -> LoadedConfiguration:
     return LoadedConfiguration(tuple(report.enabled), report.settings, report.registry)
 
 
-def _checkpoint_of(position: Position) -> Checkpoint:
+def _checkpoint_of(position: Position, head: str | None = None) -> Checkpoint:
     return Checkpoint(
         device=position.file_id.device,
         inode=position.file_id.inode,
         offset=position.offset,
         path=position.path,
+        head=head,
     )
+
+
+class _HeadFingerprints:
+    """The first-bytes fingerprint of each file a checkpoint names, computed
+    once a file has :data:`HEAD_BYTES` (until then, at each save)."""
+
+    def __init__(self) -> None:
+        self._known: dict[FileId, str] = {}
+
+    def of(self, position: Position) -> str | None:
+        known = self._known.get(position.file_id)
+        if known is not None:
+            return known
+        try:
+            fd, status = open_regular(position.path)
+        except OSError:
+            return None
+        try:
+            if FileId.of(status) != position.file_id:
+                return None  # rotated away under that name: no fingerprint, no check
+            fingerprint = head_fingerprint(fd, position.offset)
+        finally:
+            os.close(fd)
+        if fingerprint is not None and position.offset >= HEAD_BYTES:
+            self._known = {position.file_id: fingerprint}
+        return fingerprint
 
 
 def _position_of(checkpoint: Checkpoint) -> Position:
@@ -142,6 +176,8 @@ class Pipeline:
         self._started_at = time.time()
         self._watermark: Watermark[Position] = Watermark(None)
         self._last_checkpoint_save = 0.0
+        self._state_error: str | None = None
+        self._heads = _HeadFingerprints()
         self.replayed_lines = 0
         # Where the reader is, and when it last moved: /health calls a reader
         # that leaves unread bytes behind for READER_STUCK_S "stuck".
@@ -149,7 +185,7 @@ class Pipeline:
         self._read_progress_at = time.monotonic()
         # Set in run(); the pipeline is single-use.
         self._store: StateStore | None = None
-        self._http: aiohttp.ClientSession | None = None
+        self._sessions: HttpSessions | None = None
         self._events: AnalysisdSocket | None = None
 
     # -- lifecycle -------------------------------------------------------
@@ -181,9 +217,8 @@ class Pipeline:
         self._store = store
         metrics_runner = None
         try:
-            connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=300)
-            async with aiohttp.ClientSession(connector=connector) as http:
-                self._http = http
+            async with HttpSessions() as sessions:
+                self._sessions = sessions
                 self._events = AnalysisdSocket(self.paths.analysisd_socket)
                 self.routes = self._build_routes(self.configuration)
                 if not self.routes:
@@ -214,7 +249,10 @@ class Pipeline:
             if self._events is not None:
                 self._events.close()
             self._remove_signal_handlers()
-            store.close()
+            try:
+                store.close()
+            except (sqlite3.Error, StoreError) as exc:
+                self._state_write_failed(f"cannot write on closing: {exc}")
         return 0
 
     def _summary(self, store: StateStore) -> RunSummary:
@@ -303,14 +341,24 @@ class Pipeline:
         for route in self.routes:
             if route.shaper is not None:
                 await route.shaper.stop()
-        await asyncio.gather(*(route.deliverer.stop(grace_s) for route in self.routes))
+        self._keep_state_file()
+        stopped = await asyncio.gather(
+            *(route.deliverer.stop(grace_s) for route in self.routes), return_exceptions=True
+        )
+        for route, outcome in zip(self.routes, stopped, strict=True):
+            if isinstance(outcome, sqlite3.Error | StoreError):
+                # Parking what was left failed (a full disk): those alerts are
+                # behind the checkpoint and are read again at the next start.
+                self._state_write_failed(f"cannot park what {route.block.key} had left: {outcome}")
+            elif isinstance(outcome, BaseException):
+                raise outcome
         for route in self.routes:
             await route.integration.close()
         if replay:
             return  # the live checkpoint is the daemon's
         self._save_checkpoint(force=True)
         position = self._watermark.position
-        if position is not None:
+        if position is not None and self._state_error is None:
             log.info("Checkpoint saved at %s offset %d.", position.path, position.offset)
 
     async def _settle_due_parked(self) -> None:
@@ -357,7 +405,7 @@ class Pipeline:
             state_dir=self.state_dir,
             settings=integration_settings,
             debug=self.options.debug_level > 0,
-            http=self._http,
+            http=self._sessions.for_settings(integration_settings) if self._sessions else None,
             events=self._events,
             cache=self._store,
         )
@@ -503,6 +551,7 @@ class Pipeline:
         tailer = AlertTailer(
             alerts_path,
             start=start,
+            start_head=checkpoint.head if checkpoint is not None else None,
             from_start=from_start,
             max_line_bytes=self.configuration.settings.max_line_bytes,
             follow=not self.options.once,
@@ -513,8 +562,20 @@ class Pipeline:
         self._watermark = Watermark(initial)
         if checkpoint is None and initial is not None:
             # Saved at once, so that a crash right after a first start skips nothing.
-            store.save_checkpoint(_checkpoint_of(initial))
+            store.save_checkpoint(_checkpoint_of(initial, self._heads.of(initial)))
             store.flush()
+        fresh_start = checkpoint is None and since_start is None and not from_start
+        if fresh_start and initial is not None and initial.offset:
+            # Right on a first start; after a lost state database, alerts
+            # written while stopped are skipped: say so, never silently.
+            log.warning(
+                "No checkpoint in %s (a first start, or the state database was deleted): "
+                "starting at the end of %s (offset %d). Alerts already in it are not "
+                "delivered; to deliver them, stop and start once with --from-start.",
+                store.path,
+                alerts_path,
+                initial.offset,
+            )
         if checkpoint is not None:
             where = f"the checkpoint (offset {checkpoint.offset})"
         elif initial is None:
@@ -618,12 +679,25 @@ class Pipeline:
     async def _housekeeping(self) -> None:
         """Saves the checkpoint while the reader is idle (deliveries settle
         later than lines are read) and applies a requested reload."""
+        last_error: str | None = None
         while True:
             await asyncio.sleep(CHECKPOINT_INTERVAL_S)
-            if self._reload_requested:
-                await self._reload()
-            self._save_checkpoint()
-            self._measure_lag()
+            try:
+                if self._reload_requested:
+                    await self._reload()
+                self._keep_state_file()
+                self._save_checkpoint()
+                self._measure_lag()
+            except Exception as exc:
+                # This task carries reloads and idle checkpoint saves: if it
+                # died, both would stop without a word. Say what broke (once
+                # per distinct error, not every tick); go on.
+                text = f"{type(exc).__name__}: {exc}"
+                if text != last_error:
+                    last_error = text
+                    log.exception("Housekeeping failed (reloads and checkpoints go on)")
+            else:
+                last_error = None
 
     def _measure_lag(self) -> None:
         """How far the checkpoint trails the end of alerts.json, in bytes."""
@@ -653,16 +727,14 @@ class Pipeline:
         try:
             fields = decode_fields(line.data)
         except AlertDecodeError as exc:
-            log.warning(
-                "Skipping a line that is not a JSON object at %s offset %d: %s",
-                line.start.path,
-                line.start.offset,
-                exc,
-            )
-            metrics.alerts_invalid_total.labels(reason="not_json").inc()
-            watermark.line_without_work(line.end)
+            self._skip_invalid(line, exc)
             return
         if not fields.has_rule:
+            log.warning(
+                "Skipping an alert without a rule object at %s offset %d.",
+                line.start.path,
+                line.start.offset,
+            )
             metrics.alerts_invalid_total.labels(reason="no_rule").inc()
             watermark.line_without_work(line.end)
             return
@@ -673,8 +745,7 @@ class Pipeline:
         try:
             alert = decode_alert(line.data)
         except AlertDecodeError as exc:  # valid for the fast decoder, not for the full one
-            log.warning("Skipping an undecodable alert at offset %d: %s", line.start.offset, exc)
-            watermark.line_without_work(line.end)
+            self._skip_invalid(line, exc)
             return
         deliveries = self._shape(matched, alert, line)
         if not deliveries:
@@ -703,6 +774,39 @@ class Pipeline:
                 deliveries.append((route, shaped.alert, shaped.raw))
         return deliveries
 
+    def _skip_invalid(self, line: Line, error: AlertDecodeError) -> None:
+        too_deep = isinstance(error, AlertTooDeepError)
+        log.warning(
+            "Skipping a line that is %s at %s offset %d: %s",
+            "nested too deeply" if too_deep else "not a JSON object",
+            line.start.path,
+            line.start.offset,
+            error,
+        )
+        reason = "too_deep" if too_deep else "not_json"
+        self.metrics.alerts_invalid_total.labels(reason=reason).inc()
+        self._watermark.line_without_work(line.end)
+
+    def _keep_state_file(self) -> None:
+        """Notice a state database deleted (or replaced) under us, and restore it."""
+        store = self._store
+        if store is None:
+            return
+        try:
+            restored = store.restore_if_gone()
+        except (OSError, sqlite3.Error, StoreError) as exc:
+            self._state_write_failed(f"the state database is gone and cannot be recreated: {exc}")
+            return
+        if restored is not None:
+            position = self._watermark.position
+            log.error(
+                "STATE DATABASE LOST: %s. Checkpoint (offset %s), parked deliveries and dead "
+                "letters were kept. Find out what removed it.",
+                restored,
+                "none yet" if position is None else position.offset,
+            )
+            self._save_checkpoint(force=True)
+
     def _save_checkpoint(self, *, force: bool = False) -> None:
         store = self._store
         position = self._watermark.position
@@ -711,18 +815,39 @@ class Pipeline:
         now = time.monotonic()
         if not force and now - self._last_checkpoint_save < CHECKPOINT_INTERVAL_S:
             return
-        # Flood windows first: a saved checkpoint must never be ahead of them.
-        for route in self.routes:
-            if route.shaper is not None:
-                route.shaper.persist()
-        if self._watermark.advanced or force:
-            store.save_checkpoint(_checkpoint_of(position))
-            self._watermark.advanced = False
-        if force:
-            store.flush()
-        else:
-            store.maybe_commit()
         self._last_checkpoint_save = now
+        try:
+            # Flood windows first: a saved checkpoint must never be ahead of them.
+            for route in self.routes:
+                if route.shaper is not None:
+                    route.shaper.persist()
+            if self._watermark.advanced or force:
+                store.save_checkpoint(_checkpoint_of(position, self._heads.of(position)))
+                self._watermark.advanced = False
+            if force:
+                store.flush()
+            else:
+                store.maybe_commit()
+        except (sqlite3.Error, StoreError) as exc:
+            # A full disk, most likely. The saved checkpoint stays where it
+            # was: the next start reads again from there, so nothing is lost.
+            self._watermark.advanced = True
+            self._state_write_failed(f"cannot save the checkpoint: {exc}")
+            return
+        if self._state_error is not None:
+            log.warning("The state database takes writes again.")
+            self._state_error = None
+
+    def _state_write_failed(self, text: str) -> None:
+        # Logged once per distinct problem, not at every attempt.
+        if text != self._state_error:
+            self._state_error = text
+            log.error(
+                "State database %s: %s. Alerts after the last saved checkpoint will be read "
+                "again at the next start (some may be delivered twice; none is lost).",
+                self._store.path if self._store is not None else "",
+                text,
+            )
 
     # -- observability ---------------------------------------------------
 

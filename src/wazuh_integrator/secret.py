@@ -1,9 +1,14 @@
-"""Secrets as a type, so that printing one by mistake prints nothing useful."""
+"""Secrets as a type, so that printing one by mistake prints nothing useful,
+and scrubbing: every form a receiver may echo a secret in, removed from text."""
 
 from __future__ import annotations
 
+import functools
+import html
+import json
 import re
-from urllib.parse import urlsplit
+from collections.abc import Iterable
+from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
 
 _REDACTED = "<secret>"
 
@@ -63,12 +68,86 @@ def redact_url(url: str | Secret) -> str:
     return f"{parts.scheme}://{host}{tail}"
 
 
-def scrub(text: str, secrets: list[str]) -> str:
-    """Remove every occurrence of each secret value from ``text``."""
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Remove every occurrence of each secret value from ``text``, in each
+    form a receiver may echo it in (see :func:`secret_forms`)."""
+    for form in _forms_of(tuple(secrets)):
+        if form in text:
+            text = text.replace(form, _REDACTED)
+    return text
+
+
+# Path segments that name a route rather than hold a token: plain lowercase
+# words ("services", "hooks", "api") and versions ("v1").
+_ROUTE_WORD = re.compile(r"[a-z]+(?:[-_.][a-z]+)*|v[0-9]+(?:\.[0-9]+)*")
+_TOKEN_MIN_CHARS = 4
+_PERCENT_ESCAPE = re.compile(r"%[0-9A-F]{2}")
+
+
+def url_secret_parts(url: str) -> list[str]:
+    """The parts of ``url`` that may each carry a token, the URL itself first.
+
+    An answer may echo the whole URL, its path, its query, one query value,
+    the user or password, or one path segment alone (a Slack token is the
+    last one). Segments that are plain route words are left out, so that a
+    message saying "services" keeps its word.
+    """
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return [url]
+    found = [url]
+    if parts.path not in ("", "/"):
+        found.append(parts.path)
+        segments = [segment for segment in parts.path.split("/") if segment]
+        for position, segment in enumerate(segments):
+            last = position == len(segments) - 1
+            if len(segment) >= _TOKEN_MIN_CHARS and (last or not _ROUTE_WORD.fullmatch(segment)):
+                found.append(segment)
+    if parts.query:
+        found.append(parts.query)
+        found.extend(value for _, value in parse_qsl(parts.query) if len(value) >= _TOKEN_MIN_CHARS)
+    # Shorter than that, a value would be scrubbed out of every word it occurs in.
+    found.extend(
+        value
+        for value in (parts.username, parts.password)
+        if value and len(value) >= _TOKEN_MIN_CHARS
+    )
+    return found
+
+
+def secret_forms(value: str) -> set[str]:
+    """``value`` as a receiver may echo it: raw, percent-encoded (either case
+    of hex, ``+`` or ``%20`` for a space, ``/`` kept or escaped), JSON-escaped,
+    HTML-escaped, and with its white space collapsed (as error snippets are)."""
+    forms = {value, " ".join(value.split()), html.escape(value)}
+    for safe in ("", "/", "!*'()"):
+        for encode in (quote, quote_plus):
+            encoded = encode(value, safe=safe)
+            forms.add(encoded)
+            forms.add(_PERCENT_ESCAPE.sub(lambda m: m.group(0).lower(), encoded))
+    for ensure_ascii in (True, False):
+        escaped = json.dumps(value, ensure_ascii=ensure_ascii)[1:-1]
+        forms.add(escaped)
+        forms.add(escaped.replace("/", "\\/"))
+    return {form for form in forms if form}
+
+
+def longest_form_bytes(secrets: Iterable[str]) -> int:
+    """The longest any of ``secrets`` may be once encoded: how much more than
+    a quoted snippet's length to read, so that a secret straddling the cut is
+    still whole when it is scrubbed."""
+    return max((len(form.encode()) for form in _forms_of(tuple(secrets))), default=0)
+
+
+@functools.lru_cache(maxsize=256)
+def _forms_of(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    forms: set[str] = set()
     for value in secrets:
         if value:
-            text = text.replace(value, _REDACTED)
-    return text
+            forms |= secret_forms(value)
+    # Longest first, so that a secret is not half-replaced through a shorter one.
+    return tuple(sorted(forms, key=len, reverse=True))
 
 
 _URL_IN_TEXT = re.compile(r"https?://[^\s'\"<>]+")

@@ -64,7 +64,8 @@ CREATE TABLE checkpoint (
     inode      INTEGER NOT NULL,
     offset     INTEGER NOT NULL,
     path       TEXT NOT NULL,
-    updated_at REAL NOT NULL
+    updated_at REAL NOT NULL,
+    head       TEXT
 );
 CREATE TABLE parked (
     id              INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -155,6 +156,8 @@ class Checkpoint:
     inode: int
     offset: int
     path: str
+    # source.fingerprint's "<n>:<sha256>" of the file's first bytes, or None.
+    head: str | None = None
 
 
 class Mark(NamedTuple):
@@ -255,6 +258,14 @@ def _dead_letter(row: Sequence[Any]) -> DeadLetter:
     )
 
 
+def _identity_of(path: Path) -> tuple[int, int] | None:
+    try:
+        status = os.stat(path)
+    except FileNotFoundError:
+        return None
+    return status.st_dev, status.st_ino
+
+
 def _mark(value: bytes | None) -> Mark | None:
     return None if value is None else Mark(*orjson.loads(value))
 
@@ -353,13 +364,19 @@ class StateReader:
     # checkpoint
 
     def load_checkpoint(self) -> Checkpoint | None:
-        row = self._db.execute(
-            "SELECT device, inode, offset, path FROM checkpoint WHERE stream = ?",
-            (ALERTS_STREAM,),
-        ).fetchone()
+        try:
+            row = self._db.execute(
+                "SELECT device, inode, offset, path, head FROM checkpoint WHERE stream = ?",
+                (ALERTS_STREAM,),
+            ).fetchone()
+        except sqlite3.OperationalError:  # a database the daemon has not opened since 0.1
+            row = self._db.execute(
+                "SELECT device, inode, offset, path, NULL FROM checkpoint WHERE stream = ?",
+                (ALERTS_STREAM,),
+            ).fetchone()
         if row is None:
             return None
-        return Checkpoint(device=row[0], inode=row[1], offset=row[2], path=row[3])
+        return Checkpoint(device=row[0], inode=row[1], offset=row[2], path=row[3], head=row[4])
 
     # parked deliveries
 
@@ -471,6 +488,7 @@ class StateStore(StateReader):
         self._commit_interval_s = commit_interval_s
         self._monotonic = monotonic
         self._pending_checkpoint: Checkpoint | None = None
+        self._writes_lost: str | None = None
         self._scheduled_commit: asyncio.TimerHandle | None = None
         self._closed = False
         db = self._connect(path)
@@ -481,6 +499,7 @@ class StateStore(StateReader):
             raise
         super().__init__(path, clock=clock, _connection=db)
         self._last_commit = monotonic()
+        self._identity = _identity_of(path)
 
     @classmethod
     def open_readonly(cls, path: Path, *, clock: Callable[[], float] = time.time) -> StateReader:
@@ -522,6 +541,10 @@ class StateStore(StateReader):
                 for statement in _FLOODS_SCHEMA.split(";"):
                     if statement.strip():
                         db.execute(statement)
+                columns = {row[1] for row in db.execute("PRAGMA table_info(checkpoint)")}
+                if "head" not in columns:
+                    # Added within schema 1: a nullable column older versions ignore.
+                    db.execute("ALTER TABLE checkpoint ADD COLUMN head TEXT")
                 db.execute("COMMIT")
             except BaseException:
                 db.execute("ROLLBACK")
@@ -538,7 +561,29 @@ class StateStore(StateReader):
             # IMMEDIATE takes the write lock up front (waiting out a CLI writer
             # within busy_timeout) instead of failing on a stale read snapshot.
             self._db.execute("BEGIN IMMEDIATE")
-        return self._db.execute(sql, params)
+        return self._guarded(sql, params)
+
+    def _guarded(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        """Execute in the open transaction, noticing when an error rolls it back.
+
+        SQLite may roll a whole transaction back on a full disk or an I/O
+        error. Rows parked in it are then gone although their deliveries were
+        settled, so no later checkpoint may be committed in this process: the
+        one on disk stays the last that matches what was stored with it.
+        """
+        try:
+            return self._db.execute(sql, params)
+        except sqlite3.Error as error:
+            if not self._db.in_transaction:
+                self._writes_lost = str(error)
+            raise
+
+    def _refuse_after_lost_writes(self) -> None:
+        if self._writes_lost is not None:
+            raise StoreError(
+                f"{self.path}: a write failed and was rolled back ({self._writes_lost}); "
+                "the checkpoint stays at the last one saved until a restart"
+            )
 
     def _after_write(self) -> None:
         if self._monotonic() - self._last_commit >= self._commit_interval_s:
@@ -562,7 +607,10 @@ class StateStore(StateReader):
             return
         try:
             self._commit()
-        except sqlite3.OperationalError as error:
+        except (sqlite3.Error, StoreError) as error:
+            if self._writes_lost is not None:
+                log.error("State database %s: a commit failed: %s", self.path, error)
+                return
             # Another process held the lock past busy_timeout: keep the batch
             # open and try again rather than lose it in the loop's handler.
             log.warning("state commit postponed: %s", error)
@@ -571,13 +619,15 @@ class StateStore(StateReader):
 
     def _commit(self) -> None:
         checkpoint = self._pending_checkpoint
+        if checkpoint is not None and self._writes_lost is not None:
+            checkpoint = self._pending_checkpoint = None  # see _guarded
         if checkpoint is not None:
             self._write(
-                "INSERT INTO checkpoint (stream, device, inode, offset, path, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?)"
+                "INSERT INTO checkpoint (stream, device, inode, offset, path, updated_at, head)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)"
                 " ON CONFLICT (stream) DO UPDATE SET device = excluded.device,"
                 " inode = excluded.inode, offset = excluded.offset, path = excluded.path,"
-                " updated_at = excluded.updated_at",
+                " updated_at = excluded.updated_at, head = excluded.head",
                 (
                     ALERTS_STREAM,
                     checkpoint.device,
@@ -585,11 +635,12 @@ class StateStore(StateReader):
                     checkpoint.offset,
                     checkpoint.path,
                     self._clock(),
+                    checkpoint.head,
                 ),
             )
             self._pending_checkpoint = None
         if self._db.in_transaction:
-            self._db.execute("COMMIT")
+            self._guarded("COMMIT")
         self._last_commit = self._monotonic()
         if self._scheduled_commit is not None:
             self._scheduled_commit.cancel()
@@ -630,6 +681,53 @@ class StateStore(StateReader):
     def __enter__(self) -> StateStore:
         return self
 
+    # the file itself
+
+    def restore_if_gone(self) -> str | None:
+        """Put the database file back if it was deleted or replaced while open.
+
+        SQLite goes on writing to an open file whose name was deleted, so
+        nothing would be noticed until a restart found no checkpoint and began
+        at the end of alerts.json. The open connection still holds everything
+        (checkpoint, parked deliveries, dead letters, cache): it is copied to a
+        new file at the path, and writing goes on there. A file that replaced
+        ours is moved aside, not overwritten. Returns what was done, for the
+        log, or None when the file is in place.
+        """
+        current = _identity_of(self.path)
+        if current == self._identity:
+            return None
+        self._commit()
+        replaced = None
+        if current is not None:
+            replaced = self.path.with_name(f"{self.path.name}.replaced-{int(self._clock())}")
+            os.replace(self.path, replaced)
+        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        restored = self.path.with_name(f"{self.path.name}.restoring")
+        restored.unlink(missing_ok=True)
+        os.close(os.open(restored, os.O_CREAT | os.O_RDWR | os.O_EXCL, 0o600))
+        copy = sqlite3.connect(restored, isolation_level=None)
+        try:
+            self._db.backup(copy)
+        finally:
+            copy.close()
+        old = self._db
+        # Closing the old connection removes its -wal and -shm files by name,
+        # so it goes before the copy takes the name and opens its own.
+        old.close()
+        for suffix in ("-wal", "-shm"):
+            # Left by another process still reading the deleted file: never
+            # let the new file meet the old file's log.
+            self.path.with_name(self.path.name + suffix).unlink(missing_ok=True)
+        os.replace(restored, self.path)
+        db = self._connect(self.path)
+        self._prepare(db, self.path)
+        self._db = db
+        self._identity = _identity_of(self.path)
+        what = "replaced by another file" if replaced else "deleted"
+        moved = f"; the file that replaced it is kept as {replaced}" if replaced else ""
+        return f"{self.path} was {what} while in use: recreated from the open copy{moved}"
+
     # checkpoint
 
     def load_checkpoint(self) -> Checkpoint | None:
@@ -641,6 +739,7 @@ class StateStore(StateReader):
         """Remember the checkpoint; only the latest is written, at the next commit."""
         if self._closed:
             raise StoreError(f"{self.path}: the state store is closed")
+        self._refuse_after_lost_writes()
         self._pending_checkpoint = checkpoint
         self._after_write()
 

@@ -307,3 +307,97 @@ def test_a_settings_error_means_nothing_runs(home: WazuhHome) -> None:
     assert result.stdout.endswith(
         "Result: NOT OK: 1 error, 0 warnings; nothing will run until the errors are fixed.\n"
     )
+
+
+def test_template_errors_name_the_template_file_and_line(home: WazuhHome) -> None:
+    templates = home.root / "etc" / "templates"
+    templates.mkdir()
+    (templates / "slack.j2").write_text('{"text": "ok",\n "x": "{% if %}"}\n')
+    (templates / "summary.j2").write_text("{{ alert.rule.id }}\n")
+    home.write_config(
+        ossec_conf(
+            integration_block("slack", hook_url="https://hooks.slack.com/services/T/B/tok"),
+            integration_block("teams", hook_url="https://teams.example/wf"),
+            integration_block(
+                "jira",
+                hook_url="https://example.atlassian.net",
+                api_key="tok",
+                options='{"project": "SEC", "user": "bot@example.com"}',
+            ),
+        )
+    )
+    home.write_settings(
+        '[integrations.slack]\ntemplate = "etc/templates/slack.j2"\n'
+        '[integrations.teams]\nsummary_template = "etc/templates/summary.j2"\n'
+        '[integrations.jira]\ntemplate = "etc/templates/missing.j2"\n'
+        'summary_template = "etc/templates/summary.j2"\n'
+    )
+
+    result = run_command("check-config", home=home.root)
+
+    assert result.returncode == 1
+    assert_one_clean_run(result)
+    errors = result.stdout.split("Errors (3)\n", 1)[1].split("\n\n", 1)[0].splitlines()
+    assert errors == [
+        "  etc/templates/slack.j2:2: syntax error: Expected an expression, got 'end of statement"
+        " block' (the template of integrations.slack in etc/integrator.toml)",
+        "  etc/integrator.toml:4: integrations.teams.summary_template: teams does not take it"
+        " (it takes template)",
+        "  etc/templates/missing.j2: cannot read: file not found (the template of"
+        " integrations.jira in etc/integrator.toml)",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("block", "state"),
+    [
+        (integration_block("telegram", api_key="1:t"), 'DISABLED  <options>: missing "chat_id"'),
+        (integration_block("telegram", options='{"chat_id": 5}'), "DISABLED  missing <api_key>"),
+        (integration_block("telegram", api_key="1:t", options='{"chat_id": 5}'), "enabled"),
+        (integration_block("teams"), "DISABLED  missing <hook_url>, required by teams"),
+        (integration_block("discord", hook_url="https://d.example/w"), "enabled"),
+        (
+            integration_block("jira", hook_url="https://j.example", api_key="t"),
+            'DISABLED  <options>: missing "project"',
+        ),
+        (
+            integration_block("webhook", hook_url="https://w.example", options='{"method": "GET"}'),
+            'DISABLED  <options>: "method" must be one of POST, PUT, PATCH',
+        ),
+        (integration_block("webhook", hook_url="https://w.example"), "enabled"),
+    ],
+)
+def test_new_outputs_required_elements_are_checked(home: WazuhHome, block: str, state: str) -> None:
+    home.write_config(ossec_conf(block))
+    result = run_command("check-config", home=home.root)
+    assert_one_clean_run(result)
+    [row] = [line for line in result.stdout.splitlines() if line.startswith("  #0")]
+    assert state in row
+    assert result.returncode == (0 if state == "enabled" else 1)
+
+
+def test_a_block_table_can_name_its_own_template(home: WazuhHome) -> None:
+    templates = home.root / "etc" / "templates"
+    templates.mkdir()
+    (templates / "ok.j2").write_text('{"text": "{{ alert.rule.id }}"}\n')
+    (templates / "bad.j2").write_text('{"text": "{{ alert.rule.id }"}\n')
+    hook = "https://hooks.slack.com/services/T/B/tok"
+    home.write_config(
+        ossec_conf(
+            integration_block("slack", hook_url=hook),
+            integration_block("slack", hook_url=hook, level="12"),
+        )
+    )
+    home.write_settings(
+        '[integrations.slack]\ntemplate = "etc/templates/ok.j2"\n'
+        '[integrations."slack#1"]\ntemplate = "etc/templates/bad.j2"\n'
+    )
+
+    result = run_command("check-config", home=home.root)
+
+    assert result.returncode == 1
+    assert (
+        "  etc/templates/bad.j2:1: syntax error: unexpected '}' (the template of"
+        ' integrations."slack#1" in etc/integrator.toml)\n'
+    ) in result.stdout
+    assert "ok.j2" not in result.stdout

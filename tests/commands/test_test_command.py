@@ -203,9 +203,8 @@ def test_a_preview_that_fails_gives_a_null_payload_and_a_warning(home: WazuhHome
     result = run_test(home, "--json", str(ALERTS / "ssh_brute_force.json"))
 
     assert result.returncode == 0
-    assert json_lines(result.stdout) == [
-        {"alert_id": "1709288430.98765", "results": [hit("custom-broken", 0, None)]}
-    ]
+    failed = {**hit("custom-broken", 0, None), "error": "'no such field'"}
+    assert json_lines(result.stdout) == [{"alert_id": "1709288430.98765", "results": [failed]}]
     assert "custom-broken#0 could not build its payload for alert 1709288430.98765" in (
         result.stderr
     )
@@ -416,3 +415,60 @@ def test_totals_count_throttled_alerts_as_not_sent(shuffle_home: WazuhHome) -> N
     assert second["matched"] is True
     assert second["reason"].startswith("throttled: ")
     assert "  #0   shuffle  sent 1, not sent 1 (throttled 1)\n" in result.stderr
+
+
+def test_templates_are_rendered_and_their_failures_shown(home: WazuhHome) -> None:
+    templates = home.root / "etc" / "templates"
+    templates.mkdir()
+    (templates / "slack.j2").write_text('{"text": "{{ alert.rule.description }}"}\n')
+    (templates / "teams.j2").write_text('{"text": "{{ alert.rule.no_such }}"}\n')
+    home.write_config(
+        ossec_conf(
+            integration_block("slack", hook_url="https://hooks.slack.com/services/T/B/tok"),
+            integration_block("teams", hook_url="https://teams.example/wf"),
+        )
+    )
+    home.write_settings(
+        '[integrations.slack]\ntemplate = "etc/templates/slack.j2"\n'
+        '[integrations.teams]\ntemplate = "etc/templates/teams.j2"\n'
+    )
+
+    result = run_test(home, str(ALERTS / "ssh_brute_force.json"))
+
+    assert result.returncode == 0, result.stderr
+    assert '"text": "sshd: brute force trying to get access to the system. Non existent user."' in (
+        result.stdout
+    )
+    assert (
+        "  #1   teams  MATCH but no body: template etc/templates/teams.j2:1:"
+        " alert.rule.no_such is missing\n"
+    ) in result.stdout
+
+
+def test_unicode_line_separators_inside_an_alert_do_not_split_it() -> None:
+    # cJSON writes U+2028/U+2029 raw; alerts.json lines end at "\n" only.
+    text = '{"id": "1", "full_log": "a\u2028b\u2029c\x85d"}\n{"id": "2"}\n'
+    assert list(read_alert_inputs("f", io.BytesIO(text.encode()))) == [
+        AlertInput("f:1", alert={"id": "1", "full_log": "a\u2028b\u2029c\x85d"}),
+        AlertInput("f:2", alert={"id": "2"}),
+    ]
+
+
+@pytest.mark.parametrize("depth", [129, 1000, 100_000])
+def test_a_deeply_nested_alert_is_an_error_line_and_the_rest_goes_on(depth: int) -> None:
+    deep = '{"id": "1", "data": ' + "[" * depth + "]" * depth + "}"
+    items = list(read_alert_inputs("f", io.BytesIO(f"{deep}\n".encode() + b'{"id": "2"}\n')))
+    assert items == [
+        AlertInput("f:1", error="f:1: not valid JSON: nested more than 128 levels deep"),
+        AlertInput("f:2", alert={"id": "2"}),
+    ]
+
+
+def test_the_command_survives_a_deeply_nested_alert(home: WazuhHome) -> None:
+    deep = '{"rule": {"level": 9, "id": "1", "x": ' + '{"a":' * 1000 + "1" + "}" * 1000 + "}}"
+    result = run_test(home, "--json", "-", stdin=deep + "\n")
+    assert result.returncode == 2, result.stderr
+    assert json_lines(result.stdout) == [
+        {"error": "<stdin>:1: not valid JSON: nested more than 128 levels deep"}
+    ]
+    assert "Traceback" not in result.stderr

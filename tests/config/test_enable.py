@@ -54,7 +54,8 @@ def test_complete_blocks_are_enabled(home: WazuhHome) -> None:
         (
             integration_block("slak", hook_url="https://x"),
             "'slak' is not a supported integration (use one of slack, pagerduty, shuffle, "
-            "virustotal, maltiverse, or a name starting with 'custom-')",
+            "virustotal, maltiverse, webhook, teams, telegram, discord, jira, "
+            "or a name starting with 'custom-')",
         ),
         (integration_block("slack"), "missing <hook_url>, required by slack"),
         (integration_block("shuffle", api_key="k"), "missing <hook_url>, required by shuffle"),

@@ -163,7 +163,7 @@ def test_valid_values(tmp_path: Path, element: str, text: str, field: str, value
         ("level", "+1", "'+1' is not a number"),
         ("level", "1.5", "'1.5' is not a number"),
         ("level", " 16", "' 16' is not a number"),
-        ("level", "16\n", "'16\n' is not a number"),
+        ("level", "16\n", "'16\\n' is not a number"),
         ("level", "١٢", "'١٢' is not a number"),  # Unicode digits are not digits here
         ("max_log", " 200", "' 200' is not a number"),
         ("hook_url", "  ", "empty element"),
@@ -356,7 +356,7 @@ def test_a_name_is_not_trimmed_like_in_stock(tmp_path: Path, name: str) -> None:
         # at any other character it stops
         ("5712,abc,5713", (5712,), ["'abc,5713' is skipped"]),
         ("5712,-1", (5712,), ["'-1' is skipped"]),
-        ("5712,\t5713", (5712,), ["'\t5713' is skipped"]),
+        ("5712,\t5713", (5712,), ["'\\t5713' is skipped"]),
         # no id at all: no filter
         ("abc", (), ["'abc' is skipped", "no rule id in 'abc'"]),
         (" , ,", (), ["no rule id in ' , ,'"]),

@@ -232,7 +232,8 @@ def test_duration_spellings(tmp_path: Path, text: str, seconds: float) -> None:
             "[integrations.virustotal]\ncolor = 1\n",
             "etc/integrator.toml:2: integrations.virustotal.color: unknown key (expected one of: "
             "rate_limit, concurrency, queue_size, max_retry_age, max_backoff, initial_backoff, "
-            "retry, cache_ttl, api_version)",
+            "retry, cache_ttl, api_version, ca_file, client_cert, client_key, template,"
+            " summary_template)",
         ),
         (
             "[integrations.slak]\nretry = true\n",
@@ -297,3 +298,10 @@ def test_not_utf8(tmp_path: Path) -> None:
         load_settings(path, display_path=SHOWN)
 
     assert str(caught.value) == "etc/integrator.toml: cannot read: not valid UTF-8"
+
+
+@pytest.mark.parametrize("value", ["[" * 5000 + "]" * 5000, "{a = " * 5000 + "1" + "}" * 5000])
+def test_deeply_nested_values_are_a_syntax_error_not_a_crash(tmp_path: Path, value: str) -> None:
+    assert issues_of(tmp_path, f"x = {value}\n") == [
+        "etc/integrator.toml: TOML syntax error: values nested too deeply"
+    ]

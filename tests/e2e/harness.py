@@ -39,7 +39,8 @@ class Receiver:
     async def start(self, port: int = 0) -> None:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None)
+        # A slow answer (delay_s) is not waited for when the test stops the server.
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         await self._runner.setup()
         site = web.TCPSite(self._runner, "127.0.0.1", port)
         await site.start()
@@ -125,6 +126,8 @@ class Daemon:
     home: Path
     args: list[str] = field(default_factory=list)
     process: asyncio.subprocess.Process | None = None
+    # What runs ``-m wazuh_integrator ...``: the interpreter, or a wrapper around it.
+    launcher: list[str] = field(default_factory=lambda: [sys.executable])
 
     @property
     def log_path(self) -> Path:
@@ -136,7 +139,7 @@ class Daemon:
     async def start(self) -> None:
         log_file = self.log_path.open("ab")
         self.process = await asyncio.create_subprocess_exec(
-            sys.executable,
+            *self.launcher,
             "-m",
             "wazuh_integrator",
             "--home",

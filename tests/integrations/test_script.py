@@ -8,7 +8,9 @@ contents and modes, and the mode of the directory holding them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import stat
 import sys
 import textwrap
@@ -21,6 +23,7 @@ from typing import Any
 import orjson
 import pytest
 
+from wazuh_integrator import compat
 from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings
 from wazuh_integrator.errors import Permanent, Timeout, Transient
 from wazuh_integrator.integrations.base import IntegrationContext
@@ -397,3 +400,84 @@ def test_a_script_may_spend_its_time_out_on_each_of_its_tries(
 ) -> None:
     integration = home.integration(timeout_s=timeout_s, retries=retries)
     assert integration.attempt_timeout_s == limit_s
+
+
+BACKGROUND_JOB = """\
+#!{python}
+import os, subprocess
+fds = {{}}
+for fd in os.listdir("/proc/self/fd"):
+    try:
+        fds[fd] = os.readlink("/proc/self/fd/" + fd)
+    except FileNotFoundError:  # the listing's own, closed already
+        pass
+# Like "sleep 60 >/dev/null 2>&1 &" in a shell: the job inherits every fd not
+# marked close-on-exec.
+job = subprocess.Popen(
+    ["sleep", "60"],
+    stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    close_fds=False,
+)
+with open("{record}/fds", "w") as f:
+    f.write(" ".join("%s=%s" % item for item in fds.items()))
+with open("{record}/child", "w") as f:
+    f.write(str(job.pid))
+"""
+
+
+def _send_under_uvloop(integration: ScriptIntegration) -> float:
+    import uvloop
+
+    async def send() -> float:
+        started = asyncio.get_running_loop().time()
+        await integration.send(ALERT)
+        return asyncio.get_running_loop().time() - started
+
+    return compat.run(send(), uvloop.new_event_loop)
+
+
+def test_a_script_leaving_a_background_job_succeeds_under_uvloop(home: Home) -> None:
+    """docs/integrations/custom.md's advice: ``cmd >/dev/null 2>&1 &``, then exit 0.
+
+    uvloop, the daemon's loop, used to leave the script extra copies of its
+    output pipe, which the background job inherited: the run never ended."""
+    home.install(BACKGROUND_JOB.format(python=sys.executable, record=home.record))
+    integration = home.integration(timeout_s=20, retries=0)
+    try:
+        elapsed_s = _send_under_uvloop(integration)
+    finally:
+        child = home.record / "child"
+        if child.exists():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(int(child.read_text()), signal.SIGKILL)
+    assert elapsed_s < 10  # the job sleeps 60 s; a run waiting on it would time out at 20 s
+    fds = dict(item.split("=", 1) for item in home.recorded("fds").split())
+    # The python child's own listing of /proc/self/fd opens one fd of its own.
+    extra = {fd: target for fd, target in fds.items() if fd not in ("0", "1", "2")}
+    assert all(target.startswith("/proc/") for target in extra.values()), fds
+    assert fds["0"] == "/dev/null"
+    assert fds["1"] == fds["2"] and fds["1"].startswith("pipe:")
+    assert home.leftover_files() == []
+
+
+LEAVES_A_CHILD_ON_THE_PIPE = """\
+#!/bin/sh
+echo started
+sleep 60 &
+echo $! > '{record}/child'
+exit 0
+"""
+
+
+async def test_a_child_left_holding_the_output_does_not_hold_up_the_run(home: Home) -> None:
+    # Its exit status is the script's answer; what it left running is not waited for.
+    home.install(LEAVES_A_CHILD_ON_THE_PIPE.format(record=home.record))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        await home.integration(timeout_s=20, retries=0).send(ALERT)
+    finally:
+        with contextlib.suppress(ProcessLookupError, FileNotFoundError, ValueError):
+            os.kill(int(home.recorded("child")), signal.SIGKILL)
+    assert loop.time() - started < 10
+    assert home.leftover_files() == []

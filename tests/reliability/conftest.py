@@ -30,8 +30,11 @@ class FaultReport(Protocol):
         tries: int = 1,
         recovery_s: float | None = None,
         duplicates: int = 0,
-        section: str = "Receivers and outages",
+        section: str | None = None,
     ) -> None: ...
+
+
+DEFAULT_SECTION = "Receivers and outages"
 
 
 def _append_row(
@@ -41,12 +44,14 @@ def _append_row(
     tries: int = 1,
     recovery_s: float | None = None,
     duplicates: int = 0,
-    section: str = "Receivers and outages",
+    section: str = DEFAULT_SECTION,
+    test: str = "",
 ) -> None:
     target = os.environ.get(REPORT_ENV)
     if not target:
         return
     row = {
+        "test": test,
         "section": section,
         "fault": fault,
         "outcome": outcome,
@@ -60,10 +65,32 @@ def _append_row(
 
 
 @pytest.fixture
-def fault_report() -> FaultReport:
+def fault_report(request: pytest.FixtureRequest) -> FaultReport:
     """Append one row (fault, outcome, tries, recovery time, duplicates) to
-    the file named by ``WI_FAULT_REPORT``; a no-op when it is not set."""
-    return _append_row
+    the file named by ``WI_FAULT_REPORT``; a no-op when it is not set. A test
+    module may set ``FAULT_SECTION`` for the rows that name no section."""
+    module_section = getattr(request.module, "FAULT_SECTION", DEFAULT_SECTION)
+
+    def record(
+        fault: str,
+        outcome: str,
+        *,
+        tries: int = 1,
+        recovery_s: float | None = None,
+        duplicates: int = 0,
+        section: str | None = None,
+    ) -> None:
+        _append_row(
+            fault,
+            outcome,
+            tries=tries,
+            recovery_s=recovery_s,
+            duplicates=duplicates,
+            section=module_section if section is None else section,
+            test=request.node.nodeid,
+        )
+
+    return record
 
 
 @pytest.fixture

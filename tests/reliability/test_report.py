@@ -22,6 +22,7 @@ def test_fault_report_appends_rows_only_when_asked(
     fault_report("kill", "ok", section="Crashes", duplicates=7)
     rows = load_rows(target)
     assert rows[0] == {
+        "test": "tests/reliability/test_report.py::test_fault_report_appends_rows_only_when_asked",
         "section": "Receivers and outages",
         "fault": "HTTP 500 | 2 s",
         "outcome": "200/200 delivered",

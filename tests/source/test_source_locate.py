@@ -8,7 +8,12 @@ from pathlib import Path
 import pytest
 
 from wazuh_integrator.source import FileId
-from wazuh_integrator.source.locate import _json_files, default_search_dirs, find_file
+from wazuh_integrator.source.locate import (
+    _json_files,
+    default_search_dirs,
+    find_file,
+    rotated_after,
+)
 
 
 def identity(path: Path) -> FileId:
@@ -65,3 +70,22 @@ def test_the_hint_is_tried_first_wherever_it_is(alerts_dir: Path, tmp_path: Path
 
 def test_a_missing_folder_is_not_an_error(tmp_path: Path) -> None:
     assert find_file(FileId(1, 2), [tmp_path / "nowhere"], hint=tmp_path / "gone.json") is None
+
+
+def test_the_files_rotated_after_the_checkpoints_are_listed_oldest_first(
+    tmp_path: Path,
+) -> None:
+    alerts_dir = tmp_path / "alerts"
+    month = alerts_dir / "2026" / "Nov"
+    month.mkdir(parents=True)
+    days = [month / f"ossec-alerts-{day}.json" for day in (25, 26, 27, 28)]
+    for number, day in enumerate(days):
+        day.write_text(f"day {number}\n")
+        os.utime(day, ns=(10**18 + number * 10**9, 10**18 + number * 10**9))
+    today = alerts_dir / "alerts.json"
+    os.link(days[-1], today)  # today's dated name and alerts.json: one file
+    later = rotated_after(days[1], [alerts_dir], exclude=[identity(today)])
+    assert later == [days[2]]
+    # Each file once, whatever its names.
+    listed = rotated_after(days[0], [alerts_dir])
+    assert [identity(path) for path in listed] == [identity(day) for day in days[1:]]

@@ -17,6 +17,7 @@ import pytest
 
 from wazuh_integrator import compat
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
+from wazuh_integrator.source.fingerprint import head_fingerprint
 
 WAIT_S = 5.0
 
@@ -601,3 +602,22 @@ def _fd_targets() -> Iterator[str]:
             yield os.readlink(f"/proc/self/fd/{name}")
         except OSError:
             continue
+
+
+@pytest.mark.parametrize("same_content", [True, False])
+async def test_a_checkpoint_file_with_other_first_bytes_is_read_from_its_start(
+    alerts_json: Path, same_content: bool
+) -> None:
+    append(alerts_json, alerts(range(0, 10)))
+    with alerts_json.open("rb") as handle:
+        head = head_fingerprint(handle.fileno(), size_of(alerts_json))
+    start = Position(file_id(alerts_json), size_of(alerts_json), str(alerts_json))
+    # Truncated and written again while stopped, past the old offset: same identity.
+    truncate(alerts_json)
+    append(alerts_json, alerts(range(0, 10) if same_content else range(100, 120)))
+    if same_content:
+        append(alerts_json, alerts(range(10, 12)))
+    tailer = AlertTailer(alerts_json, start=start, start_head=head, follow=False)
+    lines = await read_all(tailer)
+    expected = [alert(n) for n in (range(10, 12) if same_content else range(100, 120))]
+    assert [line.data for line in lines] == expected

@@ -17,9 +17,12 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import IO, Any
 
+from wazuh_integrator.nesting import MAX_NESTING, NestingError, check_nesting
+
 __all__ = ["STDIN_NAME", "AlertInput", "read_alert_inputs", "read_sources"]
 
 STDIN_NAME = "<stdin>"
+_TOO_DEEP = f"not valid JSON: nested more than {MAX_NESTING} levels deep"
 
 
 @dataclass(frozen=True)
@@ -37,6 +40,18 @@ _JSON_KINDS = {list: "an array", str: "a string", bool: "a boolean", type(None):
 def _not_an_object(where: str, value: object) -> AlertInput:
     kind = _JSON_KINDS.get(type(value), "a number")
     return AlertInput(where, error=f"{where}: not a JSON object but {kind}")
+
+
+def _checked(where: str, value: Any) -> AlertInput:
+    """``value`` as an alert, unless it is not an object or nests too deeply
+    (the daemon's rule: such a line is skipped, docs/source.md)."""
+    if not isinstance(value, dict):
+        return _not_an_object(where, value)
+    try:
+        check_nesting(value)
+    except NestingError:
+        return AlertInput(where, error=f"{where}: {_TOO_DEEP}")
+    return AlertInput(where, alert=value)
 
 
 def read_alert_inputs(name: str, source: IO[bytes]) -> Iterator[AlertInput]:
@@ -67,10 +82,10 @@ def _read_lines(name: str, lines: Iterable[bytes]) -> Iterator[AlertInput]:
                 where, error=f"{where}: not valid JSON: {exc.msg} (column {exc.colno})"
             )
             continue
-        if isinstance(value, dict):
-            yield AlertInput(where, alert=value)
-        else:
-            yield _not_an_object(where, value)
+        except RecursionError:
+            yield AlertInput(where, error=f"{where}: {_TOO_DEEP}")
+            continue
+        yield _checked(where, value)
 
 
 def _is_json(data: bytes) -> bool:
@@ -78,6 +93,8 @@ def _is_json(data: bytes) -> bool:
         json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError):
         return False
+    except RecursionError:
+        return True  # JSON, too deep to read: a line of its own, refused as such
     return True
 
 
@@ -98,11 +115,10 @@ def _read_documents(name: str, text: str) -> Iterator[AlertInput]:
                 where, error=f"{name}:{exc.lineno}: not valid JSON: {exc.msg} (column {exc.colno})"
             )
             return
-        yield (
-            AlertInput(where, alert=value)
-            if isinstance(value, dict)
-            else _not_an_object(where, value)
-        )
+        except RecursionError:
+            yield AlertInput(where, error=f"{where}: {_TOO_DEEP}")
+            return
+        yield _checked(where, value)
 
 
 def read_sources(files: list[str]) -> Iterator[AlertInput]:

@@ -145,6 +145,7 @@ def check_before_run(options: GlobalOptions, alerts: Path | None = None) -> None
 def environment_verdicts(report: ConfigurationReport, options: GlobalOptions) -> list[Verdict]:
     """Every environment check, receivers included."""
     from wazuh_integrator.environment import check_receivers
+    from wazuh_integrator.tls import ssl_context
 
     integrations = _integrations(report, options)
     receivers = [
@@ -152,7 +153,15 @@ def environment_verdicts(report: ConfigurationReport, options: GlobalOptions) ->
         for integration in integrations
         if (url := integration.receiver_url()) is not None
     ]
-    return local_verdicts(report, options, integrations) + asyncio.run(check_receivers(receivers))
+    tls = {}
+    for integration in integrations:
+        settings = integration.context.settings
+        # integrator.toml was checked already: these files load.
+        context = ssl_context(settings.ca_file, settings.client_cert, settings.client_key)
+        if context is not None:
+            tls[integration.block.key] = context
+    verdicts = asyncio.run(check_receivers(receivers, tls=tls))
+    return local_verdicts(report, options, integrations) + verdicts
 
 
 def print_environment(verdicts: list[Verdict], out: TextIO) -> bool:

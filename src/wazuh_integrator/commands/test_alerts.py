@@ -136,9 +136,9 @@ class DryRun:
                 skip = self._would_skip(route, sent)
                 if skip is not None:
                     reason = f"{SKIPPED_BY_INTEGRATION}: {skip}"
-            payload = None
+            payload, error = None, None
             if reason is None and sent is not None and route.integration is not None and payloads:
-                payload = self._preview(route, sent)
+                payload, error = self._preview(route, sent)
             result = {
                 "integration": route.block.name,
                 "index": route.block.index,
@@ -149,6 +149,8 @@ class DryRun:
             }
             if digest is not None:
                 result["digest"] = digest
+            if error is not None:
+                result["error"] = error
             results.append(result)
         return results
 
@@ -165,7 +167,7 @@ class DryRun:
             for digest in ready:
                 payload = None
                 if route.integration is not None:
-                    payload = self._preview(route, digest.document)
+                    payload, _ = self._preview(route, digest.document)
                 found.append(
                     {
                         "digest": digest.group_key,
@@ -192,19 +194,22 @@ class DryRun:
             return None
 
     @staticmethod
-    def _preview(route: _Route, alert: dict[str, Any]) -> Any:
+    def _preview(route: _Route, alert: dict[str, Any]) -> tuple[Any, str | None]:
+        """The body, or None and why it could not be built (a template that
+        fails on this alert: what ``run`` would dead-letter it with)."""
         assert route.integration is not None
         try:
             payload = route.integration.preview(alert)
         except Exception as exc:  # show the others; say what broke this one
+            error = _scrubbed(str(exc), route.block.secrets)
             log.warning(
                 "%s could not build its payload for alert %s: %s",
                 route.block.key,
                 _alert_id(alert),
-                _scrubbed(str(exc), route.block.secrets),
+                error,
             )
-            return None
-        return _scrubbed(payload, route.block.secrets)
+            return None, error
+        return _scrubbed(payload, route.block.secrets), None
 
 
 SKIPPED_BY_INTEGRATION = "skipped by the integration"
@@ -450,6 +455,8 @@ def _write_readable(
             continue
         payload = result["payload"]
         note = "" if payload is not None or not show_payload else " (no body to show)"
+        if "error" in result:
+            note = f" but no body: {result['error']}"
         out.write(f"{label}  MATCH{note}\n")
         if show_payload and payload is not None:
             body = json.dumps(payload, indent=2, ensure_ascii=False, default=str)

@@ -19,7 +19,9 @@ from wazuh_integrator.secret import redact_url
 HIGHEST_RULE_LEVEL = 16
 
 # Built-ins that POST to or query <hook_url> themselves (scripts may use it freely).
-_HTTP_HOOK_INTEGRATIONS = frozenset({"slack", "shuffle", "maltiverse"})
+_HTTP_HOOK_INTEGRATIONS = frozenset(
+    {"slack", "shuffle", "maltiverse", "webhook", "teams", "telegram", "discord", "jira"}
+)
 
 
 @dataclass(frozen=True)

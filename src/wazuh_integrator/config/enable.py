@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 class _Needs:
     required: tuple[str, ...]
     needs_script: bool
+    options_problem: str | None = None
 
 
 # The stock rule (REFERENCE.md), used only when a class cannot be imported, so
@@ -62,17 +63,20 @@ def _disabled_reason(block: IntegrationBlock, paths: WazuhPaths, registry: Regis
             f"'{block.name}' is not a supported integration "
             f"(use one of {', '.join(BUILTINS)}, or a name starting with '{CUSTOM_PREFIX}')"
         )
-    needs = _needs_of(block.name, registry)
+    needs = _needs_of(block, registry)
     missing = [key for key in needs.required if not getattr(block, key, None)]
     if missing:
         listed = " and ".join(f"<{key}>" for key in missing)
         return f"missing {listed}, required by {block.name}"
+    if needs.options_problem is not None:
+        return f"<options>: {needs.options_problem}"
     if needs.needs_script:
         return _script_problem(block.name, paths)
     return None
 
 
-def _needs_of(name: str, registry: Registry) -> _Needs:
+def _needs_of(block: IntegrationBlock, registry: Registry) -> _Needs:
+    name = block.name
     try:
         cls = registry.resolve(name)
     except PluginError as exc:
@@ -80,7 +84,7 @@ def _needs_of(name: str, registry: Registry) -> _Needs:
         return _STOCK_NEEDS.get(name, _SCRIPT_NEEDS)
     if cls is None:  # is_supported_name said yes; keep the stock rule
         return _STOCK_NEEDS.get(name, _SCRIPT_NEEDS)
-    return _Needs(tuple(cls.required), cls.needs_script)
+    return _Needs(tuple(cls.required), cls.needs_script, cls.options_problem(block.options))
 
 
 def _script_problem(name: str, paths: WazuhPaths) -> str | None:

@@ -14,9 +14,10 @@ from wazuh_integrator.config.models import (
     WazuhPaths,
 )
 from wazuh_integrator.config.ossec import count_integration_blocks, read_ossec_conf
-from wazuh_integrator.config.settings import load_settings
+from wazuh_integrator.config.settings import load_settings, settings_key_line
 from wazuh_integrator.errors import ConfigError, ConfigIssue
 from wazuh_integrator.integrations.registry import PluginError, Registry
+from wazuh_integrator.templating import TemplateError, load_template
 
 __all__ = ["ConfigurationReport", "inspect_configuration"]
 
@@ -62,6 +63,7 @@ def inspect_configuration(paths: WazuhPaths) -> ConfigurationReport:
         status = _settings_status(settings)
     registry = _registry(settings, settings_shown, other_errors)
     other_errors.extend(_unknown_block_tables(config, settings, settings_shown))
+    other_errors.extend(template_issues(settings, paths, registry, settings_shown))
     enabled, disabled = resolve_integrations(config, paths, registry)
     return ConfigurationReport(
         config,
@@ -74,6 +76,55 @@ def inspect_configuration(paths: WazuhPaths) -> ConfigurationReport:
         other_errors,
         _stock_config_warnings(paths),
     )
+
+
+def template_issues(
+    settings: Settings, paths: WazuhPaths, registry: Registry, settings_shown: str
+) -> list[ConfigIssue]:
+    """Every configured template compiled: one it cannot take, or that does not
+    compile, is an error located in the template file (or in integrator.toml)."""
+    issues: list[ConfigIssue] = []
+    tables = [(name, name, table) for name, table in settings.integrations.items()]
+    tables += [(key, key.rpartition("#")[0], table) for key, table in settings.blocks.items()]
+    for table_name, name, integration in tables:
+        dotted = f'integrations."{table_name}"' if "#" in table_name else f"integrations.{name}"
+        if not integration.templates:
+            continue
+        try:
+            cls = registry.resolve(name)
+        except PluginError:
+            continue  # reported where the plugin is loaded
+        formats = getattr(cls, "template_formats", {})
+        for role, path in integration.templates.items():
+            template_format = formats.get(role)
+            if template_format is None:
+                takes = ", ".join(formats) or "no template"
+                line = settings_key_line(settings, ("integrations", table_name), role)
+                issues.append(
+                    ConfigIssue(
+                        settings_shown,
+                        line,
+                        None,
+                        f"{dotted}.{role}: {name} does not take it (it takes {takes})",
+                    )
+                )
+                continue
+            try:
+                load_template(
+                    paths.home / path,
+                    shown=paths.shown(paths.home / path),
+                    template_format=template_format,
+                )
+            except TemplateError as error:
+                issues.append(
+                    ConfigIssue(
+                        error.path,
+                        error.line,
+                        None,
+                        f"{error.message} (the {role} of {dotted} in {settings_shown})",
+                    )
+                )
+    return issues
 
 
 def _stock_config_warnings(paths: WazuhPaths) -> list[ConfigIssue]:

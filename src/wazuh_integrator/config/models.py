@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from wazuh_integrator.errors import ConfigIssue
-from wazuh_integrator.secret import Secret
+from wazuh_integrator.secret import Secret, url_secret_parts
 
 DEFAULT_HOME = Path("/var/ossec")
 
@@ -93,8 +93,13 @@ class IntegrationBlock:
 
     @property
     def secrets(self) -> list[str]:
-        """The raw secret values of this block, for scrubbing free text."""
-        return [s.reveal() for s in (self.hook_url, self.api_key) if s]
+        """The secret values of this block, for scrubbing free text: the API
+        key, the hook URL and each part of it that may hold a token alone
+        (:func:`~wazuh_integrator.secret.url_secret_parts`)."""
+        values = [self.api_key.reveal()] if self.api_key else []
+        if self.hook_url:
+            values.extend(url_secret_parts(self.hook_url.reveal()))
+        return values
 
 
 @dataclass(frozen=True)
@@ -208,6 +213,12 @@ class IntegrationSettings:
     retry: bool | None = None
     cache_ttl_s: float = 24 * 3600.0
     api_version: str | None = None
+    # TLS: None means the system's trusted CAs, and no client certificate.
+    ca_file: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    # Template role ("template", "summary_template") -> file, relative to the Wazuh home.
+    templates: Mapping[str, Path] = field(default_factory=dict)
     throttle: ThrottleSettings | None = None
     digest: DigestSettings | None = None
     filter: FilterSettings | None = None

@@ -42,6 +42,7 @@ from wazuh_integrator.config.checks import (
 from wazuh_integrator.config.models import IntegrationBlock, InvalidBlock, OssecConfig
 from wazuh_integrator.errors import ConfigIssue
 from wazuh_integrator.filters import c_atoi
+from wazuh_integrator.nesting import MAX_NESTING, NestingError, check_nesting
 from wazuh_integrator.secret import Secret
 from wazuh_integrator.sregex import SRegexError, compile_sregex
 
@@ -307,9 +308,15 @@ def _as_options(text: str) -> dict[str, Any]:
         raise _Invalid(
             f"not valid JSON: {exc.msg} (line {exc.lineno}, column {exc.colno})"
         ) from exc
+    except RecursionError:
+        raise _Invalid(f"not valid JSON: nested more than {MAX_NESTING} levels deep") from None
     if not isinstance(value, dict):
         kind = _JSON_TYPE_NAMES.get(type(value), "a number")
         raise _Invalid(f"must be a JSON object, not {kind}")
+    try:
+        check_nesting(value)
+    except NestingError as exc:
+        raise _Invalid(f"not valid JSON: {exc}") from None
     return value
 
 

@@ -24,8 +24,9 @@ from wazuh_integrator.config.models import IntegrationSettings, RateLimit, Setti
 from wazuh_integrator.config.values import Invalid as _Invalid
 from wazuh_integrator.errors import ConfigError, ConfigIssue
 from wazuh_integrator.integrations.registry import Registry
+from wazuh_integrator.tls import TlsError, ssl_context
 
-__all__ = ["load_settings", "parse_duration", "parse_rate_limit"]
+__all__ = ["load_settings", "parse_duration", "parse_rate_limit", "settings_key_line"]
 
 _DURATION = re.compile(r"\s*([0-9]+(?:\.[0-9]+)?)\s*(ms|s|m|h|d)\s*")
 _DURATION_UNITS_S = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
@@ -165,7 +166,15 @@ _PER_INTEGRATION: dict[str, _Key] = {
     "retry": _Key("retry", _boolean),
     "cache_ttl": _Key("cache_ttl_s", parse_duration),
     "api_version": _Key("api_version", _api_version),
+    "ca_file": _Key("ca_file", _path),
+    "client_cert": _Key("client_cert", _path),
+    "client_key": _Key("client_key", _path),
+    # Message templates, relative to the Wazuh home; which ones an integration
+    # takes, and whether they compile, is judged with the registry (loading.py).
+    "template": _Key("templates", _path),
+    "summary_template": _Key("templates", _path),
 }
+_TLS_FIELDS = ("ca_file", "client_cert", "client_key")
 _INTEGRATIONS_TABLE = "integrations"
 
 
@@ -191,11 +200,26 @@ def load_settings(
         document = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError([_syntax_issue(shown, str(exc))]) from exc
-    reader = _SettingsReader(shown, _KeyLocator(text))
+    except RecursionError:
+        # tomllib recurses into nested arrays and inline tables.
+        issue = ConfigIssue(shown, None, None, "TOML syntax error: values nested too deeply")
+        raise ConfigError([issue]) from None
+    reader = _SettingsReader(shown, _KeyLocator(text), path.parent.absolute())
     settings = reader.read(document, path)
     if reader.issues:
         raise ConfigError(reader.issues)
     return settings
+
+
+def settings_key_line(settings: Settings, table: tuple[str, ...], key: str) -> int | None:
+    """The line of ``key`` in ``table`` of the settings file, for messages."""
+    if settings.path is None:
+        return None
+    try:
+        text = settings.path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    return _KeyLocator(text).line_of(table, key)
 
 
 def _syntax_issue(path: str, message: str) -> ConfigIssue:
@@ -208,10 +232,20 @@ def _syntax_issue(path: str, message: str) -> ConfigIssue:
     )
 
 
+def _merged(name_fields: dict[str, object], block_fields: dict[str, object]) -> dict[str, object]:
+    """A block's table over its name's: key by key, and template by template."""
+    merged = {**name_fields, **block_fields}
+    name_templates, block_templates = name_fields.get("templates"), block_fields.get("templates")
+    if isinstance(name_templates, dict) and isinstance(block_templates, dict):
+        merged["templates"] = {**name_templates, **block_templates}
+    return merged
+
+
 class _SettingsReader:
-    def __init__(self, path: str, locator: _KeyLocator) -> None:
+    def __init__(self, path: str, locator: _KeyLocator, base_dir: Path) -> None:
         self.path = path
         self.locator = locator
+        self.base_dir = base_dir
         self.issues: list[ConfigIssue] = []
 
     def _issue(self, table: tuple[str, ...], key: str, message: str) -> None:
@@ -229,9 +263,16 @@ class _SettingsReader:
                 self._issue(table, key, f"unknown key (expected one of: {', '.join(keys)})")
                 continue
             try:
-                fields[spec.field] = spec.parse(value)
+                parsed = spec.parse(value)
             except _Invalid as exc:
                 self._issue(table, key, str(exc))
+                continue
+            if spec.field == "templates":
+                templates = fields.setdefault("templates", {})
+                assert isinstance(templates, dict)
+                templates[key] = parsed
+            else:
+                fields[spec.field] = parsed
         return fields
 
     def read(self, document: dict[str, Any], path: Path) -> Settings:
@@ -260,7 +301,7 @@ class _SettingsReader:
                 by_name[name] = self._integration_fields(table, name, values)
         integrations = {name: self._settings(name, own) for name, own in by_name.items()}
         blocks = {
-            key: self._settings(key, {**by_name.get(base, {}), **own})
+            key: self._settings(key, _merged(by_name.get(base, {}), own))
             for key, (base, own) in by_block.items()
         }
         block_lines = {
@@ -298,11 +339,30 @@ class _SettingsReader:
             self._issue(
                 table, key, f"initial_backoff ({initial_s:g}s) exceeds max_backoff ({max_s:g}s)"
             )
+        self._check_tls(table, fields)
         return fields
 
     @staticmethod
     def _settings(name: str, fields: dict[str, object]) -> IntegrationSettings:
         return IntegrationSettings(**fields)  # type: ignore[arg-type]
+
+    def _check_tls(self, table: tuple[str, ...], fields: dict[str, object]) -> None:
+        """Resolve the TLS files (relative to integrator.toml's folder) and load
+        them now, so that a bad one is an error at start, not at the first alert."""
+        files: list[Path | None] = []
+        for name in _TLS_FIELDS:
+            value = fields.get(name)
+            if isinstance(value, Path) and not value.is_absolute():
+                value = fields[name] = self.base_dir / value
+            files.append(value if isinstance(value, Path) else None)
+        ca_file, cert, key = files
+        if key is not None and cert is None:
+            self._issue(table, "client_key", "needs client_cert (the certificate it belongs to)")
+            return
+        try:
+            ssl_context(ca_file, cert, key)
+        except TlsError as exc:
+            self._issue(table, "ca_file" if "CA file" in str(exc) else "client_cert", str(exc))
 
 
 class _KeyLocator:

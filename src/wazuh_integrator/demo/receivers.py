@@ -1,5 +1,6 @@
-"""Local stand-ins for Slack, PagerDuty, Shuffle, VirusTotal, Maltiverse and
-analysisd, so that the demo shows the real daemon delivering, offline.
+"""Local stand-ins for Slack, PagerDuty, Shuffle, Teams, Telegram, Discord,
+Jira, a generic webhook, VirusTotal, Maltiverse and analysisd, so that the
+demo shows the real daemon delivering, offline.
 
 They record what they receive; the demo prints it afterwards.
 """
@@ -16,6 +17,8 @@ import orjson
 from aiohttp import web
 
 _EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f"
+# The message outputs, each posting under /<name>/ of the demo server.
+CHAT_SERVICES = ("teams", "telegram", "discord", "jira", "webhook")
 
 
 @dataclass
@@ -41,6 +44,8 @@ class DemoReceivers:
         app.router.add_post("/slack/{tail:.*}", self._webhook("slack"))
         app.router.add_post("/pagerduty/{tail:.*}", self._webhook("pagerduty"))
         app.router.add_post("/shuffle/{tail:.*}", self._webhook("shuffle"))
+        for service in CHAT_SERVICES:
+            app.router.add_post(f"/{service}/{{tail:.*}}", self._webhook(service))
         app.router.add_get("/virustotal/api/v3/files/{hash}", self._virustotal)
         app.router.add_get("/maltiverse/{kind}/{value:.*}", self._maltiverse)
         self._runner = web.AppRunner(app, access_log=None)
@@ -81,6 +86,12 @@ class DemoReceivers:
             if service == "pagerduty":
                 answer = {"status": "success", "message": "Event processed"}
                 return web.json_response(answer, status=202)
+            if service == "jira":
+                return web.json_response({"id": "10001", "key": "SEC-1"}, status=201)
+            if service == "telegram":
+                return web.json_response({"ok": True, "result": {"message_id": 1}})
+            if service == "discord":
+                return web.Response(status=204)
             return web.Response(text="ok")
 
         return handle

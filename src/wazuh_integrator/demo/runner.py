@@ -19,7 +19,7 @@ from pathlib import Path
 
 import orjson
 
-from wazuh_integrator.demo.receivers import DemoReceivers
+from wazuh_integrator.demo.receivers import CHAT_SERVICES, DemoReceivers
 
 TEMPLATE = files("wazuh_integrator.demo") / "home"
 
@@ -69,13 +69,17 @@ async def _run(home: Path, debug: bool) -> int:
 def _report(home: Path, receivers: DemoReceivers) -> None:
     print("\nWhat the receivers got:")
     counts = Counter(received.service for received in receivers.requests)
-    for service in ("slack", "pagerduty", "shuffle", "virustotal", "maltiverse"):
+    for service in ("slack", "pagerduty", "shuffle", *CHAT_SERVICES, "virustotal", "maltiverse"):
         print(f"  {service:<11} {counts.get(service, 0)} request(s)")
     print(f"  {'analysisd':<11} {len(receivers.events)} event(s)")
     first_slack = next((r for r in receivers.requests if r.service == "slack"), None)
     if first_slack is not None:
         print("\nFirst Slack message:")
         print(orjson.dumps(first_slack.body, option=orjson.OPT_INDENT_2).decode())
+    first_telegram = next((r for r in receivers.requests if r.service == "telegram"), None)
+    if first_telegram is not None:
+        print("\nFirst Telegram message (MarkdownV2, from the default template):")
+        print(first_telegram.body["text"])
     for event in receivers.events:
         print(f"\nanalysisd event: {event.decode(errors='replace')[:400]}")
     script_log = home / "logs" / "custom-demo.log"

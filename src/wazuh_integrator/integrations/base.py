@@ -10,6 +10,7 @@ what happens next.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -89,6 +90,12 @@ class Integration(ABC):
     def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
         self.block = block
         self.context = context
+
+    @classmethod
+    def options_problem(cls, options: Mapping[str, Any] | None) -> str | None:
+        """Why the block's ``<options>`` cannot work for this integration, or
+        None. Pure; ``check-config`` and ``run`` disable a block it objects to."""
+        return None
 
     @property
     def attempt_timeout_s(self) -> float:

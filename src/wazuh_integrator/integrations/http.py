@@ -1,4 +1,4 @@
-"""The two HTTP calls integrations make: POST a JSON body, GET a JSON answer.
+"""The HTTP calls integrations make: send a body (JSON or any other), GET a JSON answer.
 
 Both translate every failure into a classified
 :class:`~wazuh_integrator.errors.DeliveryError` once, here, and make sure its
@@ -17,19 +17,18 @@ import logging
 from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
-from urllib.parse import parse_qsl, urlsplit
 
 import aiohttp
 import orjson
 
 from wazuh_integrator import __version__
 from wazuh_integrator.classify import (
-    BODY_SNIPPET_BYTES,
     classify_exception,
     classify_status,
+    snippet_read_bytes,
 )
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Transient
-from wazuh_integrator.secret import redact_url, scrub
+from wazuh_integrator.secret import redact_url, scrub, url_secret_parts
 
 __all__ = [
     "DEFAULT_MAX_ANSWER_BYTES",
@@ -38,6 +37,7 @@ __all__ = [
     "get_json",
     "post_json",
     "recording_answers",
+    "send_body",
     "url_secrets",
 ]
 
@@ -90,6 +90,7 @@ async def _record_then_raise(
     method: str,
     url: str,
     extra_transient: frozenset[int],
+    secrets: list[str],
 ) -> None:
     """Like _raise_for_answer, keeping the answer first."""
     body, truncated = await _read_at_most(response, _DRAIN_BYTES)
@@ -97,8 +98,9 @@ async def _record_then_raise(
     error = classify_status(
         response.status,
         retry_after=response.headers.get("Retry-After"),
-        body=body[:BODY_SNIPPET_BYTES],
+        body=body[: snippet_read_bytes(secrets)],
         extra_transient=extra_transient,
+        secrets=secrets,
     )
     if error is not None:
         raise error
@@ -112,33 +114,20 @@ def _json_default(value: object) -> object:
 
 
 def url_secrets(url: str) -> list[str]:
-    """The parts of ``url`` that may carry a token, longest first.
-
-    An answer may echo the whole URL, only its path, or only a query value.
-    """
-    try:
-        parts = urlsplit(url)
-    except ValueError:
-        return [url]
-    fragments = [url]
-    if parts.path not in ("", "/"):
-        fragments.append(parts.path)
-    if parts.query:
-        fragments.append(parts.query)
-        fragments.extend(value for _, value in parse_qsl(parts.query) if value)
-    return sorted(fragments, key=len, reverse=True)
+    """The parts of ``url`` that may carry a token, longest first
+    (:func:`~wazuh_integrator.secret.url_secret_parts`)."""
+    return sorted(url_secret_parts(url), key=len, reverse=True)
 
 
 def _secrets_for(
     url: str, headers: Mapping[str, str] | None, secrets: Collection[str]
 ) -> list[str]:
-    values = [*secrets, *url_secrets(url)]
+    values = [*secrets, *url_secret_parts(url)]
     if headers:
-        values.extend(
-            value
-            for name, value in headers.items()
-            if name.lower() in ("authorization", "x-apikey")
-        )
+        for name, value in headers.items():
+            if name.lower() in ("authorization", "x-apikey"):
+                # "Basic <credentials>": the credentials alone may be echoed too.
+                values.extend((value, value.partition(" ")[2]))
     return sorted({v for v in values if v}, key=len, reverse=True)
 
 
@@ -169,18 +158,19 @@ async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> tuple[b
 
 
 async def _raise_for_answer(
-    response: aiohttp.ClientResponse, extra_transient: frozenset[int]
+    response: aiohttp.ClientResponse, extra_transient: frozenset[int], secrets: list[str]
 ) -> None:
     """Raise the classified error for a failed answer; return for a 2xx."""
     if 200 <= response.status <= 299:
         return
     # Only the quoted start of an error answer is read, however large it is.
-    body, _ = await _read_at_most(response, BODY_SNIPPET_BYTES)
+    body, _ = await _read_at_most(response, snippet_read_bytes(secrets))
     error = classify_status(
         response.status,
         retry_after=response.headers.get("Retry-After"),
         body=body,
         extra_transient=extra_transient,
+        secrets=secrets,
     )
     if error is not None:
         raise error
@@ -211,29 +201,57 @@ async def post_json(
     are scrubbed without being listed. Redirects are not followed: aiohttp
     would turn the POST into a GET and drop the body.
     """
-    # The values to scrub are worked out only when there is an error to scrub:
-    # this runs once per alert, and nearly every POST succeeds.
     try:
         data = orjson.dumps(body, default=_json_default)
     except TypeError as exc:
         hidden = _secrets_for(url, headers, secrets)
         raise Permanent(f"payload is not JSON: {scrub(str(exc), hidden)}") from None
     request_headers = {**_JSON_HEADERS, **headers} if headers else _JSON_HEADERS
+    await send_body(
+        session,
+        url,
+        data,
+        timeout_s=timeout_s,
+        headers=request_headers,
+        secrets=secrets,
+        extra_transient=extra_transient,
+    )
+
+
+async def send_body(
+    session: aiohttp.ClientSession,
+    url: str,
+    data: bytes,
+    *,
+    timeout_s: float,
+    headers: Mapping[str, str],
+    method: str = "POST",
+    secrets: Collection[str] = (),
+    extra_transient: frozenset[int] = frozenset(),
+) -> None:
+    """Send ``data`` as is with ``method`` (``headers`` name its Content-Type);
+    return on 2xx, raise a DeliveryError otherwise, as :func:`post_json` does."""
+    # The values to scrub are worked out only when there is an error to scrub:
+    # this runs once per alert, and nearly every request succeeds.
     if logger.isEnabledFor(logging.DEBUG):
-        logger.debug("POST %s: %d bytes", redact_url(url), len(data))
+        logger.debug("%s %s: %d bytes", method, redact_url(url), len(data))
     try:
-        async with session.post(
+        async with session.request(
+            method,
             url,
             data=data,
-            headers=request_headers,
+            headers=headers,
             timeout=_client_timeout(timeout_s),
             allow_redirects=False,
         ) as response:
             answers = _RECORDED.get()
             if answers is not None:
-                await _record_then_raise(response, answers, "POST", url, extra_transient)
+                hidden = _secrets_for(url, headers, secrets)
+                await _record_then_raise(response, answers, method, url, extra_transient, hidden)
                 return
-            await _raise_for_answer(response, extra_transient)
+            if not 200 <= response.status <= 299:
+                hidden = _secrets_for(url, headers, secrets)
+                await _raise_for_answer(response, extra_transient, hidden)
             if not response.content.is_eof():  # the usual short answer is already read
                 await _read_at_most(response, _DRAIN_BYTES)
     except DeliveryError as error:
@@ -278,8 +296,8 @@ async def get_json(
             answers = _RECORDED.get()
             if status not in ok_statuses:
                 if answers is not None:
-                    await _record_then_raise(response, answers, "GET", url, extra_transient)
-                await _raise_for_answer(response, extra_transient)
+                    await _record_then_raise(response, answers, "GET", url, extra_transient, hidden)
+                await _raise_for_answer(response, extra_transient, hidden)
                 raise Permanent(f"HTTP {status}: unexpected answer", status=status)
             raw, truncated = await _read_at_most(response, max_answer_bytes)
             if answers is not None:

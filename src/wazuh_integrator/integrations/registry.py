@@ -25,6 +25,11 @@ BUILTINS: dict[str, str] = {
     "shuffle": "wazuh_integrator.integrations.shuffle:ShuffleIntegration",
     "virustotal": "wazuh_integrator.integrations.virustotal:VirusTotalIntegration",
     "maltiverse": "wazuh_integrator.integrations.maltiverse:MaltiverseIntegration",
+    "webhook": "wazuh_integrator.integrations.generic_webhook:GenericWebhookIntegration",
+    "teams": "wazuh_integrator.integrations.teams:TeamsIntegration",
+    "telegram": "wazuh_integrator.integrations.telegram:TelegramIntegration",
+    "discord": "wazuh_integrator.integrations.discord:DiscordIntegration",
+    "jira": "wazuh_integrator.integrations.jira:JiraIntegration",
 }
 SCRIPT_CLASS = "wazuh_integrator.integrations.script:ScriptIntegration"
 CUSTOM_PREFIX = "custom-"

@@ -15,12 +15,12 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import urlsplit
 
 import orjson
 
@@ -30,7 +30,7 @@ from wazuh_integrator.errors import Permanent, Timeout, Transient
 from wazuh_integrator.integrations.base import Alert, Integration
 from wazuh_integrator.integrations.flood_marks import digest_of
 from wazuh_integrator.integrations.legacy_format import format_legacy_alert
-from wazuh_integrator.secret import redact_urls_in, scrub
+from wazuh_integrator.secret import longest_form_bytes, redact_urls_in, scrub
 
 __all__ = ["OUTPUT_LIMIT_BYTES", "ScriptIntegration"]
 
@@ -38,6 +38,9 @@ logger = logging.getLogger(__name__)
 
 OUTPUT_LIMIT_BYTES = 4096
 _READ_CHUNK_BYTES = 64 * 1024
+# After the script exits, how long output from what it left running is still taken.
+_OUTPUT_AFTER_EXIT_S = 0.1
+_EXIT_POLL_S = 0.01
 # exec failures that running again cannot cure.
 _NOT_RUNNABLE = frozenset({errno.ENOENT, errno.EACCES, errno.ENOEXEC, errno.EISDIR})
 
@@ -133,7 +136,7 @@ class ScriptIntegration(Integration):
 
     async def _run(self, argv: list[str]) -> _Run:
         try:
-            process = await _spawn(argv, self.context.home.absolute())
+            child = _Child.spawn(argv, self.context.home.absolute())
         except OSError as exc:
             if exc.errno in _NOT_RUNNABLE:
                 # The script was there a moment ago, so ENOENT means its #! interpreter.
@@ -143,15 +146,12 @@ class ScriptIntegration(Integration):
 
         # Keep a little more than the limit so that a secret straddling the
         # limit is still whole when it is scrubbed.
-        secrets = _secret_fragments(self.block)
-        keep = OUTPUT_LIMIT_BYTES + max((len(s.encode()) for s in secrets), default=0)
+        keep = OUTPUT_LIMIT_BYTES + longest_form_bytes(_secret_fragments(self.block))
         run = _Run(head=bytearray())
         finished = False
         try:
-            async with compat.timeout(self.attempt_timeout_s):
-                assert process.stdout is not None
-                await _read_head(process.stdout, run.head, keep)
-                run.status = await process.wait()
+            finishing = child.finish(run.head, keep)
+            run.status = await asyncio.wait_for(finishing, self.attempt_timeout_s)
             finished = True
         except compat.TIMEOUT_ERRORS:
             raise Timeout(
@@ -161,8 +161,9 @@ class ScriptIntegration(Integration):
         finally:
             if not finished:
                 # Time-out or cancellation: nothing the script started may outlive it.
-                _kill_group(process.pid)
-                await process.wait()
+                _kill_group(child.process.pid)
+                await asyncio.shield(child.exited)
+            child.close()
         return run
 
     def _output(self, run: _Run) -> str:
@@ -172,59 +173,132 @@ class ScriptIntegration(Integration):
         return text if text else "(no output)"
 
 
-async def _spawn(argv: list[str], cwd: Path) -> asyncio.subprocess.Process:
-    """Start ``argv`` as the leader of a new process group, output piped.
+class _Child:
+    """A running script: its process, the read end of its output, its exit.
 
-    The process exists before its pipes are connected; a cancellation in
-    between must not leave it, or what it started, running unseen.
+    Started with :class:`subprocess.Popen` rather than the event loop's
+    subprocess support: uvloop's leaves the script extra, inheritable copies
+    of its output pipe, so a job the script starts in the background (with its
+    own output sent elsewhere) still holds the pipe open and the run looks
+    unfinished. ``close_fds`` guarantees that the script gets exactly stdin
+    (``/dev/null``), stdout and stderr (both the pipe), and nothing else.
     """
-    spawning = asyncio.ensure_future(
-        asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,
-            cwd=cwd,
-        )
-    )
-    try:
-        return await asyncio.shield(spawning)
-    except asyncio.CancelledError:
-        with suppress(OSError):
-            process = await spawning
-            _kill_group(process.pid)
-            await process.wait()
-        raise
+
+    def __init__(self, process: subprocess.Popen[bytes], output: int) -> None:
+        self.process = process
+        loop = asyncio.get_running_loop()
+        self.exited: asyncio.Future[int] = loop.create_future()
+        self._output = output
+        self._pidfd: int | None = None
+        self._poller: asyncio.Task[None] | None = None
+        try:
+            self._pidfd = os.pidfd_open(process.pid)
+        except OSError:  # a kernel before 5.3: poll instead
+            self._poller = asyncio.ensure_future(self._poll_exit())
+        else:
+            loop.add_reader(self._pidfd, self._on_exit)
+
+    @classmethod
+    def spawn(cls, argv: list[str], cwd: Path) -> _Child:
+        """Start ``argv`` as the leader of a new process group, output piped."""
+        read_end, write_end = os.pipe2(os.O_CLOEXEC)
+        # Only our end: a script whose stdout were non-blocking would see its
+        # writes fail with EAGAIN whenever the pipe is full.
+        os.set_blocking(read_end, False)
+        try:
+            process = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=write_end,
+                stderr=write_end,
+                close_fds=True,
+                start_new_session=True,
+                cwd=cwd,
+            )
+        except BaseException:
+            os.close(read_end)
+            raise
+        finally:
+            os.close(write_end)
+        return cls(process, read_end)
+
+    def _on_exit(self) -> None:
+        status = self.process.poll()
+        if status is not None and not self.exited.done():
+            self.exited.set_result(status)
+            self._stop_watching()
+
+    async def _poll_exit(self) -> None:
+        # No event to wait for without a pidfd: SIGCHLD belongs to the loop.
+        while (status := self.process.poll()) is None:  # noqa: ASYNC110
+            await asyncio.sleep(_EXIT_POLL_S)
+        if not self.exited.done():
+            self.exited.set_result(status)
+
+    def _stop_watching(self) -> None:
+        if self._pidfd is not None:
+            asyncio.get_running_loop().remove_reader(self._pidfd)
+            os.close(self._pidfd)
+            self._pidfd = None
+
+    async def finish(self, head: bytearray, keep: int) -> int:
+        """Read the output (its first ``keep`` bytes into ``head``) until the
+        script exits; return its status.
+
+        Reading on past the limit matters: a script blocked on a full pipe
+        would otherwise never exit. Once it has exited, what it started may
+        still hold the pipe: its output is taken for a moment more, not waited
+        for.
+        """
+        reading = asyncio.ensure_future(self._read(head, keep))
+        try:
+            # Shielded: a time-out cancels this read, not the exit still to be reaped.
+            status = await asyncio.shield(self.exited)
+            with suppress(*compat.TIMEOUT_ERRORS):
+                await asyncio.wait_for(asyncio.shield(reading), _OUTPUT_AFTER_EXIT_S)
+        finally:
+            reading.cancel()
+            with suppress(asyncio.CancelledError):
+                await reading
+        return status
+
+    async def _read(self, head: bytearray, keep: int) -> None:
+        loop = asyncio.get_running_loop()
+        readable = asyncio.Event()
+        loop.add_reader(self._output, readable.set)
+        try:
+            while True:
+                try:
+                    chunk = os.read(self._output, _READ_CHUNK_BYTES)
+                except BlockingIOError:
+                    readable.clear()
+                    await readable.wait()
+                    continue
+                if not chunk:
+                    return
+                room = keep - len(head)
+                if room > 0:
+                    head += chunk[:room]
+        finally:
+            loop.remove_reader(self._output)
+
+    def close(self) -> None:
+        self._stop_watching()
+        if self._poller is not None:
+            self._poller.cancel()
+        if self._output >= 0:
+            os.close(self._output)
+            self._output = -1
+        if self.process.returncode is None:
+            # Only after a cancellation that left no time to reap it.
+            with suppress(ChildProcessError):
+                self.process.poll()
 
 
 def _secret_fragments(block: IntegrationBlock) -> list[str]:
-    """Every value to scrub from a script's output, longest first.
-
-    A script may print only the path or query of its hook URL, which is where
-    a webhook's token lives.
-    """
-    values = set(block.secrets)
-    if block.hook_url:
-        try:
-            parts = urlsplit(block.hook_url.reveal())
-        except ValueError:
-            parts = None
-        if parts is not None:
-            values.update(part for part in (parts.path, parts.query) if part not in ("", "/"))
-    return sorted(values, key=len, reverse=True)
-
-
-async def _read_head(stream: asyncio.StreamReader, head: bytearray, keep: int) -> None:
-    """Read ``stream`` to its end, keeping its first ``keep`` bytes in ``head``.
-
-    Reading on past the limit matters: a script blocked on a full pipe would
-    otherwise never exit.
-    """
-    while chunk := await stream.read(_READ_CHUNK_BYTES):
-        room = keep - len(head)
-        if room > 0:
-            head += chunk[:room]
+    """Every value to scrub from a script's output: the block's secrets, hook
+    URL parts included (a script may print only the token of its hook URL)."""
+    return block.secrets
 
 
 def _kill_group(pgid: int) -> None:

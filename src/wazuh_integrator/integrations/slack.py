@@ -8,9 +8,22 @@ from typing import Any
 from wazuh_integrator.integrations.alert_fields import rule_level
 from wazuh_integrator.integrations.base import Alert
 from wazuh_integrator.integrations.flood_marks import digest_lines, digest_of, suppressed_of
-from wazuh_integrator.integrations.webhook import WebhookIntegration
+from wazuh_integrator.integrations.webhook import (
+    JSON_CONTENT_TYPE,
+    Body,
+    WebhookIntegration,
+    json_body,
+)
 
-__all__ = ["SlackIntegration", "build_slack_digest_payload", "build_slack_payload", "slack_color"]
+__all__ = [
+    "DEFAULT_TEMPLATE",
+    "SlackIntegration",
+    "build_slack_digest_payload",
+    "build_slack_payload",
+    "slack_color",
+]
+
+DEFAULT_TEMPLATE = "slack.json.j2"
 
 
 def slack_color(level: int) -> str:
@@ -82,9 +95,22 @@ def build_slack_digest_payload(
 
 
 class SlackIntegration(WebhookIntegration):
-    name = "slack"
+    """Stock's payload, built in code; a ``template`` in integrator.toml
+    replaces it (the shipped ``slack.json.j2`` renders the same bytes)."""
 
-    def preview(self, alert: Alert) -> dict[str, Any]:
+    name = "slack"
+    template_formats = {"template": "json"}
+
+    def preview(self, alert: Alert) -> Any:
         if digest_of(alert) is not None:
             return build_slack_digest_payload(alert, self.block.options)
+        if self.has_template("template"):
+            return self.render_json("template", DEFAULT_TEMPLATE, alert)
         return build_slack_payload(alert, self.block.options)
+
+    def build_body(self, alert: Alert) -> Body:
+        if self.has_template("template") and digest_of(alert) is None:
+            # The JSON the template wrote, sent as written once it is known to be JSON.
+            text, value = self.render_json_text("template", DEFAULT_TEMPLATE, alert)
+            return Body(text.encode(), JSON_CONTENT_TYPE, value)
+        return json_body(self.preview(alert))

@@ -1,31 +1,197 @@
-"""The shape Slack and Shuffle share: POST the previewed body to ``hook_url``."""
+"""What every output that sends one HTTP request per alert shares.
+
+An output says what it sends (:meth:`WebhookIntegration.preview`, or
+:meth:`WebhookIntegration.build_body` for a body that is not JSON) and, when
+it needs to, where (:meth:`~WebhookIntegration.target_url`) and with which
+credentials (:meth:`~WebhookIntegration.auth_header`). This base renders its
+templates, adds the headers, sends, and turns a template that fails on an
+alert into a :class:`~wazuh_integrator.errors.Permanent` error naming the
+template's file and line, so that the alert is dead-lettered with the reason.
+"""
 
 from __future__ import annotations
 
-from typing import ClassVar
+import base64
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+import orjson
+
+from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.errors import Permanent
-from wazuh_integrator.integrations.base import WEBHOOK_CONCURRENCY, Alert, Integration
-from wazuh_integrator.integrations.http import post_json
+from wazuh_integrator.integrations.base import (
+    WEBHOOK_CONCURRENCY,
+    Alert,
+    Integration,
+    IntegrationContext,
+)
+from wazuh_integrator.integrations.http import USER_AGENT, send_body
+from wazuh_integrator.templating import (
+    Template,
+    TemplateError,
+    TemplateFormat,
+    default_template,
+    load_template,
+)
+
+__all__ = ["Body", "WebhookIntegration", "basic_auth", "json_body"]
+
+log = logging.getLogger(__name__)
+
+JSON_CONTENT_TYPE = "application/json"
+
+
+@dataclass(frozen=True)
+class Body:
+    """One request's body: the bytes sent, their type, and what ``test`` shows."""
+
+    data: bytes
+    content_type: str
+    shown: Any
+
+
+def json_body(value: Any) -> Body:
+    """``value`` (a JSON-able object) as a JSON request body."""
+    try:
+        data = orjson.dumps(value, default=_mapping_as_dict)
+    except TypeError as exc:
+        raise Permanent(f"payload is not JSON: {exc}") from None
+    return Body(data, JSON_CONTENT_TYPE, value)
+
+
+def _mapping_as_dict(value: object) -> object:
+    # Options come from the config reader as read-only mappings.
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def basic_auth(user: str, password: str) -> str:
+    """The ``Authorization`` value for HTTP basic authentication."""
+    token = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
+    return f"Basic {token}"
 
 
 class WebhookIntegration(Integration):
-    """Sends :meth:`preview`'s body as JSON to the block's ``hook_url``; an
-    alert whose preview is None (skipped by the integration) sends nothing."""
+    """Sends :meth:`build_body` to :meth:`target_url`; an alert whose body is
+    None (skipped by the output) sends nothing.
+
+    ``template_formats`` names the templates an output accepts in
+    integrator.toml (``template``, ``summary_template``...) and the format each
+    is rendered in; a configured one replaces the output's default.
+    """
 
     required: ClassVar[tuple[str, ...]] = ("hook_url",)
     default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
+    template_formats: ClassVar[Mapping[str, TemplateFormat]] = {}
 
-    async def send(self, alert: Alert) -> None:
+    def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
+        super().__init__(block, context)
+        self._templates: dict[str, Template] = {}
+        self._template_errors: dict[str, TemplateError] = {}
+        for role, path in context.settings.templates.items():
+            template_format = self.template_formats.get(role)
+            if template_format is None:
+                continue  # refused by the configuration reader; never reached by run
+            shown = str(path)
+            try:
+                self._templates[role] = load_template(
+                    context.home / path, shown=shown, template_format=template_format
+                )
+            except TemplateError as error:
+                # check-config and run refuse this; a file changed since is
+                # reported on each alert, which is then dead-lettered.
+                self._template_errors[role] = error
+        self._headers_cache: dict[str, str] | None = None
+
+    # -- what an output says -----------------------------------------------
+
+    def preview(self, alert: Alert) -> Any | None:
+        """The JSON body for ``alert`` (None: skip it). Outputs whose body is
+        not JSON override :meth:`build_body` instead."""
+        return None
+
+    def build_body(self, alert: Alert) -> Body | None:
         body = self.preview(alert)
-        if body is None:
-            return
+        return None if body is None else json_body(body)
+
+    def target_url(self) -> str:
+        """Where the request goes: ``<hook_url>`` unless the output says otherwise."""
         if self.block.hook_url is None:
             raise Permanent(f"{self.block.name}: no <hook_url> configured")
-        await post_json(
+        return self.block.hook_url.reveal()
+
+    def auth_header(self) -> str | None:
+        """The ``Authorization`` value, or None for services whose URL is the credential."""
+        return None
+
+    def extra_headers(self) -> Mapping[str, str]:
+        return {}
+
+    def request_method(self) -> str:
+        return "POST"
+
+    # -- templates -----------------------------------------------------------
+
+    def template(self, role: str, default: str) -> Template:
+        """The template configured for ``role``, else the shipped ``default``."""
+        error = self._template_errors.get(role)
+        if error is not None:
+            raise Permanent(f"template {error}")
+        return self._templates.get(role) or default_template(default)
+
+    def has_template(self, role: str) -> bool:
+        return role in self._templates or role in self._template_errors
+
+    def render(self, role: str, default: str, alert: Alert) -> str:
+        """``alert`` through the ``role`` template; a failure is Permanent."""
+        template = self.template(role, default)
+        try:
+            return template.render(
+                alert=alert, options=self.block.options, integration=self.block.name
+            )
+        except TemplateError as error:
+            raise Permanent(f"template {error}") from None
+
+    def render_json(self, role: str, default: str, alert: Alert) -> Any:
+        """``alert`` through a template that writes JSON: the value it wrote."""
+        return self.render_json_text(role, default, alert)[1]
+
+    def render_json_text(self, role: str, default: str, alert: Alert) -> tuple[str, Any]:
+        """The JSON text a template wrote, and its value; not JSON is Permanent."""
+        template = self.template(role, default)
+        try:
+            return template.render_json_text(
+                alert=alert, options=self.block.options, integration=self.block.name
+            )
+        except TemplateError as error:
+            raise Permanent(f"template {error}") from None
+
+    # -- sending ---------------------------------------------------------------
+
+    def _headers(self, content_type: str) -> dict[str, str]:
+        if self._headers_cache is None:
+            headers = {"User-Agent": USER_AGENT, **self.extra_headers()}
+            auth = self.auth_header()
+            if auth is not None:
+                headers["Authorization"] = auth
+            self._headers_cache = headers
+        if "Content-Type" in self._headers_cache:
+            return self._headers_cache
+        return {"Content-Type": content_type, **self._headers_cache}
+
+    async def send(self, alert: Alert) -> None:
+        body = self.build_body(alert)
+        if body is None:
+            return
+        await send_body(
             self.context.session(),
-            self.block.hook_url.reveal(),
-            body,
+            self.target_url(),
+            body.data,
             timeout_s=self.block.timeout_s,
+            headers=self._headers(body.content_type),
+            method=self.request_method(),
             secrets=self.block.secrets,
         )

@@ -55,6 +55,36 @@ def find_file(
     return None
 
 
+def rotated_after(
+    found: Path, search_dirs: Sequence[Path], *, exclude: Sequence[FileId] = ()
+) -> list[Path]:
+    """The uncompressed ``.json`` files rotated after ``found``, oldest first.
+
+    After two rotations while the daemon was stopped, these are the days in
+    between: written after the checkpoint's file (a later modification time),
+    neither it nor the current alerts.json (``exclude``: identities), each
+    listed once however many names it has.
+    """
+    try:
+        since = os.stat(found)
+    except OSError:
+        return []
+    skip = {FileId.of(since), *exclude}
+    later: dict[FileId, tuple[int, str, Path]] = {}
+    searched = (_json_files(directory, _MAX_DEPTH) for directory in search_dirs)
+    for candidate in chain.from_iterable(searched):
+        try:
+            status = os.stat(candidate)
+        except OSError:
+            continue
+        identity = FileId.of(status)
+        if identity in skip or status.st_mtime_ns <= since.st_mtime_ns:
+            continue
+        # One file under two names (a dated name and alerts.json): listed once.
+        later.setdefault(identity, (status.st_mtime_ns, str(candidate), candidate))
+    return [path for _, _, path in sorted(later.values())]
+
+
 def _json_files(directory: Path, depth: int) -> Iterator[Path]:
     """Regular ``.json`` files of ``directory``, then of its subfolders, newest first."""
     try:

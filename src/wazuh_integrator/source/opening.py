@@ -2,19 +2,56 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import stat
 from collections.abc import Sequence
 from pathlib import Path
 
-from wazuh_integrator.source.locate import find_file
+from wazuh_integrator.source.fingerprint import same_head
+from wazuh_integrator.source.locate import find_file, rotated_after
 from wazuh_integrator.source.positions import FileId, Position
 from wazuh_integrator.source.splitter import LineSplitter
 
 log = logging.getLogger(__name__)
 
 _LOOKBACK_BLOCK_BYTES = 64 * 1024
-_OPEN_FLAGS = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0)
+# O_NONBLOCK: opening a FIFO (or a device) put where alerts.json belongs would
+# otherwise block the event loop until a writer came; no regular file cares.
+_OPEN_FLAGS = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+
+
+class NotRegularFileError(OSError):
+    """The path names something other than a regular file: a FIFO, a device, a directory."""
+
+
+def open_regular(path: Path | str) -> tuple[int, os.stat_result]:
+    """Open ``path`` for reading without blocking, and refuse anything but a
+    regular file. The identity is taken from the descriptor, never the name."""
+    fd = os.open(path, _OPEN_FLAGS)
+    try:
+        status = os.fstat(fd)
+        if not stat.S_ISREG(status.st_mode):
+            raise NotRegularFileError(
+                errno.EINVAL, f"not a regular file but {_kind(status.st_mode)}"
+            )
+    except OSError:
+        os.close(fd)
+        raise
+    return fd, status
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISFIFO(mode):
+        return "a FIFO"
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
 
 
 class OpenFile:
@@ -45,10 +82,12 @@ class Opener:
         self._search_dirs = search_dirs
         self.lost_bytes = 0
         self.lost_files = 0
+        # Files to read between the checkpoint's rotated file and the current one.
+        self.between: list[OpenFile] = []
         self._last_open_error: str | None = None
 
     def open_first(
-        self, start: Position | None, *, from_start: bool
+        self, start: Position | None, *, from_start: bool, start_head: str | None = None
     ) -> tuple[OpenFile | None, OpenFile | None]:
         """The file to read first, and the one to read once it is finished, if known.
 
@@ -56,7 +95,7 @@ class Opener:
         checkpoint's file, rotated away while we were stopped.
         """
         if start is not None:
-            return self._open_checkpoint(start)
+            return self._open_checkpoint(start, start_head)
         opened = self._open_path()
         if opened is None:
             return None, None
@@ -64,12 +103,24 @@ class Opener:
         offset = 0 if from_start else self._start_of_last_line(fd, status.st_size)
         return self._wrap(fd, status, offset, str(self._path)), None
 
-    def _open_checkpoint(self, start: Position) -> tuple[OpenFile | None, OpenFile | None]:
+    def _open_checkpoint(
+        self, start: Position, start_head: str | None
+    ) -> tuple[OpenFile | None, OpenFile | None]:
         opened = self._open_path()
         if opened is not None and FileId.of(opened[1]) == start.file_id:
             fd, status = opened
             offset = start.offset
-            if offset > status.st_size:
+            if start_head is not None and not same_head(fd, start_head):
+                log.warning(
+                    "%s has the checkpoint's device and inode but not its first bytes: it "
+                    "was replaced (its inode number reused) or truncated and written again "
+                    "while we were stopped. Reading it from its start; what the old file "
+                    "held after offset %d could not be read.",
+                    self._path,
+                    offset,
+                )
+                offset = 0
+            elif offset > status.st_size:
                 log.warning(
                     "%s is shorter (%d bytes) than the checkpoint (offset %d): it was "
                     "truncated while we were stopped; reading it from its start.",
@@ -83,7 +134,27 @@ class Opener:
         rotated = self._open_rotated(start)
         if rotated is None:
             return current, None
+        self.between = self._open_between(rotated, current)
         return rotated, current
+
+    def _open_between(self, rotated: OpenFile, current: OpenFile | None) -> list[OpenFile]:
+        """The files of the days between the checkpoint's and today's, when the
+        daemon was stopped across more than one rotation, opened from their start."""
+        exclude = [current.file_id] if current is not None else []
+        between = []
+        for path in rotated_after(Path(rotated.splitter.path), self._search_dirs, exclude=exclude):
+            try:
+                fd, status = open_regular(path)
+            except OSError as exc:
+                log.warning("Cannot read %s, rotated while we were stopped: %s", path, exc)
+                continue
+            between.append(self._wrap(fd, status, 0, str(path)))
+        if between:
+            log.info(
+                "Rotated more than once while we were stopped: reading %s too, from their start.",
+                ", ".join(opened.splitter.path for opened in between),
+            )
+        return between
 
     def _open_rotated(self, start: Position) -> OpenFile | None:
         """The checkpoint's file, rotated away while we were stopped, at the checkpoint."""
@@ -104,11 +175,10 @@ class Opener:
             )
             return None
         try:
-            fd = os.open(found, _OPEN_FLAGS)
+            fd, status = open_regular(found)
         except OSError as exc:
             self._count_unreadable(found, start, exc)
             return None
-        status = os.fstat(fd)
         offset = start.offset
         if offset > status.st_size:
             log.warning(
@@ -155,18 +225,14 @@ class Opener:
     def _open_path(self) -> tuple[int, os.stat_result] | None:
         """Opens the path; the identity is taken from the descriptor, never the name."""
         try:
-            fd = os.open(self._path, _OPEN_FLAGS)
+            opened = open_regular(self._path)
         except FileNotFoundError:
             return None
         except OSError as exc:
             self.log_error(exc)
             return None
         self._last_open_error = None
-        try:
-            return fd, os.fstat(fd)
-        except OSError:
-            os.close(fd)
-            raise
+        return opened
 
     def _wrap(self, fd: int, status: os.stat_result, offset: int, path: str) -> OpenFile:
         if offset:
@@ -195,7 +261,11 @@ class Opener:
 
     def log_error(self, error: OSError) -> None:
         # Logged once per distinct error, not at every poll.
-        text = f"{error.strerror} ({error.errno})"
+        if isinstance(error, NotRegularFileError):
+            text = f"{error.strerror}: refused, waiting for a regular file"
+        else:
+            text = f"{error.strerror} ({error.errno})"
         if text != self._last_open_error:
             self._last_open_error = text
-            log.error("Cannot read %s: %s", self._path, text)
+            level = logging.WARNING if isinstance(error, NotRegularFileError) else logging.ERROR
+            log.log(level, "Cannot read %s: %s", self._path, text)

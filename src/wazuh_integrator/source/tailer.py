@@ -27,7 +27,9 @@ class AlertTailer:
     ``search_dirs`` by its identity); else at the start of the last line of
     the file, or at its very start with ``from_start``. A file that does not
     exist yet, or that appears after a rotation or a deletion, is read from
-    its start.
+    its start. ``start_head`` is the fingerprint of the first bytes of the
+    checkpoint's file (:mod:`~wazuh_integrator.source.fingerprint`): a file with
+    the same identity but other first bytes is read from its start.
 
     With ``follow`` it polls for new data every ``poll_interval_s`` when idle
     and runs until :meth:`stop`; without, it stops at the end of the data
@@ -44,9 +46,11 @@ class AlertTailer:
         follow: bool = True,
         poll_interval_s: float = 0.01,
         search_dirs: Sequence[Path] = (),
+        start_head: str | None = None,
     ) -> None:
         self._path = path
         self._start = start
+        self._start_head = start_head
         self._from_start = from_start
         self._follow = follow
         self._poll_interval_s = poll_interval_s
@@ -56,6 +60,8 @@ class AlertTailer:
         # What replaced the file at the path, opened as soon as it was seen so
         # that a second rotation while we finish the first cannot skip it.
         self._next: OpenFile | None = None
+        # Rotated while we were stopped, after the checkpoint's file: read in between.
+        self._between: list[OpenFile] = []
         self._stopped = False
         self._waiter: asyncio.Future[None] | None = None
         self._path_missing = False
@@ -106,7 +112,7 @@ class AlertTailer:
                         # Let other tasks run even when the file never runs dry.
                         await asyncio.sleep(0)
                     continue
-                if self._next is not None:
+                if self._next is not None or self._between:
                     last = self._switch_to_next(current)
                     if last is not None:
                         yield [last]
@@ -199,7 +205,10 @@ class AlertTailer:
         """Ends a rotated file, whose unterminated last line is now complete."""
         last = finished.splitter.flush()
         finished.close()
-        self._file, self._next = self._next, None
+        if self._between:
+            self._file = self._between.pop(0)
+        else:
+            self._file, self._next = self._next, None
         return last
 
     async def _idle(self) -> None:
@@ -217,11 +226,12 @@ class AlertTailer:
         if not self._resolved:
             self._resolved = True
             self._file, self._next = self._opener.open_first(
-                self._start, from_start=self._from_start
+                self._start, from_start=self._from_start, start_head=self._start_head
             )
+            self._between = self._opener.between
 
     def _close_files(self) -> None:
-        for opened in (self._file, self._next):
+        for opened in (self._file, *self._between, self._next):
             if opened is not None:
                 opened.close()
 

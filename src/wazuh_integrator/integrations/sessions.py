@@ -1,0 +1,58 @@
+"""The HTTP sessions integrations send with, and the TLS each one trusts.
+
+Every HTTP integration (built-in, plugin or a future output) gets its session
+from here, so the TLS settings of ``[integrations.<name>]`` in
+integrator.toml apply to all of them alike: certificates are always verified;
+``ca_file`` replaces the system's trusted CAs for that integration with the
+given ones; ``client_cert`` and ``client_key`` present a client certificate
+(mutual TLS). Integrations with the same TLS settings share one session, and
+so its connection pool.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import TracebackType
+
+import aiohttp
+
+from wazuh_integrator.config.models import IntegrationSettings
+from wazuh_integrator.tls import ssl_context
+
+__all__ = ["HttpSessions"]
+
+_TlsKey = tuple[Path | None, Path | None, Path | None]
+
+
+class HttpSessions:
+    """The daemon's HTTP sessions: one for the defaults, one per distinct TLS setting."""
+
+    def __init__(self) -> None:
+        self._sessions: dict[_TlsKey, aiohttp.ClientSession] = {}
+
+    def for_settings(self, settings: IntegrationSettings) -> aiohttp.ClientSession:
+        key = (settings.ca_file, settings.client_cert, settings.client_key)
+        session = self._sessions.get(key)
+        if session is None:
+            context = ssl_context(*key)
+            connector = aiohttp.TCPConnector(
+                limit=0, ttl_dns_cache=300, ssl=context if context is not None else True
+            )
+            session = self._sessions[key] = aiohttp.ClientSession(connector=connector)
+        return session
+
+    async def close(self) -> None:
+        for session in self._sessions.values():
+            await session.close()
+        self._sessions.clear()
+
+    async def __aenter__(self) -> HttpSessions:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        await self.close()
