@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.integrations.base import Alert, Integration
 
 
@@ -34,3 +35,19 @@ class BrokenPreviewIntegration(Integration):
 
     async def send(self, alert: Alert) -> None:
         raise NotImplementedError("tests only preview")
+
+
+class PickyIntegration(Integration):
+    """Refuses a block without ``options.queue``; its check breaks on ``"queue": 0``."""
+
+    name = "custom-picky"
+
+    @classmethod
+    def block_problem(cls, block: IntegrationBlock) -> str | None:
+        queue = (block.options or {}).get("queue")
+        if queue == 0:
+            raise ZeroDivisionError(f"broken check for {block.api_key}")
+        return None if queue else 'options: "queue" is required'
+
+    async def send(self, alert: dict[str, Any]) -> None:
+        return None

@@ -118,3 +118,34 @@ def test_identical_blocks_are_warned_about_at_the_second(tmp_path: Path) -> None
         "etc/ossec.conf:14: <integration>: same as the block at line 2: "
         "every matching alert is delivered twice"
     ]
+
+
+EMAIL_OPTIONS = '{"from": "w@example.com", "to": "soc@example.com"}'
+
+
+@pytest.mark.parametrize(
+    ("name", "hook_url", "options", "warning"),
+    [
+        ("email", "smtp://mail.example.com:25", EMAIL_OPTIONS,
+         'smtp:// sends in clear text to a server that offers no STARTTLS: set "require_tls":'
+         " true in <options>, or use smtps://"),
+        ("syslog", "udp://siem.example.com", None,
+         "udp:// is plain syslog: alerts would cross the network unencrypted; use tls://"),
+        ("syslog", "tcp://siem.example.com:601", None,
+         "tcp:// is plain syslog: alerts would cross the network unencrypted; use tls://"),
+        ("email", "smtp://127.0.0.1", EMAIL_OPTIONS, None),
+        ("email", "smtp://mail.example.com", EMAIL_OPTIONS[:-1] + ', "require_tls": true}', None),
+        ("email", "smtps://mail.example.com", EMAIL_OPTIONS, None),
+        ("syslog", "udp://localhost:514", None, None),
+        ("syslog", "tls://siem.example.com", None, None),
+        ("opsgenie", "https://api.eu.opsgenie.com", None, None),
+        ("thehive", "thehive.example.com", None,
+         "not an http(s) URL: thehive cannot reach it"),
+    ],
+)  # fmt: skip
+def test_outputs_that_may_send_in_clear_text_are_warned(
+    tmp_path: Path, name: str, hook_url: str, options: str | None, warning: str | None
+) -> None:
+    elements = {"hook_url": hook_url, **({"options": options} if options else {})}
+    expected = [] if warning is None else [f"etc/ossec.conf:4: <hook_url>: {warning}"]
+    assert warnings_of(tmp_path, integration_block(name, **elements)) == expected

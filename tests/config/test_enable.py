@@ -54,8 +54,8 @@ def test_complete_blocks_are_enabled(home: WazuhHome) -> None:
         (
             integration_block("slak", hook_url="https://x"),
             "'slak' is not a supported integration (use one of slack, pagerduty, shuffle, "
-            "virustotal, maltiverse, webhook, teams, telegram, discord, jira, "
-            "or a name starting with 'custom-')",
+            "virustotal, maltiverse, webhook, teams, telegram, discord, jira, email, syslog, "
+            "opsgenie, thehive, or a name starting with 'custom-')",
         ),
         (integration_block("slack"), "missing <hook_url>, required by slack"),
         (integration_block("shuffle", api_key="k"), "missing <hook_url>, required by shuffle"),
@@ -147,3 +147,19 @@ def test_enabled_blocks_keep_their_identity(home: WazuhHome) -> None:
 
     assert enabled == list(config.blocks)
     assert isinstance(enabled[0], IntegrationBlock)
+
+
+def test_an_integration_can_refuse_a_block_and_a_broken_check_is_named(home: WazuhHome) -> None:
+    registry = Registry(("tests.config.sample_plugin:PickyIntegration",))
+    enabled, disabled = resolve(
+        home,
+        integration_block("custom-picky", options='{"queue": "q1"}'),
+        integration_block("custom-picky"),
+        integration_block("custom-picky", api_key="never-shown", options='{"queue": 0}'),
+        registry=registry,
+    )
+    assert enabled == ["custom-picky#0"]
+    assert disabled == [
+        ("custom-picky#1", 'options: "queue" is required'),
+        ("custom-picky#2", "custom-picky could not check this block: ZeroDivisionError"),
+    ]

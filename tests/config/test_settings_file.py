@@ -233,7 +233,7 @@ def test_duration_spellings(tmp_path: Path, text: str, seconds: float) -> None:
             "etc/integrator.toml:2: integrations.virustotal.color: unknown key (expected one of: "
             "rate_limit, concurrency, queue_size, max_retry_age, max_backoff, initial_backoff, "
             "retry, cache_ttl, api_version, ca_file, client_cert, client_key, template,"
-            " summary_template)",
+            " summary_template, subject_template, html_template)",
         ),
         (
             "[integrations.slak]\nretry = true\n",

@@ -142,12 +142,19 @@ class FakeManager:
 
 class StockLikeSender:
     """Stock's model: reads alerts.json from its end when it starts, sends each
-    new alert as it comes, and is stopped at a moment T (what it read before
-    T it has sent; nothing after)."""
+    new alert as it comes, and is stopped at a moment T: what it read before T
+    it has sent, nothing written after T.
+
+    T is where its last read happens, on a whole millisecond (alerts are stamped
+    to the millisecond): an alert written before the read is stamped before T,
+    one written after it at T or later, so ``--since T`` takes over exactly
+    there however loaded the machine is.
+    """
 
     def __init__(self, path: Path, url: str) -> None:
         self.path = path
         self.url = url
+        self.stopped_at: datetime | None = None
         self._stopping = asyncio.Event()
         self._offset = path.stat().st_size if path.exists() else 0
 
@@ -155,6 +162,8 @@ class StockLikeSender:
         async with aiohttp.ClientSession() as http:
             while True:
                 stopping = self._stopping.is_set()
+                if stopping:
+                    self.stopped_at = _next_whole_millisecond()
                 with self.path.open("rb") as handle:
                     handle.seek(self._offset)
                     data = handle.read()
@@ -172,6 +181,16 @@ class StockLikeSender:
 
     def stop(self) -> None:
         self._stopping.set()
+
+
+def _next_whole_millisecond() -> datetime:
+    """The next whole millisecond, once the clock has passed it. It waits less
+    than a millisecond without yielding, so nothing is written meanwhile."""
+    now = datetime.now(UTC)
+    mark = now.replace(microsecond=0) + timedelta(milliseconds=now.microsecond // 1000 + 1)
+    while datetime.now(UTC) < mark:
+        pass
+    return mark
 
 
 @pytest.mark.timeout(150)
@@ -192,9 +211,10 @@ async def test_the_whole_cutover_loses_nothing_and_doubles_nothing(
     await until(lambda: manager.written >= 150, 30, "the manager writing")
 
     # Stop the stock daemon at T (everything it read before T is sent),
-    cutover_at = datetime.now(UTC)
     stock.stop()
     await asyncio.wait_for(stock_task, 30)
+    assert stock.stopped_at is not None
+    cutover_at = stock.stopped_at
     first_after = manager.written
     # then, some time later, start ours with --since T.
     await until(lambda: manager.written >= first_after + 50, 30, "alerts after T")

@@ -20,8 +20,11 @@ HIGHEST_RULE_LEVEL = 16
 
 # Built-ins that POST to or query <hook_url> themselves (scripts may use it freely).
 _HTTP_HOOK_INTEGRATIONS = frozenset(
-    {"slack", "shuffle", "maltiverse", "webhook", "teams", "telegram", "discord", "jira"}
-)
+    {
+        "slack", "shuffle", "maltiverse", "webhook", "teams", "telegram", "discord", "jira",
+        "opsgenie", "thehive",
+    }
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -50,7 +53,7 @@ def block_warnings(
             warnings.append(ConfigIssue(path, level.line, "level", problem))
     hook = raw.get("hook_url")
     if hook is not None:
-        problem = _hook_url_problem(block.name, hook.text)
+        problem = _hook_url_problem(block.name, hook.text, block.options)
         if problem:
             warnings.append(ConfigIssue(path, hook.line, "hook_url", problem))
     alert_format = raw.get("alert_format")
@@ -123,12 +126,16 @@ def _level_problem(level: int) -> str | None:
     return None
 
 
-def _hook_url_problem(name: str, url: str) -> str | None:
+def _hook_url_problem(name: str, url: str, options: Mapping[str, object] | None) -> str | None:
     try:
         parts = urlsplit(url)
         host = parts.hostname
     except ValueError:
         parts, host = None, None
+    if parts is not None and host and not _is_loopback(host):
+        unencrypted = _unencrypted_transport(name, parts.scheme, options)
+        if unencrypted:
+            return unencrypted
     if parts is None or parts.scheme not in ("http", "https") or not host:
         if name in _HTTP_HOOK_INTEGRATIONS:
             return f"not an http(s) URL: {name} cannot reach it"
@@ -137,6 +144,22 @@ def _hook_url_problem(name: str, url: str) -> str | None:
         return (
             f"{redact_url(url)} is plain http: alerts would cross the network unencrypted; "
             "use https"
+        )
+    return None
+
+
+def _unencrypted_transport(
+    name: str, scheme: str, options: Mapping[str, object] | None
+) -> str | None:
+    """The warning for an email or syslog output that may send in clear text."""
+    if name == "email" and scheme == "smtp" and not (options or {}).get("require_tls"):
+        return (
+            "smtp:// sends in clear text to a server that offers no STARTTLS: "
+            'set "require_tls": true in <options>, or use smtps://'
+        )
+    if name == "syslog" and scheme in ("udp", "tcp"):
+        return (
+            f"{scheme}:// is plain syslog: alerts would cross the network unencrypted; use tls://"
         )
     return None
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from wazuh_integrator.config.models import (
@@ -23,11 +24,17 @@ __all__ = ["resolve_integrations"]
 log = logging.getLogger(__name__)
 
 
+def _no_problem(block: IntegrationBlock) -> str | None:
+    del block
+    return None
+
+
 @dataclass(frozen=True)
 class _Needs:
     required: tuple[str, ...]
     needs_script: bool
     options_problem: str | None = None
+    block_problem: Callable[[IntegrationBlock], str | None] = _no_problem
 
 
 # The stock rule (REFERENCE.md), used only when a class cannot be imported, so
@@ -72,7 +79,10 @@ def _disabled_reason(block: IntegrationBlock, paths: WazuhPaths, registry: Regis
         return f"<options>: {needs.options_problem}"
     if needs.needs_script:
         return _script_problem(block.name, paths)
-    return None
+    try:
+        return needs.block_problem(block)
+    except Exception as exc:  # a plugin's check may fail in any way: name it, do not crash
+        return f"{block.name} could not check this block: {type(exc).__name__}"
 
 
 def _needs_of(block: IntegrationBlock, registry: Registry) -> _Needs:
@@ -84,7 +94,12 @@ def _needs_of(block: IntegrationBlock, registry: Registry) -> _Needs:
         return _STOCK_NEEDS.get(name, _SCRIPT_NEEDS)
     if cls is None:  # is_supported_name said yes; keep the stock rule
         return _STOCK_NEEDS.get(name, _SCRIPT_NEEDS)
-    return _Needs(tuple(cls.required), cls.needs_script, cls.options_problem(block.options))
+    return _Needs(
+        tuple(cls.required),
+        cls.needs_script,
+        cls.options_problem(block.options),
+        cls.block_problem,
+    )
 
 
 def _script_problem(name: str, paths: WazuhPaths) -> str | None:

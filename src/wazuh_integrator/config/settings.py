@@ -173,6 +173,8 @@ _PER_INTEGRATION: dict[str, _Key] = {
     # takes, and whether they compile, is judged with the registry (loading.py).
     "template": _Key("templates", _path),
     "summary_template": _Key("templates", _path),
+    "subject_template": _Key("templates", _path),
+    "html_template": _Key("templates", _path),
 }
 _TLS_FIELDS = ("ca_file", "client_cert", "client_key")
 _INTEGRATIONS_TABLE = "integrations"

@@ -1,6 +1,7 @@
 """Local stand-ins for Slack, PagerDuty, Shuffle, Teams, Telegram, Discord,
-Jira, a generic webhook, VirusTotal, Maltiverse and analysisd, so that the
-demo shows the real daemon delivering, offline.
+Jira, a generic webhook, Opsgenie, TheHive, VirusTotal, Maltiverse, an SMTP
+relay, a syslog receiver and analysisd, so that the demo shows the real
+daemon delivering, offline.
 
 They record what they receive; the demo prints it afterwards.
 """
@@ -8,6 +9,7 @@ They record what they receive; the demo prints it afterwards.
 from __future__ import annotations
 
 import asyncio
+import logging
 import socket
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 import orjson
 from aiohttp import web
+from aiosmtpd.smtp import SMTP, Envelope, Session
 
 _EICAR_MD5 = "44d88612fea8a8f36de82e1278abb02f"
 # The message outputs, each posting under /<name>/ of the demo server.
@@ -36,8 +39,12 @@ class DemoReceivers:
     requests: list[Received] = field(default_factory=list)
     events: list[bytes] = field(default_factory=list)
     base_url: str = ""
+    smtp_url: str = ""
+    syslog_url: str = ""
     _runner: web.AppRunner | None = None
     _socket: socket.socket | None = None
+    _smtp: asyncio.base_events.Server | None = None
+    _syslog: asyncio.DatagramTransport | None = None
 
     async def start(self) -> None:
         app = web.Application()
@@ -46,6 +53,8 @@ class DemoReceivers:
         app.router.add_post("/shuffle/{tail:.*}", self._webhook("shuffle"))
         for service in CHAT_SERVICES:
             app.router.add_post(f"/{service}/{{tail:.*}}", self._webhook(service))
+        app.router.add_post("/opsgenie/{tail:.*}", self._webhook("opsgenie"))
+        app.router.add_post("/thehive/{tail:.*}", self._webhook("thehive"))
         app.router.add_get("/virustotal/api/v3/files/{hash}", self._virustotal)
         app.router.add_get("/maltiverse/{kind}/{value:.*}", self._maltiverse)
         self._runner = web.AppRunner(app, access_log=None)
@@ -54,6 +63,19 @@ class DemoReceivers:
         await site.start()
         port = self._runner.addresses[0][1]
         self.base_url = f"http://127.0.0.1:{port}"
+
+        # aiosmtpd narrates every connection at INFO; the demo shows what
+        # arrived instead.
+        logging.getLogger("mail.log").setLevel(logging.WARNING)
+        loop = asyncio.get_running_loop()
+        self._smtp = await loop.create_server(
+            lambda: SMTP(_MailBox(self), hostname="smtp.demo.example"), "127.0.0.1", 0
+        )
+        self.smtp_url = f"smtp://127.0.0.1:{self._smtp.sockets[0].getsockname()[1]}"
+        self._syslog, _ = await loop.create_datagram_endpoint(
+            lambda: _SyslogReceiver(self), local_addr=("127.0.0.1", 0)
+        )
+        self.syslog_url = f"udp://127.0.0.1:{self._syslog.get_extra_info('sockname')[1]}"
 
         self.socket_path.parent.mkdir(parents=True, exist_ok=True)
         self.socket_path.unlink(missing_ok=True)
@@ -72,6 +94,11 @@ class DemoReceivers:
                 return
 
     async def stop(self) -> None:
+        if self._syslog is not None:
+            self._syslog.close()
+        if self._smtp is not None:
+            self._smtp.close()
+            await self._smtp.wait_closed()
         if self._socket is not None:
             asyncio.get_running_loop().remove_reader(self._socket.fileno())
             self._socket.close()
@@ -92,6 +119,11 @@ class DemoReceivers:
                 return web.json_response({"ok": True, "result": {"message_id": 1}})
             if service == "discord":
                 return web.Response(status=204)
+            if service == "opsgenie":
+                answer = {"result": "Request will be processed", "requestId": "demo"}
+                return web.json_response(answer, status=202)
+            if service == "thehive":
+                return web.json_response({"_id": f"~{len(self.requests)}"}, status=201)
             return web.Response(text="ok")
 
         return handle
@@ -135,3 +167,23 @@ class DemoReceivers:
                 }
             )
         return web.json_response({}, status=404)
+
+
+class _MailBox:
+    """aiosmtpd's handler: every message accepted is recorded as received."""
+
+    def __init__(self, receivers: DemoReceivers) -> None:
+        self._receivers = receivers
+
+    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        content = envelope.content if isinstance(envelope.content, bytes) else b""
+        self._receivers.requests.append(Received("email", "smtp", content))
+        return "250 OK"
+
+
+class _SyslogReceiver(asyncio.DatagramProtocol):
+    def __init__(self, receivers: DemoReceivers) -> None:
+        self._receivers = receivers
+
+    def datagram_received(self, data: bytes, addr: Any) -> None:
+        self._receivers.requests.append(Received("syslog", "udp", data))

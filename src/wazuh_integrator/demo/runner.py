@@ -14,6 +14,7 @@ import shlex
 import sys
 import tempfile
 from collections import Counter
+from email import message_from_bytes, policy
 from importlib.resources import files
 from pathlib import Path
 
@@ -22,6 +23,9 @@ import orjson
 from wazuh_integrator.demo.receivers import CHAT_SERVICES, DemoReceivers
 
 TEMPLATE = files("wazuh_integrator.demo") / "home"
+# The stand-ins whose count is shown after the chat services, in this order.
+_NET_SERVICES = ("opsgenie", "thehive", "email", "syslog", "virustotal", "maltiverse")
+_UNITS = {"email": "message(s)", "syslog": "message(s)"}
 
 
 def lay_out_home(home: Path) -> None:
@@ -48,9 +52,14 @@ async def _run(home: Path, debug: bool) -> int:
     await receivers.start()
     try:
         config = home / "etc" / "ossec.conf"
-        config.write_text(config.read_text().replace("{{RECEIVER}}", receivers.base_url))
+        text = config.read_text().replace("{{RECEIVER}}", receivers.base_url)
+        text = text.replace("{{SMTP}}", receivers.smtp_url)
+        config.write_text(text.replace("{{SYSLOG}}", receivers.syslog_url))
         print(f"Demo Wazuh home: {home}")
-        print(f"Local receivers: {receivers.base_url} and {receivers.socket_path}\n")
+        print(
+            f"Local receivers: {receivers.base_url}, {receivers.smtp_url},"
+            f" {receivers.syslog_url} and {receivers.socket_path}\n"
+        )
         command = [sys.executable, "-m", "wazuh_integrator", "--home", str(home)]
         if debug:
             command.append("-d")
@@ -69,8 +78,9 @@ async def _run(home: Path, debug: bool) -> int:
 def _report(home: Path, receivers: DemoReceivers) -> None:
     print("\nWhat the receivers got:")
     counts = Counter(received.service for received in receivers.requests)
-    for service in ("slack", "pagerduty", "shuffle", *CHAT_SERVICES, "virustotal", "maltiverse"):
-        print(f"  {service:<11} {counts.get(service, 0)} request(s)")
+    services = ("slack", "pagerduty", "shuffle", *CHAT_SERVICES, *_NET_SERVICES)
+    for service in services:
+        print(f"  {service:<11} {counts.get(service, 0)} {_UNITS.get(service, 'request(s)')}")
     print(f"  {'analysisd':<11} {len(receivers.events)} event(s)")
     first_slack = next((r for r in receivers.requests if r.service == "slack"), None)
     if first_slack is not None:
@@ -80,6 +90,14 @@ def _report(home: Path, receivers: DemoReceivers) -> None:
     if first_telegram is not None:
         print("\nFirst Telegram message (MarkdownV2, from the default template):")
         print(first_telegram.body["text"])
+    first_email = next((r for r in receivers.requests if r.service == "email"), None)
+    if first_email is not None:
+        message = message_from_bytes(first_email.body, policy=policy.default)
+        parts = [part.get_content_type() for part in message.walk() if not part.is_multipart()]
+        print(f"\nFirst email: {message['Subject']!r} to {message['To']}, parts {parts}")
+    first_syslog = next((r for r in receivers.requests if r.service == "syslog"), None)
+    if first_syslog is not None:
+        print(f"\nFirst syslog message:\n{first_syslog.body.decode(errors='replace')[:400]}")
     for event in receivers.events:
         print(f"\nanalysisd event: {event.decode(errors='replace')[:400]}")
     script_log = home / "logs" / "custom-demo.log"

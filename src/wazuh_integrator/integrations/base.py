@@ -97,6 +97,14 @@ class Integration(ABC):
         None. Pure; ``check-config`` and ``run`` disable a block it objects to."""
         return None
 
+    @classmethod
+    def block_problem(cls, block: IntegrationBlock) -> str | None:
+        """Why ``block`` cannot run, past a missing ``required`` key and its
+        options: a ``hook_url`` this integration cannot reach, options it reads
+        together with it; None when it can. Pure. ``check-config`` and the
+        daemon disable the block with this text, so it must never quote a secret."""
+        return None
+
     @property
     def attempt_timeout_s(self) -> float:
         """How long one whole ``send`` may take before the delivery layer

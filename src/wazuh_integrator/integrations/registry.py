@@ -30,6 +30,10 @@ BUILTINS: dict[str, str] = {
     "telegram": "wazuh_integrator.integrations.telegram:TelegramIntegration",
     "discord": "wazuh_integrator.integrations.discord:DiscordIntegration",
     "jira": "wazuh_integrator.integrations.jira:JiraIntegration",
+    "email": "wazuh_integrator.integrations.email:EmailIntegration",
+    "syslog": "wazuh_integrator.integrations.syslog:SyslogIntegration",
+    "opsgenie": "wazuh_integrator.integrations.opsgenie:OpsgenieIntegration",
+    "thehive": "wazuh_integrator.integrations.thehive:TheHiveIntegration",
 }
 SCRIPT_CLASS = "wazuh_integrator.integrations.script:ScriptIntegration"
 CUSTOM_PREFIX = "custom-"
