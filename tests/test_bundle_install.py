@@ -122,7 +122,16 @@ def test_bundle_installs_offline_and_runs(version: str, python: Path, tmp_path: 
     home = tmp_path / "home"
     run([venv / "bin" / "python", "-c", LAY_OUT_DEMO_HOME, home])
     config = home / "etc" / "ossec.conf"
-    config.write_text(config.read_text().replace("{{RECEIVER}}", "http://127.0.0.1:9"))
+    stand_ins = {
+        "{{RECEIVER}}": "http://127.0.0.1:9",
+        "{{SMTP}}": "smtp://127.0.0.1:9",
+        "{{SYSLOG}}": "udp://127.0.0.1:9",
+    }
+    text = config.read_text()
+    for placeholder, address in stand_ins.items():
+        text = text.replace(placeholder, address)
+    assert "{{" not in text, "a demo receiver placeholder this test does not fill in"
+    config.write_text(text)
 
     checked = run([installed, "--home", home, "check-config"])
     assert "Result: OK" in checked.stdout

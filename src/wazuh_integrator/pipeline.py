@@ -13,6 +13,7 @@ import logging
 import os
 import signal
 import sqlite3
+import sys
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -39,8 +40,9 @@ from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
 from wazuh_integrator.integrations.base import Integration, IntegrationContext, LookupCache
 from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.integrations.sessions import HttpSessions
-from wazuh_integrator.metrics import CounterChild, Metrics, serve_metrics
+from wazuh_integrator.metrics import INVALID_REASONS, CounterChild, Metrics, serve_metrics
 from wazuh_integrator.ratelimit import SharedLimitsFactory
+from wazuh_integrator.run_summary import IntegrationSummary, RunSummary
 from wazuh_integrator.sdnotify import notify, watchdog_interval_s, watchdog_loop
 from wazuh_integrator.secret import redact_urls_in
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
@@ -242,6 +244,10 @@ class Pipeline:
                     await self._follow(store)
                 await self._shutdown(settings.grace_period_s)
                 self.metrics.up.set(0)
+                if self.options.once:
+                    summary = self._summary(store)
+                    summary.write(sys.stdout)
+                    return summary.exit_status()
         finally:
             if metrics_runner is not None:
                 await metrics_runner.cleanup()
@@ -253,6 +259,26 @@ class Pipeline:
             except (sqlite3.Error, StoreError) as exc:
                 self._state_write_failed(f"cannot write on closing: {exc}")
         return 0
+
+    def _summary(self, store: StateStore) -> RunSummary:
+        invalid = self.metrics.alerts_invalid_total
+        oversize = invalid.labels(reason="oversize").value  # skipped before they count as read
+        return RunSummary(
+            lines_read=int(self.metrics.alerts_read_total.value + oversize),
+            invalid=int(sum(invalid.labels(reason=r).value for r in INVALID_REASONS)),
+            integrations=[
+                IntegrationSummary(
+                    key=route.block.key,
+                    delivered=stats["delivered_total"],
+                    parked=stats["parked_total"],
+                    dead_lettered=stats["dead_lettered_total"],
+                    failed=stats["failed_total"],
+                    still_parked=store.count_parked(route.block.key),
+                )
+                for route in self.routes
+                for stats in [route.deliverer.stats()]
+            ],
+        )
 
     async def _follow(self, store: StateStore) -> None:
         watchdog = self._start_watchdog()

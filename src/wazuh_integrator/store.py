@@ -773,6 +773,17 @@ class StateStore(StateReader):
         )
         self._after_write()
 
+    def bring_forward_parked(self, integration_key: str, now: float) -> int:
+        """Make every parked delivery of one integration that failed before
+        due at ``now``; the number of rows changed."""
+        cursor = self._write(
+            "UPDATE parked SET next_attempt_at = ?"
+            " WHERE integration_key = ? AND attempts > 0 AND next_attempt_at > ?",
+            (now, integration_key, now),
+        )
+        self._after_write()
+        return int(cursor.rowcount)
+
     def remove_parked(self, parked_id: int) -> None:
         self._write("DELETE FROM parked WHERE id = ?", (parked_id,))
         self._after_write()

@@ -141,10 +141,12 @@ def ids(numbers: range) -> list[str]:
     return [f"1764262800.{n}" for n in numbers]
 
 
-async def run_once(home: Path) -> Daemon:
+async def run_once(home: Path, expect_status: int = 0) -> Daemon:
+    """``run --once``; it exits 3 when deliveries are left parked, 4 when some
+    were dead-lettered (docs/commands.md)."""
     daemon = Daemon(home, ["--once"])
     await daemon.start()
-    assert await daemon.wait(60) == 0, daemon.log()
+    assert await daemon.wait(60) == expect_status, daemon.log()
     for secret in (PASSWORD, API_KEY):
         assert secret not in daemon.log()
     return daemon
@@ -242,7 +244,7 @@ async def test_a_delivery_that_keeps_failing_is_parked_then_delivered(
         await standins.start()
     configure(home, standins.block(name, "<retries>0</retries>"))
     append_alerts(alerts_file(home), range(2))
-    await run_once(home)
+    await run_once(home, expect_status=3)
     assert standins.delivered_ids(name) == []
     assert parked_count(home) == 2
     assert dead_letters(home) == []
@@ -267,7 +269,7 @@ async def test_a_permanent_failure_is_a_dead_letter(
     await standins.start()
     configure(home, standins.block(name))
     append_alerts(alerts_file(home), range(2))
-    await run_once(home)
+    await run_once(home, expect_status=4)
     letters = dead_letters(home)
     assert sorted(letter["alert_id"] for letter in letters) == ids(range(2))
     status = 550 if name == "email" else 400
@@ -281,10 +283,10 @@ async def test_syslog_past_its_retry_age_is_a_dead_letter(home: Path, standins: 
     # is what sends its alerts to the dead letters.
     configure(home, standins.block("syslog", "<retries>0</retries>"), 'max_retry_age = "0.1s"\n')
     append_alerts(alerts_file(home), range(2))
-    await run_once(home)
+    await run_once(home, expect_status=3)
     assert parked_count(home) == 2
     await asyncio.sleep(0.3)
-    await run_once(home)
+    await run_once(home, expect_status=4)
     letters = dead_letters(home)
     assert sorted(letter["alert_id"] for letter in letters) == ids(range(2))
     assert all("connection failed" in letter["last_error"] for letter in letters)

@@ -120,11 +120,13 @@ def configure(home: Path, name: str, base_url: str, extra: str = "", settings: s
     )
 
 
-async def run_once(home: Path) -> Daemon:
+async def run_once(home: Path, expect_status: int = 0) -> Daemon:
+    """``run --once`` on one alert; it exits 3 when the alert is left parked,
+    4 when it was dead-lettered (docs/commands.md)."""
     append_alerts(home / "logs" / "alerts" / "alerts.json", range(1))
     daemon = Daemon(home, ["--once"])
     await daemon.start()
-    assert await daemon.wait(60) == 0, daemon.log()
+    assert await daemon.wait(60) == expect_status, daemon.log()
     assert SECRET not in daemon.log()
     return daemon
 
@@ -177,7 +179,7 @@ async def test_parked_when_the_service_keeps_failing(
 ) -> None:
     stand_in.statuses = [503]
     configure(home, name, stand_in.base_url, "<retries>1</retries>")
-    await run_once(home)
+    await run_once(home, expect_status=3)
     assert len(stand_in.requests) == 2, "the attempt and its one quick retry"
     assert stored(home) == (1, 0)
 
@@ -188,7 +190,7 @@ async def test_dead_lettered_when_the_service_refuses(
 ) -> None:
     stand_in.statuses = [400]
     configure(home, name, stand_in.base_url)
-    await run_once(home)
+    await run_once(home, expect_status=4)
     [letter] = dead_letters(home)
     assert letter["alert_id"] == "1764262800.0"
     assert letter["status"] == 400
@@ -203,7 +205,7 @@ async def test_a_template_failing_on_the_alert_dead_letters_it_with_the_reason(
         '{"id": "{{ alert.id }}",\n "x": "{{ alert.data.srcip }}"}'
     )
     configure(home, name, stand_in.base_url, settings='template = "etc/templates/bad.j2"\n')
-    daemon = await run_once(home)
+    daemon = await run_once(home, expect_status=4)
     assert stand_in.requests == []
     [letter] = dead_letters(home)
     assert letter["last_error"] == "template etc/templates/bad.j2:2: alert.data is missing"

@@ -84,6 +84,24 @@ async def test_once_delivers_the_file_and_exits(home: Path, receiver: Receiver) 
     assert await daemon.wait() == 0
     assert sorted(receiver.ids(HOOK)) == [f"1764262800.{n}" for n in range(5, 10)]
     assert "not a JSON object" in daemon.log()
+    assert "run --once: 11 lines read, 1 invalid." in daemon.log()
+    assert "slack#0: 5 delivered, 0 parked, 0 dead-lettered; 0 still parked" in daemon.log()
+
+
+async def test_once_with_the_receiver_down_says_what_is_parked_and_exits_3(home: Path) -> None:
+    receiver = Receiver()
+    await receiver.start()
+    port = receiver.port
+    await receiver.stop()  # nothing listens there now: connection refused
+    write_config(home, slack_block(f"http://127.0.0.1:{port}{HOOK}"))
+    append_alerts(alerts_file(home), range(300))
+    daemon = Daemon(home, ["--once"])
+    await daemon.start()
+    assert await daemon.wait() == 3
+    log = daemon.log()
+    assert "run --once: 300 lines read, 0 invalid." in log
+    assert "300 still parked in the store" in log
+    assert "Exit status 3: 300 deliveries are still parked" in log
 
 
 async def test_a_receiver_down_for_a_while_gets_every_alert(home: Path) -> None:
@@ -124,7 +142,8 @@ async def test_a_400_lands_in_the_dead_letters(home: Path, receiver: Receiver) -
     append_alerts(alerts_file(home), range(2))
     daemon = Daemon(home, ["--once"])
     await daemon.start()
-    assert await daemon.wait() == 0
+    assert await daemon.wait() == 4  # given up: a person is needed
+    assert "slack#0: 0 delivered, 0 parked, 2 dead-lettered" in daemon.log()
     listed = cli(home, "dead-letter", "list", "--json")
     assert listed.returncode == 0, listed.stderr
     letters = [json.loads(line) for line in listed.stdout.splitlines()]
@@ -192,7 +211,7 @@ async def test_replayed_dead_letters_are_delivered(home: Path, receiver: Receive
     append_alerts(alerts_file(home), range(2))
     first = Daemon(home, ["--once"])
     await first.start()
-    assert await first.wait() == 0
+    assert await first.wait() == 4
     assert receiver.received.get(HOOK) is None
 
     replayed = cli(home, "dead-letter", "replay", "--all")

@@ -1,23 +1,76 @@
-"""The fault-report fixture: each fault case records one row of docs/reliability.md.
+"""Fixtures of the fault suite: the receiver process, a Wazuh home, the report.
 
-A minimal version: rows go as JSON lines to the file named by ``WI_FAULT_REPORT``
-when it is set, and nowhere otherwise.
+``fault_report`` is how each case leaves a row for docs/reliability.md: run
+the suite with ``WI_FAULT_REPORT=/path/rows.jsonl`` and render the rows with
+``python -m tests.reliability.report /path/rows.jsonl``. Without the variable
+it does nothing.
 """
 
 from __future__ import annotations
 
-import json
 import os
-from collections.abc import Callable
-from typing import Any
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Protocol
 
+import orjson
 import pytest
+from tests.reliability.harness import ReceiverProcess
 
-FaultReport = Callable[..., None]
+REPORT_ENV = "WI_FAULT_REPORT"
+
+
+class FaultReport(Protocol):
+    def __call__(
+        self,
+        fault: str,
+        outcome: str,
+        *,
+        tries: int = 1,
+        recovery_s: float | None = None,
+        duplicates: int = 0,
+        section: str | None = None,
+    ) -> None: ...
+
+
+DEFAULT_SECTION = "Receivers and outages"
+
+
+def _append_row(
+    fault: str,
+    outcome: str,
+    *,
+    tries: int = 1,
+    recovery_s: float | None = None,
+    duplicates: int = 0,
+    section: str = DEFAULT_SECTION,
+    test: str = "",
+) -> None:
+    target = os.environ.get(REPORT_ENV)
+    if not target:
+        return
+    row = {
+        "test": test,
+        "section": section,
+        "fault": fault,
+        "outcome": outcome,
+        "tries": tries,
+        "recovery_s": None if recovery_s is None else round(recovery_s, 2),
+        "duplicates": duplicates,
+    }
+    # One short write per row in append mode: rows of concurrent runs do not interleave.
+    with Path(target).open("ab") as handle:
+        handle.write(orjson.dumps(row) + b"\n")
 
 
 @pytest.fixture
 def fault_report(request: pytest.FixtureRequest) -> FaultReport:
+    """Append one row (fault, outcome, tries, recovery time, duplicates) to
+    the file named by ``WI_FAULT_REPORT``; a no-op when it is not set. A test
+    module may set ``FAULT_SECTION`` for the rows that name no section."""
+    module_section = getattr(request.module, "FAULT_SECTION", DEFAULT_SECTION)
+
     def record(
         fault: str,
         outcome: str,
@@ -25,21 +78,31 @@ def fault_report(request: pytest.FixtureRequest) -> FaultReport:
         tries: int = 1,
         recovery_s: float | None = None,
         duplicates: int = 0,
-        section: str = "The environment",
+        section: str | None = None,
     ) -> None:
-        path = os.environ.get("WI_FAULT_REPORT")
-        if not path:
-            return
-        row: dict[str, Any] = {
-            "test": request.node.nodeid,
-            "section": section,
-            "fault": fault,
-            "outcome": outcome,
-            "tries": tries,
-            "recovery_s": recovery_s,
-            "duplicates": duplicates,
-        }
-        with open(path, "a", encoding="utf-8") as report:
-            report.write(json.dumps(row) + "\n")
+        _append_row(
+            fault,
+            outcome,
+            tries=tries,
+            recovery_s=recovery_s,
+            duplicates=duplicates,
+            section=module_section if section is None else section,
+            test=request.node.nodeid,
+        )
 
     return record
+
+
+@pytest.fixture
+async def fault_receiver() -> AsyncIterator[ReceiverProcess]:
+    async with ReceiverProcess() as receiver:
+        yield receiver
+
+
+@pytest.fixture
+def homes() -> Iterator[list[Path]]:
+    """Homes made by a case, removed after it."""
+    made: list[Path] = []
+    yield made
+    for home in made:
+        shutil.rmtree(home, ignore_errors=True)

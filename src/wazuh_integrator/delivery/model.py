@@ -6,9 +6,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from wazuh_integrator.errors import DeliveryError
 
-__all__ = ["Delivery"]
+__all__ = ["Delivery", "Job", "decode_raw"]
 
 
 @dataclass(eq=False)
@@ -40,3 +42,13 @@ class Job:
     @property
     def alert_id(self) -> str:
         return str(self.delivery.alert.get("id", "?"))
+
+
+def decode_raw(raw: bytes) -> dict[str, Any] | None:
+    """An alert line decoded again (held raw in the overflow or the store);
+    None when it is not a JSON object."""
+    try:
+        value = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return value if isinstance(value, dict) else None

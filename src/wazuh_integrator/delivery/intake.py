@@ -1,0 +1,142 @@
+"""The way in: a bounded queue, then an overflow of raw lines, then the store.
+
+:meth:`Intake.submit` puts a delivery in the queue when there is room, or
+room is made within ``SPILL_AFTER_S``: a receiver that keeps up frees room
+well within it. Past that, deliveries wait in an overflow that keeps only
+their raw line (decoded again when they reach the queue), without holding the
+reader, until the overflow is empty again; past ``OVERFLOW_BYTES`` the oldest
+are spilled to the store, untried and due now. So a receiver slower than the
+alert stream cannot slow the other integrations, and memory stays bounded.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Final
+
+from wazuh_integrator import compat
+from wazuh_integrator.delivery.model import Delivery, Job, decode_raw
+from wazuh_integrator.delivery.outcomes import Outcomes
+from wazuh_integrator.metrics import Metrics
+from wazuh_integrator.ratelimit import Clock
+
+__all__ = ["OVERFLOW_BYTES", "SPILLED_NOTE", "SPILL_AFTER_S", "Intake"]
+
+log = logging.getLogger(__name__)
+
+SPILL_AFTER_S: Final = 0.05
+OVERFLOW_BYTES: Final = 16 * 1024 * 1024
+SPILLED_NOTE: Final = "the queue was full: kept in the store, due now"
+SHUTTING_DOWN: Final = "shutting down"
+
+
+class Intake:
+    def __init__(
+        self,
+        *,
+        key: str,
+        queue_size: int,
+        overflow_bytes: int,
+        outcomes: Outcomes,
+        metrics: Metrics,
+        stopping: asyncio.Event,
+        clock: Clock,
+    ) -> None:
+        self.key = key
+        self._queue: asyncio.Queue[Delivery] = asyncio.Queue(maxsize=queue_size)
+        self._overflow: deque[Delivery] = deque()
+        self._overflow_bytes = 0
+        self._overflow_limit = overflow_bytes
+        self._outcomes = outcomes
+        self._stopping = stopping
+        self._clock = clock
+        self._queue_gauge = metrics.queue_depth.labels(integration=key)
+
+    def waiting(self) -> int:
+        return self._queue.qsize() + len(self._overflow)
+
+    async def submit(self, delivery: Delivery) -> None:
+        """Take a delivery (see the module doc). After a stop it is parked at
+        once, untried, so that nothing handed over is lost."""
+        self._outcomes.accepted()
+        if self._stopping.is_set():
+            self._park_untried(delivery, SHUTTING_DOWN)
+            return
+        if not self._overflow:
+            if not self._queue.full():
+                self._queue.put_nowait(delivery)  # the common case, without a timer
+                self._queue_gauge.set(self.waiting())
+                return
+            try:
+                async with compat.timeout(SPILL_AFTER_S):
+                    await self._queue.put(delivery)
+            except compat.TIMEOUT_ERRORS:
+                pass  # not put (a cancelled put puts nothing): to the overflow
+            except BaseException:
+                self._outcomes.dropped()
+                raise
+            else:
+                if self._stopping.is_set():
+                    # The stop ran while this waited for room: no worker will take it.
+                    self.park_all_waiting()
+                self._queue_gauge.set(self.waiting())
+                return
+        self._to_overflow(delivery)
+        self._queue_gauge.set(self.waiting())
+
+    async def take(self) -> Delivery:
+        """The next delivery for a worker, refilling the queue from the overflow."""
+        delivery = await self._queue.get()
+        self._refill()
+        self._queue_gauge.set(self.waiting())
+        return delivery
+
+    def park_all_waiting(self) -> None:
+        """Park, untried, everything in the queue and the overflow (a stop)."""
+        while not self._queue.empty():
+            self._park_untried(self._queue.get_nowait(), SHUTTING_DOWN)
+        while self._overflow:
+            self._park_untried(self._take_overflow(), SHUTTING_DOWN)
+        self._queue_gauge.set(0)
+
+    def _to_overflow(self, delivery: Delivery) -> None:
+        if not self._overflow:
+            log.info(
+                "Integration '%s' is slower than the alerts: holding them in memory"
+                " (then in the state store) until it catches up.",
+                self.key,
+            )
+        delivery.alert = {}  # decoded again when it reaches the queue
+        self._overflow.append(delivery)
+        self._overflow_bytes += len(delivery.raw)
+        while self._overflow_bytes > self._overflow_limit:
+            self._spill(self._take_overflow())
+
+    def _spill(self, delivery: Delivery) -> None:
+        # Not a failure: logged once per overflow episode, not per alert.
+        self._outcomes.park(
+            Job(delivery), next_attempt_at=self._clock(), note=SPILLED_NOTE, quiet=True
+        )
+
+    def _park_untried(self, delivery: Delivery, note: str) -> None:
+        self._outcomes.park(Job(delivery), next_attempt_at=self._clock(), note=note)
+
+    def _take_overflow(self) -> Delivery:
+        delivery = self._overflow.popleft()
+        self._overflow_bytes -= len(delivery.raw)
+        return delivery
+
+    def _refill(self) -> None:
+        """Move overflow deliveries into the room the workers made."""
+        while self._overflow and not self._queue.full():
+            delivery = self._take_overflow()
+            alert = decode_raw(delivery.raw)
+            if alert is None:  # it decoded when read: only a bug gets here
+                self._spill(delivery)
+                continue
+            delivery.alert = alert
+            self._queue.put_nowait(delivery)
+            if not self._overflow:
+                log.info("Integration '%s' has caught up with the alerts.", self.key)

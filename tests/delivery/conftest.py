@@ -1,0 +1,49 @@
+"""Fixtures of the delivery tests: a receiver, an HTTP session, a real store
+and metrics, and the harness that builds deliverers on them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+from tests.delivery.support import Harness, Receiver
+
+from wazuh_integrator.metrics import Metrics
+from wazuh_integrator.store import StateStore
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    server = Receiver()
+    await server.start()
+    yield server
+    await server.stop()
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[StateStore]:
+    with StateStore(tmp_path / "state.db") as state:
+        yield state
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics()
+
+
+@pytest.fixture
+async def harness(
+    tmp_path: Path, http: aiohttp.ClientSession, store: StateStore, metrics: Metrics
+) -> AsyncIterator[Harness]:
+    h = Harness(tmp_path, http, store, metrics)
+    yield h
+    for deliverer in h.deliverers:
+        await deliverer.stop(0.0)
