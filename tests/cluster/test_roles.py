@@ -275,7 +275,10 @@ async def test_a_parked_delivery_is_acknowledged_and_survives_its_worker(
                     break
                 await asyncio.sleep(0.1)
             else:
-                raise AssertionError("entries never acknowledged\n" + first.log()[-3000:])
+                raise AssertionError(
+                    f"entries never acknowledged ({receiver.attempts} attempts)\n"
+                    f"worker:\n{first.log()[-3000:]}\nreader:\n{reader.log()[-3000:]}"
+                )
             assert delivered_ids(receiver) == {}
             assert first.process is not None
             first.process.send_signal(signal.SIGKILL)
