@@ -2,14 +2,14 @@
 after the last restart every alert is delivered at least once (at-least-once
 allows duplicates, which are counted).
 
-After a restart the daemon reads the checkpoint's file and the current one,
-not the days in between (docs/source.md). Killed every second or two, under
-load, the checkpoint can lag a file or more behind the stream (each restart
-reads the same backlog again); with a rotation every 5 s the suite once lost
-two whole files that way. Wazuh rotates daily, so the rotations here are
-spaced so that a checkpoint two rotations behind cannot happen within the
-case: 2,000 alerts a file for 5 kills (one rotation in all), 10,000 (33 s of
-the stream) for 50.
+After a restart the daemon reads the checkpoint's file, the dated files
+written after it and the current one (docs/source.md). Killed every second or
+two under load, the checkpoint can lag a file or more behind the stream (each
+restart reads the same backlog again); while this suite was being written, a
+run rotating every 5 s lost two whole files, and it was not run again with
+rotations that close once the dated files in between were read. Wazuh rotates
+daily, so the rotations here are spaced: 2,000 alerts a file for 5 kills (one
+rotation in all), 10,000 (33 s of the stream) for 50.
 """
 
 from __future__ import annotations
