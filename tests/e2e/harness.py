@@ -178,3 +178,16 @@ async def until(
             log = daemon.log()[-3000:] if daemon else ""
             raise AssertionError(f"timed out waiting for {what}\n--- daemon log ---\n{log}")
         await asyncio.sleep(0.05)
+
+
+async def free_port() -> int:
+    """A loopback port that was free a moment ago (a receiver bound it, then let go)."""
+    probe = Receiver()
+    await probe.start()
+    port = probe.port
+    await probe.stop()
+    return port
+
+
+def alerts_file(home: Path) -> Path:
+    return home / "logs" / "alerts" / "alerts.json"

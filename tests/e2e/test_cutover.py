@@ -6,8 +6,6 @@ import asyncio
 import contextlib
 import gzip
 import os
-import shutil
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -15,26 +13,18 @@ from typing import Any
 import aiohttp
 import orjson
 import pytest
-from tests.e2e.harness import Daemon, Receiver, short_home, slack_block, until, write_config
+from tests.e2e.harness import (
+    Daemon,
+    Receiver,
+    alerts_file,
+    slack_block,
+    until,
+    write_config,
+)
 
 HOOK = "/services/T0/B0/cutover-token"
 UTC = timezone.utc
 T0 = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def home() -> AsyncIterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def wazuh_stamp(when: datetime) -> str:
@@ -51,10 +41,6 @@ def alert_line(number: int, when: datetime) -> bytes:
         "location": "/var/log/auth.log",
     }
     return orjson.dumps(alert) + b"\n"
-
-
-def alerts_file(home: Path) -> Path:
-    return home / "logs" / "alerts" / "alerts.json"
 
 
 def day_file(home: Path, day: date) -> Path:

@@ -4,54 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import subprocess
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
 from tests.e2e.harness import (
     Daemon,
     Receiver,
+    alerts_file,
     append_alerts,
-    short_home,
+    free_port,
     slack_block,
     until,
     write_config,
 )
 
 HOOK = "/services/T0/B0/secret-token-health"
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-async def free_port() -> int:
-    probe = Receiver()
-    await probe.start()
-    port = probe.port
-    await probe.stop()
-    return port
-
-
-def alerts_file(home: Path) -> Path:
-    return home / "logs" / "alerts" / "alerts.json"
 
 
 def with_metrics(home: Path, port: int) -> None:

@@ -5,14 +5,13 @@ a real Unix datagram socket for analysisd, and real executable scripts."""
 from __future__ import annotations
 
 import json
-import shutil
 import stat
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.harness import Daemon, Receiver, short_home
+from tests.e2e.harness import Daemon, Receiver
 from tests.integrations.enrich_support import (
     Answer,
     DatagramReceiver,
@@ -23,13 +22,6 @@ from tests.integrations.enrich_support import (
 
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"
 API_KEY = "e2e-api-key-never-logged"
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -5,20 +5,12 @@ from __future__ import annotations
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.harness import Daemon, short_home, slack_block, until, write_config
+from tests.e2e.harness import Daemon, slack_block, until, write_config
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 async def test_after_a_rename_new_lines_land_in_the_new_file(home: Path) -> None:

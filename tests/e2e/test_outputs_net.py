@@ -6,18 +6,17 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shutil
 import socket
 import sqlite3
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.e2e.harness import Daemon, Receiver, append_alerts, short_home, until
+from tests.e2e.harness import Daemon, Receiver, alerts_file, append_alerts, until
 from tests.integrations.rfc5424 import parse
 from tests.integrations.standins import SmtpStandIn, SyslogListener
 
@@ -27,13 +26,6 @@ OPSGENIE, THEHIVE = "/opsgenie", "/thehive"
 OPSGENIE_PATH, THEHIVE_PATH = f"{OPSGENIE}/v2/alerts", f"{THEHIVE}/api/v1/alert"
 OUTPUTS = ("email", "syslog", "opsgenie", "thehive")
 FAST_RETRIES = 'initial_backoff = "0.05s"\nmax_backoff = "0.2s"\n'
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -131,10 +123,6 @@ def configure(home: Path, blocks: str, settings: str = "") -> None:
     (home / "etc" / "ossec.conf").write_text(f"<ossec_config>\n{blocks}\n</ossec_config>\n")
     base = "".join(f"[integrations.{name}]\n{FAST_RETRIES}{settings}" for name in OUTPUTS)
     (home / "etc" / "integrator.toml").write_text(base)
-
-
-def alerts_file(home: Path) -> Path:
-    return home / "logs" / "alerts" / "alerts.json"
 
 
 def ids(numbers: range) -> list[str]:

@@ -6,16 +6,15 @@ with the reason when their template fails on an alert."""
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from aiohttp import web
-from tests.e2e.harness import Daemon, append_alerts, short_home
+from tests.e2e.harness import Daemon, append_alerts
 
 from wazuh_integrator.store import StateStore
 
@@ -92,13 +91,6 @@ OUTPUTS: dict[str, tuple[str, str]] = {
         "/rest/api/2/issue",
     ),
 }
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 @pytest.fixture

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 from tests.e2e.harness import (
     Daemon,
     Receiver,
+    alerts_file,
     append_alerts,
-    short_home,
+    free_port,
     slack_block,
     until,
     write_config,
@@ -22,33 +20,6 @@ from tests.e2e.harness import (
 
 HOOK = "/services/T0/B0/reload-token"
 OPTIONS = '<options>{"pretext": "from the options"}</options>'
-
-
-@pytest.fixture
-def home() -> AsyncIterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-async def free_port() -> int:
-    probe = Receiver()
-    await probe.start()
-    port = probe.port
-    await probe.stop()
-    return port
-
-
-def alerts_file(home: Path) -> Path:
-    return home / "logs" / "alerts" / "alerts.json"
 
 
 async def reload(daemon: Daemon, outcome: str, count: int) -> None:

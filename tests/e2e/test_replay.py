@@ -7,38 +7,20 @@ import fcntl
 import gzip
 import os
 import pty
-import shutil
 import struct
 import sys
 import termios
-from collections.abc import AsyncIterator, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
-import pytest
-from tests.e2e.harness import Daemon, Receiver, short_home, slack_block, write_config
+from tests.e2e.harness import Daemon, Receiver, slack_block, write_config
 
 from wazuh_integrator.store import StateStore
 
 HOOK = "/services/T0/B0/replay-token"
 UTC = timezone.utc
 T0 = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def alert_line(number: int) -> bytes:

@@ -5,45 +5,23 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 from tests.e2e.harness import (
     Daemon,
     Receiver,
+    alerts_file,
     append_alerts,
-    short_home,
     slack_block,
     until,
     write_config,
 )
 
 HOOK = "/services/T0/B0/secret-token-e2e"
-
-
-@pytest.fixture
-def home() -> AsyncIterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-def alerts_file(home: Path) -> Path:
-    return home / "logs" / "alerts" / "alerts.json"
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

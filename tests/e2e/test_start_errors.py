@@ -8,21 +8,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.harness import short_home, slack_block, write_config
+from tests.e2e.harness import slack_block, write_config
 
 EXIT_CONFIG = 78
 NOBODY = 65534
-
-
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
 
 
 def without_override() -> list[str] | None:
