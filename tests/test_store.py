@@ -622,3 +622,39 @@ def test_a_replaced_database_is_moved_aside_not_overwritten(
     [aside] = [p for p in db_path.parent.iterdir() if ".replaced-" in p.name]
     assert aside.read_bytes() == b"someone else's file"
     assert committed_rows(db_path, "parked") == 1
+
+
+_OPEN_AT = """
+import sys, time
+from pathlib import Path
+from wazuh_integrator.store import StateStore
+start = float(sys.argv[2])
+while time.time() < start:
+    pass
+StateStore(Path(sys.argv[1])).close()
+"""
+
+
+def test_processes_opening_one_new_database_together_all_get_it(tmp_path: Path) -> None:
+    """A reader and a worker started together on one home (systemd starts both
+    units at boot): the switch to WAL mode can answer SQLITE_BUSY without
+    waiting, which once stopped one of them with 'database is locked'."""
+    import subprocess
+    import sys
+    import time
+
+    for round_number in range(8):
+        path = tmp_path / f"round{round_number}" / "state.db"
+        start = time.time() + 0.5
+        processes = [
+            subprocess.Popen(
+                [sys.executable, "-c", _OPEN_AT, str(path), repr(start)],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            )
+            for _ in range(6)
+        ]
+        for process in processes:
+            output, _ = process.communicate(timeout=30)
+            assert process.returncode == 0, output

@@ -518,8 +518,27 @@ class StateStore(StateReader):
             raise StoreError(f"{path}: cannot open the state database: {error}") from error
         return db
 
+    @classmethod
+    def _prepare(cls, db: sqlite3.Connection, path: Path) -> None:
+        """WAL mode and the schema. Two processes opening one new file at once
+        (a reader and a worker started together) can get SQLITE_BUSY from the
+        switch to WAL without the busy handler waiting (SQLite refuses to wait
+        where waiting could deadlock), so a lock is tried again for a while."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+        while True:
+            try:
+                cls._prepare_once(db, path)
+                return
+            except StoreError as error:
+                locked = isinstance(error.__cause__, sqlite3.OperationalError) and (
+                    "locked" in str(error.__cause__) or "busy" in str(error.__cause__)
+                )
+                if not locked or time.monotonic() > deadline:
+                    raise
+            time.sleep(0.05)
+
     @staticmethod
-    def _prepare(db: sqlite3.Connection, path: Path) -> None:
+    def _prepare_once(db: sqlite3.Connection, path: Path) -> None:
         try:
             db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             mode = db.execute("PRAGMA journal_mode = WAL").fetchone()[0]
