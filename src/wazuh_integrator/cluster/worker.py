@@ -36,12 +36,14 @@ from wazuh_integrator.cluster.connection import (
     shown_url,
 )
 from wazuh_integrator.cluster.deadletters import DeadLetterShipper, RedisDeadLetters
+from wazuh_integrator.cluster.floods import ClusterShaper, Decisions, shared_stage
 from wazuh_integrator.cluster.metrics import ClusterMetrics
 from wazuh_integrator.cluster.ratelimit import RedisLimits
 from wazuh_integrator.cluster.stream import FIELD_ALERT, FIELD_NODE, FIELD_ONLY
-from wazuh_integrator.config.models import ClusterSettings, RateLimit, WazuhPaths
+from wazuh_integrator.config.models import ClusterSettings, IntegrationBlock, RateLimit, WazuhPaths
 from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
 from wazuh_integrator.delivery import Delivery
+from wazuh_integrator.floods import Shaped, Shaper
 from wazuh_integrator.pipeline import LoadedConfiguration, Pipeline, Route, RunOptions
 from wazuh_integrator.ratelimit import SharedLimits
 from wazuh_integrator.store import StateStore
@@ -90,6 +92,7 @@ class StreamWorker(Pipeline):
         self._sampled: dict[str, int | None] = {}
         self._acker: asyncio.Task[None] | None = None
         self._dead_letters: DeadLetterShipper | None = None
+        self._decisions: Decisions | None = None  # the floods stage's, per entry
         self._replies: Any = []  # the last XREADGROUP answer: [(stream, [(id, fields)])]
         self._failed = False
 
@@ -119,15 +122,24 @@ class StreamWorker(Pipeline):
             self._lookup_cache = RedisLookupCache.for_cluster(self.cluster, self._store)
         return super()._build_routes(configuration)
 
-    async def _start_route(self, route: Route) -> None:
-        if route.shaper is not None:
-            log.warning(
-                "Integration '%s': throttle and digest settings are not applied by cluster"
-                " workers yet; every matched alert is delivered.",
-                route.block.key,
+    def _build_route(
+        self, block: IntegrationBlock, configuration: LoadedConfiguration
+    ) -> Route | None:
+        route = super()._build_route(block, configuration)
+        if route is not None and route.shaper is not None:
+            assert self._client is not None
+            if self._decisions is None:
+                self._decisions = Decisions(self._client, self.cluster.stream)
+            route.shaper = shared_stage(
+                route.shaper,
+                configuration.settings.for_block(block),
+                client=self._client,
+                prefix=self.cluster.stream,
+                decisions=self._decisions,
+                lease_s=self.cluster.claim_idle_s,
+                outage=self._outage,
             )
-            route.shaper = None
-        await super()._start_route(route)
+        return route
 
     # -- the loops ---------------------------------------------------------
 
@@ -170,6 +182,10 @@ class StreamWorker(Pipeline):
     async def _shutdown(self, grace_s: float) -> None:
         # Deliverers stop first: what they still hold is parked, so settled.
         await super()._shutdown(grace_s)
+        for route in self.routes:
+            if isinstance(route.shaper, ClusterShaper):
+                with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                    await asyncio.wait_for(route.shaper.flush_settled(), grace_s)
         if self._acker is not None:
             self._acker.cancel()
             await asyncio.wait([self._acker], timeout=LOOP_STOP_S)
@@ -340,7 +356,20 @@ class StreamWorker(Pipeline):
             return
         if node:
             raw = _tagged(alert, raw, node)
-        self._entries[entry_id] = len(matched)
+        deliveries: list[tuple[Route, dict[str, Any], bytes]] = []
+        for route in matched:
+            route.matched_total.inc()
+            shaper = route.shaper
+            if shaper is None or only is not None:  # a replay sends what it is given
+                deliveries.append((route, alert, raw))
+                continue
+            shaped = await self._shape_entry(shaper, alert, raw, entry_id)
+            if shaped.alert is not None and shaped.raw is not None:
+                deliveries.append((route, shaped.alert, shaped.raw))
+        if not deliveries:
+            self._done(entry_id)
+            return
+        self._entries[entry_id] = len(deliveries)
 
         def settle() -> None:
             remaining = self._entries.get(entry_id, 0) - 1
@@ -350,9 +379,23 @@ class StreamWorker(Pipeline):
                 self._entries.pop(entry_id, None)
                 self._done(entry_id)
 
-        for route in matched:
-            route.matched_total.inc()
-            await route.deliverer.submit(Delivery(alert=alert, raw=raw, on_settled=settle))
+        for route, body, body_raw in deliveries:
+            await route.deliverer.submit(Delivery(alert=body, raw=body_raw, on_settled=settle))
+
+    async def _shape_entry(
+        self, shaper: Shaper, alert: dict[str, Any], raw: bytes, entry_id: EntryId
+    ) -> Shaped:
+        """The floods stage; a shared one waits out a Redis outage (its decision
+        is kept under the entry's id, so asking again decides the same)."""
+        if not isinstance(shaper, ClusterShaper):
+            return shaper.shape(alert, raw)
+        shaped: list[Shaped] = []
+
+        async def decide() -> None:
+            shaped.append(await shaper.shape_shared(alert, raw, entry_id))
+
+        await self._retrying(decide)
+        return shaped[-1]
 
     def _keep_for_later(self, entry_id: EntryId, raw: bytes, key: str) -> None:
         """A replayed dead letter for a block this worker does not run: a dead
@@ -401,12 +444,26 @@ class StreamWorker(Pipeline):
         ids = self._to_ack
         self._to_ack = []
         try:
-            await self._client.xack(self.cluster.stream, self.cluster.group, *ids)
+            await self._acknowledge(ids)
         except BaseException:
             self._to_ack[:0] = ids
             raise
         self._counts["acked"] += len(ids)
         self.cluster_metrics.acked_total.inc(len(ids))
+
+    async def _acknowledge(self, ids: list[EntryId]) -> None:
+        """XACK, and in the same transaction the floods stage's decisions on
+        these entries: a claimer must find them until the entry is acknowledged."""
+        assert self._client is not None
+        decisions = self._decisions
+        if decisions is None or not decisions.fields_of(ids):
+            await self._client.xack(self.cluster.stream, self.cluster.group, *ids)
+            return
+        pipeline = self._client.pipeline(transaction=True)
+        pipeline.xack(self.cluster.stream, self.cluster.group, *ids)
+        decisions.forget(pipeline, ids)
+        await pipeline.execute()
+        decisions.forgotten(ids)
 
     # -- observability -----------------------------------------------------
 
