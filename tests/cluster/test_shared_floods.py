@@ -16,7 +16,6 @@ import orjson
 import pytest
 import redis.asyncio as redis
 from tests.cluster.harness import (
-    HOOK,
     Role,
     alerts_path,
     bodies,
@@ -55,7 +54,9 @@ def outage() -> Outage:
     return Outage(logging.getLogger("test"), "redis://test", "waiting")
 
 
-def stage(client: redis.Redis, settings: IntegrationSettings, lease_s: float = 30.0) -> ClusterShaper:
+def stage(
+    client: redis.Redis, settings: IntegrationSettings, lease_s: float = 30.0
+) -> ClusterShaper:
     return ClusterShaper(
         "shuffle#0",
         settings,
@@ -271,8 +272,9 @@ async def test_three_workers_throttle_10000_alerts_of_3_keys_to_6(
 async def digest_of_500_with_two_workers(
     redis_server: RedisServer, receiver: Receiver, *, kill: bool
 ) -> None:
+    wait = "15s" if kill else "6s"  # the kill's claim comes before the batch is due
     home = cluster_home(
-        redis_server.url, receiver, node="manager-a", extra_settings=DIGEST.format(wait="15s" if kill else "6s")
+        redis_server.url, receiver, node="manager-a", extra_settings=DIGEST.format(wait=wait)
     )
     open_batch = f"{PREFIX}:digest:shuffle#0:open:rule.id=5712"
     client = redis_server.client()
