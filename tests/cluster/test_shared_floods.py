@@ -152,17 +152,16 @@ async def test_two_stages_send_one_digest_counting_all(clients: list[redis.Redis
     settings = IntegrationSettings(digest=DigestSettings(("rule.id",), 0.5, 60.0, 10))
     stages = [stage(client, settings) for client in clients[:2]]
     sent: Submitted = []
+    for number in range(500):
+        alert = flood_alert(number)
+        shaped = await stages[number % 2].shape_shared(alert, orjson.dumps(alert), entry(number))
+        assert shaped.alert is None and shaped.digest == "rule.id=5712"
+    # A claimed entry counted before is not counted again.
+    await stages[1].shape_shared(flood_alert(0), orjson.dumps(flood_alert(0)), entry(0))
+    # The senders start only now: a loaded machine may take longer than group_wait above.
     for shaper in stages:
         shaper.start(collecting(sent))
     try:
-        for number in range(500):
-            alert = flood_alert(number)
-            shaped = await stages[number % 2].shape_shared(
-                alert, orjson.dumps(alert), entry(number)
-            )
-            assert shaped.alert is None and shaped.digest == "rule.id=5712"
-        # A claimed entry counted before is not counted again.
-        await stages[1].shape_shared(flood_alert(0), orjson.dumps(flood_alert(0)), entry(0))
         await until(lambda: bool(sent), 20, "a digest")
         await asyncio.sleep(1.5)  # both senders looked again: nothing else is due
     finally:
@@ -177,7 +176,8 @@ async def test_two_stages_send_one_digest_counting_all(clients: list[redis.Redis
         "integration": "shuffle#0",
     }
     settled()
-    await stages[0].flush_settled()
+    for shaper in stages:  # whichever sent it deletes it
+        await shaper.flush_settled()
     assert await clients[0].hlen(f"{PREFIX}:digest:shuffle#0:sending") == 0
 
 
@@ -272,7 +272,7 @@ async def test_three_workers_throttle_10000_alerts_of_3_keys_to_6(
 async def digest_of_500_with_two_workers(
     redis_server: RedisServer, receiver: Receiver, *, kill: bool
 ) -> None:
-    wait = "15s" if kill else "6s"  # the kill's claim comes before the batch is due
+    wait = "20s" if kill else "10s"  # all 500 in, the kill's claims too, before it is due
     home = cluster_home(
         redis_server.url, receiver, node="manager-a", extra_settings=DIGEST.format(wait=wait)
     )

@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -235,11 +236,18 @@ class _SharedThrottle:
         self._args = (settings.limit, max(1, int(settings.window_s * 1000)))
         self._words = f"within {format_duration(settings.window_s)} (limit {settings.limit})"
 
-    async def decide(self, alert: dict[str, Any], decisions_key: str, field: str) -> _Throttled:
+    async def queue(
+        self, pipeline: Pipeline, alert: dict[str, Any], decisions_key: str, field: str
+    ) -> str:
+        """Queue the decision on ``alert`` on ``pipeline``; returns its throttle key."""
         key = key_text(self._paths, alert)
-        fresh, decision = await self._script(
-            keys=[self._prefix + key, decisions_key], args=[field, *self._args]
+        await self._script(
+            keys=[self._prefix + key, decisions_key], args=[field, *self._args], client=pipeline
         )
+        return key
+
+    def verdict(self, key: str, reply: list[bytes]) -> _Throttled:
+        fresh, decision = reply
         verdict, _, rest = decision.decode().partition(":")
         if verdict == "held":
             if fresh == b"again":
@@ -289,11 +297,17 @@ class _SharedDigests:
         self._settled: list[bytes] = []
         self.changed = asyncio.Event()
 
-    async def collect(
-        self, alert: dict[str, Any], raw: bytes, decisions_key: str, field: str
+    async def queue(
+        self,
+        pipeline: Pipeline,
+        alert: dict[str, Any],
+        raw: bytes,
+        decisions_key: str,
+        field: str,
     ) -> str:
+        """Queue collecting ``alert`` on ``pipeline``; returns its group."""
         group = key_text(self._paths, alert)
-        opened = await self._collect(
+        await self._collect(
             keys=[
                 self._open + group,
                 self._alerts + group,
@@ -311,10 +325,13 @@ class _SharedDigests:
                 raw,
                 orjson.dumps(describe(self._paths, alert)),
             ],
+            client=pipeline,
         )
-        if int(opened) >= 0:
-            self.changed.set()  # the sender may have to wake sooner
         return group
+
+    def collected(self, reply: int) -> None:
+        if int(reply) >= 0:
+            self.changed.set()  # it opened a batch: the sender may have to wake sooner
 
     async def send_when_due(
         self, submit: DigestSubmit, counters: FloodCounters | None, stopping: asyncio.Event
@@ -430,6 +447,7 @@ class ClusterShaper(Shaper):
         # The in-memory throttle and digests of the single process are replaced.
         self._throttle = None
         self.digests = None
+        self._client = client
         self._decisions = decisions
         self._shared_throttle = (
             _SharedThrottle(client, prefix, integration_key, settings.throttle)
@@ -446,37 +464,71 @@ class ClusterShaper(Shaper):
         self._stopping = asyncio.Event()
 
     async def shape_shared(self, alert: dict[str, Any], raw: bytes, entry_id: bytes) -> Shaped:
-        """Decide for one stream entry that passed the block's stock filters.
-        Raises what Redis raises; the caller retries (the decision is kept
-        under ``entry_id``, so a retry decides the same)."""
+        """Decide for one stream entry that passed the block's stock filters."""
+        return (await self.shape_many([(alert, raw, entry_id)]))[0]
+
+    async def shape_many(
+        self, items: Sequence[tuple[dict[str, Any], bytes, bytes]]
+    ) -> list[Shaped]:
+        """Decide for stream entries (alert, raw, entry id) that passed the
+        block's stock filters, with one pipeline to Redis per step. Raises
+        what Redis raises; the caller retries (each decision is kept under
+        its entry's id, so a retry decides the same)."""
         counters = self._counters
-        if self._narrowing is not None:
-            reason = self._narrowing.reason(alert)
-            if reason is not None:
-                if counters is not None:
-                    counters.excluded.inc()
-                return Shaped(None, None, reason)
-        throttle, digests = self._shared_throttle, self._shared_digests
-        decisions_key = self._decisions.key
-        if throttle is not None:
-            verdict = await throttle.decide(
-                alert, decisions_key, self._decision_field(entry_id, "throttle")
-            )
-            if not verdict.send:
-                if counters is not None:
-                    counters.suppressed.inc()
-                return Shaped(None, None, verdict.reason)
-            if verdict.note is not None:
-                alert = {**alert, SUPPRESSED: verdict.note.as_json()}
-                raw = orjson.dumps(alert)
-        if digests is not None:
-            group = await digests.collect(
-                alert, raw, decisions_key, self._decision_field(entry_id, "digest")
-            )
+        decided: list[Shaped | None] = [None] * len(items)
+        waiting: list[tuple[int, dict[str, Any], bytes, bytes]] = []
+        for index, (alert, raw, entry_id) in enumerate(items):
+            reason = self._narrowing.reason(alert) if self._narrowing is not None else None
+            if reason is None:
+                waiting.append((index, alert, raw, entry_id))
+                continue
             if counters is not None:
-                counters.digested.inc()
-            return Shaped(None, None, f"digest: held for group {group}", group)
-        return Shaped(alert, raw)
+                counters.excluded.inc()
+            decided[index] = Shaped(None, None, reason)
+        decisions_key = self._decisions.key
+        throttle, digests = self._shared_throttle, self._shared_digests
+        if throttle is not None and waiting:
+            pipeline = self._client.pipeline(transaction=False)
+            keys = [
+                await throttle.queue(
+                    pipeline, alert, decisions_key, self._decision_field(entry_id, "throttle")
+                )
+                for _, alert, _, entry_id in waiting
+            ]
+            replies = await pipeline.execute()
+            passed = []
+            for (index, alert, raw, entry_id), key, reply in zip(
+                waiting, keys, replies, strict=True
+            ):
+                verdict = throttle.verdict(key, reply)
+                if not verdict.send:
+                    if counters is not None:
+                        counters.suppressed.inc()
+                    decided[index] = Shaped(None, None, verdict.reason)
+                    continue
+                if verdict.note is not None:
+                    alert = {**alert, SUPPRESSED: verdict.note.as_json()}
+                    raw = orjson.dumps(alert)
+                passed.append((index, alert, raw, entry_id))
+            waiting = passed
+        if digests is not None and waiting:
+            pipeline = self._client.pipeline(transaction=False)
+            groups = [
+                await digests.queue(
+                    pipeline, alert, raw, decisions_key, self._decision_field(entry_id, "digest")
+                )
+                for _, alert, raw, entry_id in waiting
+            ]
+            replies = await pipeline.execute()
+            for (index, _, _, _), group, reply in zip(waiting, groups, replies, strict=True):
+                digests.collected(reply)
+                if counters is not None:
+                    counters.digested.inc()
+                decided[index] = Shaped(None, None, f"digest: held for group {group}", group)
+            waiting = []
+        for index, alert, raw, _ in waiting:
+            decided[index] = Shaped(alert, raw)
+        return [shaped for shaped in decided if shaped is not None]
 
     def _decision_field(self, entry_id: bytes, step: str) -> str:
         return self._decisions.field(entry_id, f"{self.integration_key}|{step}")

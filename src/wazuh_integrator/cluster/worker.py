@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -65,6 +66,18 @@ LOOP_STOP_S = 2.0
 
 EntryId = bytes
 Fields = dict[bytes, bytes]
+
+
+@dataclass
+class _Routed:
+    """An entry decoded and filtered, on its way to delivery."""
+
+    entry_id: EntryId
+    alert: dict[str, Any]
+    raw: bytes
+    routes: list[Route]
+    replay: bool  # a replayed dead letter: sent as it is, no floods stage
+    shaped: dict[int, Shaped] = field(default_factory=dict)  # id(route) -> the stage's
 
 
 class StreamWorker(Pipeline):
@@ -182,10 +195,6 @@ class StreamWorker(Pipeline):
     async def _shutdown(self, grace_s: float) -> None:
         # Deliverers stop first: what they still hold is parked, so settled.
         await super()._shutdown(grace_s)
-        for route in self.routes:
-            if isinstance(route.shaper, ClusterShaper):
-                with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
-                    await asyncio.wait_for(route.shaper.flush_settled(), grace_s)
         if self._acker is not None:
             self._acker.cancel()
             await asyncio.wait([self._acker], timeout=LOOP_STOP_S)
@@ -197,6 +206,10 @@ class StreamWorker(Pipeline):
                 " another worker will deliver them again.",
                 len(self._to_ack),
             )
+        for route in self.routes:  # digests parked above leave Redis's sending hash
+            if isinstance(route.shaper, ClusterShaper):
+                with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                    await asyncio.wait_for(route.shaper.flush_settled(), grace_s)
         if self._dead_letters is not None:
             with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._dead_letters.ship(), grace_s)
@@ -263,9 +276,8 @@ class StreamWorker(Pipeline):
             if self._stop.is_set():
                 return  # read after the stop: left pending, another worker claims them
             for _stream, entries in self._replies:
-                for entry_id, fields in entries:
-                    self._counts["read"] += 1
-                    await self._take(entry_id, fields)
+                self._counts["read"] += len(entries)
+                await self._take_batch(entries)
 
     async def _read_new(self) -> None:
         assert self._client is not None
@@ -312,12 +324,14 @@ class StreamWorker(Pipeline):
                 count=READ_COUNT,
             )
             start, entries = reply[0], reply[1]
-            for entry_id, fields in entries:
-                if entry_id in self._entries or fields is None:
-                    continue
-                self._counts["claimed"] += 1
-                self.cluster_metrics.claimed_total.inc()
-                await self._take(entry_id, fields)
+            claimed = [
+                (entry_id, fields)
+                for entry_id, fields in entries
+                if entry_id not in self._entries and fields is not None
+            ]
+            self._counts["claimed"] += len(claimed)
+            self.cluster_metrics.claimed_total.inc(len(claimed))
+            await self._take_batch(claimed)
             if entries:
                 log.warning(
                     "Claimed %d stream entries idle for %.0f s or more (a worker stopped"
@@ -328,43 +342,79 @@ class StreamWorker(Pipeline):
             if start in (b"0-0", "0-0"):
                 return
 
-    # -- one entry ---------------------------------------------------------
+    # -- entries -----------------------------------------------------------
 
-    async def _take(self, entry_id: EntryId, fields: Fields) -> None:
-        """Route one entry to its deliveries; acknowledge it when they all settle."""
+    async def _take_batch(self, entries: Sequence[tuple[EntryId, Fields]]) -> None:
+        """Route entries to their deliveries; acknowledge each when they all
+        settle. The floods stage's decisions on the whole batch go to Redis
+        in one pipeline per block."""
+        routed = [entry for entry in (self._route(*pair) for pair in entries) if entry]
+        if self._decisions is not None:
+            for route in self.routes:
+                if route.shaper is not None:
+                    await self._shape_batch(route, route.shaper, routed)
+        for entry in routed:
+            await self._dispatch(entry)
+
+    def _route(self, entry_id: EntryId, fields: Fields) -> _Routed | None:
+        """Decode and filter one entry; None when it is already dealt with."""
         raw = fields.get(FIELD_ALERT)
         node = fields.get(FIELD_NODE, b"").decode("utf-8", "replace")
         if raw is None:
             self._skip(entry_id, "an entry without an alert")
-            return
+            return None
         only = fields.get(FIELD_ONLY)
         try:
             if only is not None:  # a replayed dead letter: its block only, filters skipped
                 matched = [route for route in self.routes if route.block.key == only.decode()]
                 if not matched:
                     self._keep_for_later(entry_id, raw, only.decode())
-                    return
+                    return None
             else:
                 alert_fields = decode_fields(raw)
                 matched = [r for r in self.routes if r.alert_filter.matches(alert_fields)]
             alert = decode_alert(raw) if matched else None
         except AlertDecodeError as exc:
             self._skip(entry_id, f"an entry whose alert is not a JSON object ({exc})")
-            return
+            return None
         if alert is None:
             self._done(entry_id)
-            return
+            return None
         if node:
             raw = _tagged(alert, raw, node)
-        deliveries: list[tuple[Route, dict[str, Any], bytes]] = []
         for route in matched:
             route.matched_total.inc()
-            shaper = route.shaper
-            if shaper is None or only is not None:  # a replay sends what it is given
-                deliveries.append((route, alert, raw))
-                continue
-            shaped = await self._shape_entry(shaper, alert, raw, entry_id)
-            if shaped.alert is not None and shaped.raw is not None:
+        return _Routed(entry_id, alert, raw, matched, replay=only is not None)
+
+    async def _shape_batch(self, route: Route, shaper: Shaper, routed: list[_Routed]) -> None:
+        """The floods stage of ``route`` for every entry it matched (a replay
+        sends what it is given). A shared stage waits out a Redis outage: its
+        decisions are kept under the entries' ids, so asking again decides the same."""
+        taking = [entry for entry in routed if not entry.replay and route in entry.routes]
+        if not taking:
+            return
+        if not isinstance(shaper, ClusterShaper):
+            for entry in taking:
+                entry.shaped[id(route)] = shaper.shape(entry.alert, entry.raw)
+            return
+        items = [(entry.alert, entry.raw, entry.entry_id) for entry in taking]
+        decided: list[list[Shaped]] = []
+
+        async def decide() -> None:
+            decided.append(await shaper.shape_many(items))
+
+        await self._retrying(decide)
+        for entry, shaped in zip(taking, decided[-1], strict=True):
+            entry.shaped[id(route)] = shaped
+
+    async def _dispatch(self, entry: _Routed) -> None:
+        entry_id = entry.entry_id
+        deliveries: list[tuple[Route, dict[str, Any], bytes]] = []
+        for route in entry.routes:
+            shaped = entry.shaped.get(id(route))
+            if shaped is None:
+                deliveries.append((route, entry.alert, entry.raw))
+            elif shaped.alert is not None and shaped.raw is not None:
                 deliveries.append((route, shaped.alert, shaped.raw))
         if not deliveries:
             self._done(entry_id)
@@ -381,21 +431,6 @@ class StreamWorker(Pipeline):
 
         for route, body, body_raw in deliveries:
             await route.deliverer.submit(Delivery(alert=body, raw=body_raw, on_settled=settle))
-
-    async def _shape_entry(
-        self, shaper: Shaper, alert: dict[str, Any], raw: bytes, entry_id: EntryId
-    ) -> Shaped:
-        """The floods stage; a shared one waits out a Redis outage (its decision
-        is kept under the entry's id, so asking again decides the same)."""
-        if not isinstance(shaper, ClusterShaper):
-            return shaper.shape(alert, raw)
-        shaped: list[Shaped] = []
-
-        async def decide() -> None:
-            shaped.append(await shaper.shape_shared(alert, raw, entry_id))
-
-        await self._retrying(decide)
-        return shaped[-1]
 
     def _keep_for_later(self, entry_id: EntryId, raw: bytes, key: str) -> None:
         """A replayed dead letter for a block this worker does not run: a dead
