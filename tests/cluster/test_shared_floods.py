@@ -203,6 +203,29 @@ async def test_a_digest_whose_sender_died_is_sent_by_another(clients: list[redis
     assert from_survivor[0][0]["count"] == from_dying[0][0]["count"] == 20
 
 
+async def test_a_digest_settled_after_its_stage_stopped_leaves_redis(
+    clients: list[redis.Redis],
+) -> None:
+    """A block retired on reload stops its stage before its deliverer parks
+    what it holds: the batch must still leave Redis, or it is sent again."""
+    settings = IntegrationSettings(digest=DigestSettings(("rule.id",), 0.1, 60.0, 10))
+    retired = stage(clients[0], settings)
+    sent: Submitted = []
+    alert = flood_alert(0)
+    await retired.shape_shared(alert, orjson.dumps(alert), entry(0))
+    retired.start(collecting(sent))
+    await until(lambda: bool(sent), 20, "the digest")
+    await retired.stop()
+    sending = f"{PREFIX}:digest:shuffle#0:sending"
+    assert await clients[1].hlen(sending) == 1
+    sent[0][1]()  # parked by the deliverer's stop
+    for _ in range(100):
+        if await clients[1].hlen(sending) == 0:
+            break
+        await asyncio.sleep(0.05)
+    assert await clients[1].hlen(sending) == 0
+
+
 # -- real readers and workers -----------------------------------------------
 
 

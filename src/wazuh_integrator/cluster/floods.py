@@ -295,6 +295,8 @@ class _SharedDigests:
         self._outage = outage
         self._held: set[bytes] = set()  # batches this worker is sending
         self._settled: list[bytes] = []
+        self._late_flushes: set[asyncio.Task[None]] = set()
+        self.stopped = False  # the sender loop ended: settle each batch on its own
         self.changed = asyncio.Event()
 
     async def queue(
@@ -411,8 +413,17 @@ class _SharedDigests:
         def settled() -> None:
             self._settled.append(batch_id)
             self.changed.set()
+            if self.stopped:  # parked by a block retired on reload: no sender loop left
+                task = asyncio.get_running_loop().create_task(self._flush_quietly())
+                self._late_flushes.add(task)
+                task.add_done_callback(self._late_flushes.discard)
 
         await submit(document, orjson.dumps(document), settled)
+
+    async def _flush_quietly(self) -> None:
+        # Not deleted, the batch's lease runs out and another worker sends it again.
+        with contextlib.suppress(RedisError, OSError):
+            await self.flush_settled()
 
     async def flush_settled(self) -> None:
         """Delete the batches whose digests were delivered, parked or dead-lettered."""
@@ -536,6 +547,7 @@ class ClusterShaper(Shaper):
     def start(self, submit: DigestSubmit) -> None:
         if self._shared_digests is not None and self._sender is None:
             self._stopping.clear()
+            self._shared_digests.stopped = False
             self._sender = asyncio.create_task(
                 self._shared_digests.send_when_due(submit, self._counters, self._stopping),
                 name=f"digests {self.integration_key}",
@@ -544,6 +556,8 @@ class ClusterShaper(Shaper):
     async def stop(self) -> None:
         self._stopping.set()
         await super().stop()
+        if self._shared_digests is not None:
+            self._shared_digests.stopped = True
 
     async def flush_settled(self) -> None:
         """After the deliverers stopped: forget the digests they settled (parked)."""
