@@ -292,6 +292,29 @@ async def test_three_workers_throttle_10000_alerts_of_3_keys_to_6(
     }
 
 
+@pytest.mark.timeout(300)
+async def test_a_filter_alone_narrows_in_a_worker(
+    redis_server: RedisServer, receiver: Receiver
+) -> None:
+    narrowing = '[integrations.shuffle.filter]\nagents = ["001"]\n'
+    home = cluster_home(redis_server.url, receiver, node="manager-a", extra_settings=narrowing)
+    client = redis_server.client()
+    with removed_after(home):
+        append_flood(home, range(30))
+        worker = Role(home, ["--role", "worker"], name="worker")
+        reader = Role(home, ["--role", "reader", "--from-start"], name="reader")
+        try:
+            await worker.start()
+            await reader.start()
+            await wait_settled(client, 30, 120, worker)
+            await asyncio.sleep(0.5)
+        finally:
+            await stop_all(reader, worker)
+            await client.aclose()
+    agents = Counter(body["all_fields"]["agent"]["id"] for body in bodies(receiver))
+    assert agents == {"001": 10}
+
+
 async def digest_of_500_with_two_workers(
     redis_server: RedisServer, receiver: Receiver, *, kill: bool
 ) -> None:

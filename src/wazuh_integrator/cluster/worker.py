@@ -349,10 +349,9 @@ class StreamWorker(Pipeline):
         settle. The floods stage's decisions on the whole batch go to Redis
         in one pipeline per block."""
         routed = [entry for entry in (self._route(*pair) for pair in entries) if entry]
-        if self._decisions is not None:
-            for route in self.routes:
-                if route.shaper is not None:
-                    await self._shape_batch(route, route.shaper, routed)
+        for route in self.routes:
+            if route.shaper is not None:
+                await self._shape_batch(route, route.shaper, routed)
         for entry in routed:
             await self._dispatch(entry)
 
@@ -390,7 +389,11 @@ class StreamWorker(Pipeline):
         """The floods stage of ``route`` for every entry it matched (a replay
         sends what it is given). A shared stage waits out a Redis outage: its
         decisions are kept under the entries' ids, so asking again decides the same."""
-        taking = [entry for entry in routed if not entry.replay and route in entry.routes]
+        taking = [
+            entry
+            for entry in routed
+            if not entry.replay and any(matched is route for matched in entry.routes)
+        ]
         if not taking:
             return
         if not isinstance(shaper, ClusterShaper):
