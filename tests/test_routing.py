@@ -10,9 +10,10 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from tests.test_filters import SINGLE_FILTER_CASES
 
 from wazuh_integrator.config.models import IntegrationBlock
-from wazuh_integrator.decode import AlertDecodeError, decode_fields
+from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
 from wazuh_integrator.filters import AlertFilter, compile_filter
 from wazuh_integrator.routing import MAX_KEY_CHARS, Router
 
@@ -75,6 +76,20 @@ def test_sample_alerts_route_the_same_cached_and_not() -> None:
     for _ in range(3):  # the first pass fills the memo, the others read it
         assert [routed(router, line) for line in lines] == want
     assert router.remembered > 0
+
+
+@pytest.mark.parametrize(("flt", "alert_", "expected"), SINGLE_FILTER_CASES)
+def test_the_stock_filter_table_routes_the_same_through_the_memo(
+    flt: IntegrationBlock, alert_: dict[str, Any], expected: str | None
+) -> None:
+    line = json.dumps(alert_, ensure_ascii=False).encode("utf-8", "surrogatepass")
+    if decode_alert(line) != alert_:
+        pytest.skip("the alert does not survive a trip through a JSON line")
+    want: tuple[str, ...] | None = ("block",) if expected is None else ()
+    if expected == "alert has no rule":
+        want = None
+    router = Router(["block"], [compile_filter(flt)])
+    assert [router.routes_for(line) for _ in range(3)] == [want] * 3
 
 
 def test_every_field_is_part_of_what_is_remembered() -> None:
