@@ -110,7 +110,11 @@ def to_json(value: Any, indent: int | None = None) -> Markup:
     as a JSON value and does not escape it again."""
     option = orjson.OPT_INDENT_2 if indent else 0
     try:
-        return Markup(orjson.dumps(value, default=_json_default, option=option).decode())
+        # str's own constructor decodes and makes the Markup in one step,
+        # without Markup's __new__ looking for __html__ (JSON text has none).
+        return str.__new__(
+            Markup, orjson.dumps(value, default=_json_default, option=option), "utf-8"
+        )
     except TypeError as exc:
         raise FilterError(f"tojson: {exc}") from None
 
