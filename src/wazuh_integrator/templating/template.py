@@ -31,6 +31,7 @@ __all__ = [
     "TemplateFormat",
     "default_template",
     "load_template",
+    "read_template_text",
     "template_from_text",
 ]
 
@@ -204,11 +205,19 @@ def _environment(template_format: TemplateFormat) -> SandboxedEnvironment:
 class Template:
     """A compiled template; :meth:`render` turns an alert into text."""
 
-    def __init__(self, compiled: jinja2.Template, shown: str, template_format: TemplateFormat):
+    def __init__(
+        self,
+        compiled: jinja2.Template,
+        shown: str,
+        template_format: TemplateFormat,
+        source: str = "",
+    ):
         self._compiled = compiled
         self._globals = dict(compiled.globals)
         self.shown = shown
         self.format = template_format
+        # The text it was compiled from: a reload compares it with the file's.
+        self.source = source
 
     def render(
         self,
@@ -343,7 +352,7 @@ def template_from_text(
     # copying a ChainMap costs a fifth of rendering a small template.
     template_globals = dict(environment.make_globals(None))
     compiled = environment.template_class.from_code(environment, code, template_globals, None)
-    return Template(compiled, shown, chosen)
+    return Template(compiled, shown, chosen, text)
 
 
 def load_template(
@@ -352,18 +361,24 @@ def load_template(
     """Read and compile the template file at ``path``; ``shown`` is how errors
     name it (the path relative to the Wazuh home, say)."""
     name = shown if shown is not None else str(path)
+    text = read_template_text(path, name)
+    return template_from_text(text, name, template_format or _format_for(path.name))
+
+
+def read_template_text(path: Path, shown: str) -> str:
+    """The text of the template file at ``path``; TemplateError naming ``shown``
+    when it cannot be read or is too large to be a template."""
     try:
         size = path.stat().st_size
         if size > MAX_TEMPLATE_BYTES:
-            raise TemplateError(name, None, f"larger than {MAX_TEMPLATE_BYTES} bytes")
-        text = path.read_text(encoding="utf-8")
+            raise TemplateError(shown, None, f"larger than {MAX_TEMPLATE_BYTES} bytes")
+        return path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise TemplateError(name, None, "cannot read: file not found") from None
+        raise TemplateError(shown, None, "cannot read: file not found") from None
     except UnicodeDecodeError:
-        raise TemplateError(name, None, "cannot read: not valid UTF-8") from None
+        raise TemplateError(shown, None, "cannot read: not valid UTF-8") from None
     except OSError as exc:
-        raise TemplateError(name, None, f"cannot read: {exc.strerror or exc}") from None
-    return template_from_text(text, name, template_format or _format_for(path.name))
+        raise TemplateError(shown, None, f"cannot read: {exc.strerror or exc}") from None
 
 
 @functools.cache
