@@ -51,9 +51,13 @@ class FilterError(ValueError):
 def level_name(value: Any) -> str:
     """``low``, ``medium``, ``high`` or ``critical`` for a rule level (a number,
     a numeric string, or a whole alert)."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # a dict skips the ABC's check
         rule = value.get("rule")
-        value = rule.get("level") if isinstance(rule, Mapping) else value.get("level")
+        value = (
+            rule.get("level")
+            if type(rule) is dict or isinstance(rule, Mapping)
+            else value.get("level")
+        )
     try:
         level = int(value)
     except (TypeError, ValueError):
