@@ -111,8 +111,9 @@ def run(context: Context) -> Outcome:
         "`run --once` process timed. No template: the payload is built in code. "
         "`slack.json.j2`: the shipped template that renders stock's payload byte for byte "
         "(every value through Jinja2, the result parsed as JSON). Short: a Block Kit "
-        "message of two escaped strings. Runs alternate between the three. The check "
-        "compares alerts per second of daemon CPU (user + system); wall-clock rates: "
+        "message of two escaped strings. Runs alternate between the three. The checks "
+        "compare alerts per second of daemon CPU (user + system) and of wall clock, "
+        "which a loaded machine blurs; wall-clock rates: "
         f"none {rates['none']:,.0f}/s, shipped {rates['default']:,.0f}/s, "
         f"short {rates['short']:,.0f}/s."
     )
