@@ -13,11 +13,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import orjson
+
 from wazuh_integrator.errors import Permanent
 from wazuh_integrator.integrations.base import Alert
 from wazuh_integrator.integrations.webhook import WebhookIntegration
 
-__all__ = ["DEFAULT_API_URL", "DEFAULT_TEMPLATE", "TelegramIntegration", "build_telegram_payload"]
+__all__ = [
+    "DEFAULT_API_URL",
+    "DEFAULT_TEMPLATE",
+    "TelegramIntegration",
+    "build_telegram_payload",
+    "telegram_retry_after",
+]
 
 DEFAULT_API_URL = "https://api.telegram.org"
 DEFAULT_TEMPLATE = "telegram.md2.j2"
@@ -39,6 +47,19 @@ def build_telegram_payload(text: str, options: Mapping[str, Any]) -> dict[str, A
     }
     payload.update((key, options[key]) for key in _EXTRA_PARAMETERS if key in options)
     return payload
+
+
+def telegram_retry_after(body: bytes) -> float | None:
+    """Seconds from ``parameters.retry_after`` of a Bot API error answer, or None."""
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    parameters = answer.get("parameters") if isinstance(answer, dict) else None
+    delay = parameters.get("retry_after") if isinstance(parameters, dict) else None
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not delay >= 0:
+        return None
+    return float(delay)
 
 
 class TelegramIntegration(WebhookIntegration):
@@ -64,6 +85,11 @@ class TelegramIntegration(WebhookIntegration):
     def preview(self, alert: Alert) -> dict[str, Any]:
         text = self.render("template", DEFAULT_TEMPLATE, alert)
         return build_telegram_payload(text, self.block.options or {})
+
+    def retry_after_in_body(self, body: bytes) -> float | None:
+        # The Bot API's 429 says how long to wait in its JSON answer,
+        # {"ok": false, "parameters": {"retry_after": 5}, ...}.
+        return telegram_retry_after(body)
 
     def target_url(self) -> str:
         if self.block.api_key is None:
