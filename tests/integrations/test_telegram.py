@@ -119,8 +119,11 @@ def test_extra_send_message_parameters_from_options(dry_context: IntegrationCont
         ({"chat_id": 1}, None),
     ],
 )
-def test_options_problems(options: dict[str, Any] | None, problem: str | None) -> None:
-    assert TelegramIntegration.options_problem(options) == problem
+def test_options_problems(
+    options: dict[str, Any] | None, problem: str | None, make_block: Any
+) -> None:
+    found = TelegramIntegration.block_problem(make_block("telegram", options=options))
+    assert found == (None if problem is None else f"<options>: {problem}")
 
 
 def test_the_bot_token_is_required_not_the_url() -> None:

@@ -15,8 +15,9 @@ from typing import Any, ClassVar
 
 import orjson
 
+from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.errors import Permanent
-from wazuh_integrator.integrations.base import Alert
+from wazuh_integrator.integrations.base import Alert, options_problem
 from wazuh_integrator.integrations.webhook import WebhookIntegration
 
 __all__ = [
@@ -49,6 +50,21 @@ def build_telegram_payload(text: str, options: Mapping[str, Any]) -> dict[str, A
     return payload
 
 
+def _options_problem(options: Mapping[str, Any]) -> str | None:
+    chat_id = options.get("chat_id")
+    if chat_id is None:
+        return 'missing "chat_id", the chat to send to (like {"chat_id": -1001234567890})'
+    if isinstance(chat_id, bool) or not isinstance(chat_id, int | str) or chat_id == "":
+        return '"chat_id" must be a number or an "@channelusername"'
+    for key, kind in _EXTRA_PARAMETERS.items():
+        value = options.get(key)
+        if value is not None and (
+            not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+        ):
+            return f'"{key}" must be {"a number" if kind is int else "true or false"}'
+    return None
+
+
 def telegram_retry_after(body: bytes) -> float | None:
     """Seconds from ``parameters.retry_after`` of a Bot API error answer, or None."""
     try:
@@ -68,19 +84,8 @@ class TelegramIntegration(WebhookIntegration):
     template_formats = {"template": "markdownv2"}
 
     @classmethod
-    def options_problem(cls, options: Mapping[str, Any] | None) -> str | None:
-        chat_id = (options or {}).get("chat_id")
-        if chat_id is None:
-            return 'missing "chat_id", the chat to send to (like {"chat_id": -1001234567890})'
-        if isinstance(chat_id, bool) or not isinstance(chat_id, int | str) or chat_id == "":
-            return '"chat_id" must be a number or an "@channelusername"'
-        for key, kind in _EXTRA_PARAMETERS.items():
-            value = (options or {}).get(key)
-            if value is not None and (
-                not isinstance(value, kind) or (kind is int and isinstance(value, bool))
-            ):
-                return f'"{key}" must be {"a number" if kind is int else "true or false"}'
-        return None
+    def block_problem(cls, block: IntegrationBlock) -> str | None:
+        return options_problem(_options_problem(block.options or {}))
 
     def preview(self, alert: Alert) -> dict[str, Any]:
         text = self.render("template", DEFAULT_TEMPLATE, alert)
