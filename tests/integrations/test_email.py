@@ -5,6 +5,7 @@ in any error; options and hook_url checked at configuration time."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from email.message import EmailMessage
@@ -411,20 +412,28 @@ async def test_a_template_that_fails_on_an_alert_is_permanent_and_names_its_line
     assert server.received == []
 
 
+def email_block(server: SmtpStandIn, make_block: Any) -> Any:
+    return make_block("email", hook_url=Secret(server.url), options=OPTIONS)
+
+
+@contextlib.asynccontextmanager
+async def kept_open(integration: EmailIntegration) -> AsyncIterator[EmailIntegration]:
+    """``integration``, closed at the end (its kept SMTP connection with it)."""
+    try:
+        yield integration
+    finally:
+        await integration.close()
+
+
 async def test_messages_sent_close_together_share_one_connection(
     servers: list[SmtpStandIn], make_block: Any, context: Any
 ) -> None:
     server = await start(servers, SmtpStandIn())
-    integration = EmailIntegration(
-        make_block("email", hook_url=Secret(server.url), options=OPTIONS), context
-    )
-    try:
+    async with kept_open(EmailIntegration(email_block(server, make_block), context)) as integration:
         for _ in range(5):
             await integration.send(ALERT)
         assert len(await server.wait_for(5)) == 5
         assert server.connections == 1
-    finally:
-        await integration.close()
     await wait_until(lambda: not server.open_transports, "the connection closed")
 
 
@@ -432,35 +441,25 @@ async def test_a_connection_the_server_dropped_is_replaced(
     servers: list[SmtpStandIn], make_block: Any, context: Any
 ) -> None:
     server = await start(servers, SmtpStandIn())
-    integration = EmailIntegration(
-        make_block("email", hook_url=Secret(server.url), options=OPTIONS), context
-    )
-    try:
+    async with kept_open(EmailIntegration(email_block(server, make_block), context)) as integration:
         await integration.send(ALERT)
         server.drop_connections()
         await wait_until(lambda: not server.open_transports, "the server dropped it")
         await integration.send(ALERT)
         assert len(await server.wait_for(2)) == 2
         assert server.connections == 2
-    finally:
-        await integration.close()
 
 
 async def test_a_failed_message_does_not_reuse_its_connection(
     servers: list[SmtpStandIn], make_block: Any, context: Any
 ) -> None:
     server = await start(servers, SmtpStandIn(data_replies=["451 4.3.0 Try again", "250 OK"]))
-    integration = EmailIntegration(
-        make_block("email", hook_url=Secret(server.url), options=OPTIONS), context
-    )
-    try:
+    async with kept_open(EmailIntegration(email_block(server, make_block), context)) as integration:
         with pytest.raises(Transient, match="Try again"):
             await integration.send(ALERT)
         await integration.send(ALERT)
         assert len(await server.wait_for(1)) == 1
         assert server.connections == 2
-    finally:
-        await integration.close()
 
 
 async def test_an_idle_connection_is_closed_and_the_next_message_reconnects(
