@@ -270,6 +270,9 @@ class EmailIntegration(Integration):
         self._tls: ssl.SSLContext | None = None
         self._connections = SmtpConnections(self._new_client)
 
+    def templates_changed(self) -> list[str]:
+        return self._templates.changed_on_disk()
+
     def _tls_context(self) -> ssl.SSLContext | None:
         """The ``ca_file``, ``client_cert`` and ``client_key`` of integrator.toml
         (checked at start), or None for the system's CAs. Made once per block."""
