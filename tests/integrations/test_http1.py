@@ -348,6 +348,7 @@ async def test_mutual_tls_presents_the_client_certificate(ca: trustme.CA, tmp_pa
     ("url", "headers"),
     [
         ("ftp://example.com/x", ()),
+        ("HEAD http://example.com/x", ()),
         ("http://user:pass@example.com/x", ()),
         ("http://example.com/x", (("Connection", "close"),)),
         ("http://example.com/x", (("X-Token", "a\r\nInjected: 1"),)),
@@ -356,7 +357,8 @@ async def test_mutual_tls_presents_the_client_certificate(ca: trustme.CA, tmp_pa
 def test_what_the_lean_path_leaves_to_aiohttp(
     url: str, headers: tuple[tuple[str, str], ...]
 ) -> None:
-    assert request_target("POST", url, headers) is None
+    method, _, url = url.rpartition(" ")
+    assert request_target(method or "POST", url, headers) is None
 
 
 def test_the_host_header_of_ipv6_and_default_ports() -> None:

@@ -10,9 +10,9 @@ uvicorn uses). It keeps of an answer only what the caller uses: the status,
 
 What it does not do is left to aiohttp (:func:`request_target` returns None
 and :func:`~wazuh_integrator.integrations.http.send_body` uses the session):
-schemes other than http and https, credentials in the URL, headers that frame
-the message (Host, Content-Length, Transfer-Encoding, Connection) or that
-hold a line break. Redirects are not followed on either path, and neither
+methods other than POST, PUT and PATCH, schemes other than http and https,
+credentials in the URL, headers that frame the message (Host,
+Content-Length, Transfer-Encoding, Connection) or that hold a line break. Redirects are not followed on either path, and neither
 path uses a proxy (the sessions do not read the environment).
 """
 
@@ -47,6 +47,9 @@ IDLE_S = 15.0
 # What is kept of an error answer's body: the caller quotes its first KiB, a
 # secret straddling that included (classify.snippet_read_bytes).
 ERROR_KEEP_BYTES = 64 * 1024
+# What webhooks send. A HEAD's answer has a length but no body, which the
+# parser cannot know: that and the rest go through aiohttp.
+_METHODS = frozenset({"POST", "PUT", "PATCH"})
 # Headers this client writes itself, or whose meaning it does not implement.
 _FRAMING_HEADERS = frozenset({"host", "content-length", "transfer-encoding", "connection"})
 # A line break or NUL would end a header early (aiohttp refuses such values).
@@ -88,6 +91,8 @@ class Answer:
 def request_target(method: str, url: str, headers: tuple[tuple[str, str], ...]) -> Target | None:
     """The target and request head for these, or None when this client does
     not send such a request (aiohttp does)."""
+    if method not in _METHODS:
+        return None
     try:
         parsed = URL(url)
     except (ValueError, TypeError):
