@@ -12,8 +12,9 @@ What it does not do is left to aiohttp (:func:`request_target` returns None
 and :func:`~wazuh_integrator.integrations.http.send_body` uses the session):
 methods other than POST, PUT and PATCH, schemes other than http and https,
 credentials in the URL, headers that frame the message (Host,
-Content-Length, Transfer-Encoding, Connection) or that hold a line break. Redirects are not followed on either path, and neither
-path uses a proxy (the sessions do not read the environment).
+Content-Length, Transfer-Encoding, Connection) or that hold a line break.
+Redirects are not followed on either path, and neither path uses a proxy
+(the sessions do not read the environment).
 """
 
 from __future__ import annotations
@@ -345,8 +346,9 @@ class Http1Pool:
 
     def _discard(self, connection: _Connection) -> None:
         self._open.discard(connection)
-        if not connection.closed:
-            connection.abort()
+        # Even when the server closed it: Python 3.10's TLS transport is not
+        # marked closed by a TLS error after the handshake, and warns when collected.
+        connection.abort()
 
     async def close(self) -> None:
         """Close every connection (in flight included) and refuse new requests."""
