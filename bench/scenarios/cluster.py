@@ -144,7 +144,7 @@ def run(context: Context) -> Outcome:
     sizes = context.sizes
     count = sizes.delivery_alerts
     alerts = context.data["delivery"]
-    outcome = Outcome("cluster", "9. Cluster mode: 1, 2 and 4 workers on one machine")
+    outcome = Outcome("cluster", "11. Cluster mode: 1, 2 and 4 workers on one machine")
     binary = redis_binary()
     if binary is None:
         outcome.notes.append("Not run: redis-server is not installed.")
