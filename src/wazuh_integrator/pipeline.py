@@ -34,6 +34,7 @@ from wazuh_integrator.decode import (
     decode_fields,
 )
 from wazuh_integrator.delivery import Deliverer, Delivery
+from wazuh_integrator.delivery.parked_rows import ParkedRows
 from wazuh_integrator.errors import ConfigError
 from wazuh_integrator.filters import AlertFilter, compile_filter
 from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
@@ -41,7 +42,7 @@ from wazuh_integrator.integrations.base import Integration, IntegrationContext, 
 from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.integrations.sessions import HttpSessions
 from wazuh_integrator.metrics import INVALID_REASONS, CounterChild, Metrics, serve_metrics
-from wazuh_integrator.ratelimit import SharedLimitsFactory
+from wazuh_integrator.ratelimit import SharedLimitsFactory, SharedPauseFactory
 from wazuh_integrator.run_summary import IntegrationSummary, RunSummary
 from wazuh_integrator.sdnotify import notify, watchdog_interval_s, watchdog_loop
 from wazuh_integrator.secret import redact_urls_in
@@ -192,6 +193,10 @@ class Pipeline:
         self._shared_limits: SharedLimitsFactory | None = None
         # ... and this, so that lookups are cached once for all of them.
         self._lookup_cache: LookupCache | None = None
+        # ... and these, so that any worker retries a parked delivery, and a
+        # receiver's 429 pauses all of them (None: the state store, in process).
+        self._parked_rows: ParkedRows | None = None
+        self._shared_pause: SharedPauseFactory | None = None
 
     # -- lifecycle -------------------------------------------------------
 
@@ -424,6 +429,8 @@ class Pipeline:
             metrics=self.metrics,
             retry_parked=self.options.replay is None,
             shared_limits=self._shared_limits,
+            parked_rows=self._parked_rows,
+            shared_pause=self._shared_pause,
         )
         matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
         shaper = None
