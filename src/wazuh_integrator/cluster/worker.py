@@ -487,6 +487,9 @@ class StreamWorker(Pipeline):
             "entries_in_flight": len(self._entries),
             "sampled_at": round(time.time(), 1),
             **{f"{name}_total": value for name, value in self._counts.items()},
+            "parked_taken_over_total": (
+                self._parked_in_redis.taken_over if self._parked_in_redis is not None else 0
+            ),
             **self._sampled,
         }
         return report
