@@ -253,7 +253,17 @@ class Outcomes:
         self._store.maybe_commit()
 
     async def refresh_gauges(self) -> None:
-        self.parked_now = await self.parked_rows.count(self.key)
+        try:
+            self.parked_now = await self.parked_rows.count(self.key)
+        except Exception as exc:  # Redis away: the gauge keeps its figure until the next count
+            text = self.scrubbed(f"{type(exc).__name__}: {exc}")
+            self.failures.failed(
+                "count parked",
+                text,
+                "Integration '%s': cannot count parked deliveries: %s",
+                self.key,
+                text,
+            )
         self._parked_gauge.set(self.parked_now)
         self._dead_letters_gauge.set(self._store.count_dead_letters(self.key))
         self._last_gauge_refresh = self._monotonic()
