@@ -247,3 +247,31 @@ async def test_a_429_seen_by_one_worker_pauses_the_other(redis_server: RedisServ
     # Both workers were sending when it came: the stream was far from drained.
     assert len(after) > 1000
     assert sum("every worker waits" in log for log in logs) == 1, logs
+
+
+async def test_parked_rows_outlive_a_redis_restart(
+    redis_server: RedisServer, receiver: Receiver
+) -> None:
+    """Rows parked in Redis (append-only file on) are retried after Redis was
+    stopped and started again, each delivered once."""
+    receiver.script[HOOK] = [(503, {})]
+    home = cluster_home(redis_server.url, receiver, node="manager-a")
+    with removed_after(home):
+        append_alerts(alerts_path(home), range(50))
+        worker = Role(home, ["--role", "worker"], name="worker")
+        reader = Role(home, ["--role", "reader", "--from-start"], name="reader")
+        try:
+            await worker.start()
+            await reader.start()
+            await all_parked_in_redis(redis_server, 50, worker, reader)
+            await redis_server.stop()
+            await worker.wait_for_log("is unreachable", 60)
+            receiver.script[HOOK] = [(200, {})]
+            await redis_server.start()
+            await until(lambda: len(delivered_ids(receiver)) >= 50, 120, "50 alerts", worker)
+            await asyncio.sleep(1.0)
+        finally:
+            await stop_all(reader, worker)
+    received = delivered_ids(receiver)
+    assert set(received) == alert_ids(range(50))
+    assert max(received.values()) == 1, received.most_common(3)
