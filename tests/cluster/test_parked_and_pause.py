@@ -132,6 +132,9 @@ async def test_two_workers_never_send_one_parked_row_twice(
             receiver,
             node=f"node-{n}",
             top_settings=f'metrics_address = "127.0.0.1:{port}"\n',
+            # Claims of 8 rows (4 per send slot) at 0.1 s an answer: one worker
+            # alone would take seconds, so both are at it together.
+            extra_settings="concurrency = 2\n",
         )
         for n, port in enumerate(ports)
     ]
@@ -147,7 +150,7 @@ async def test_two_workers_never_send_one_parked_row_twice(
                 await worker.start()
             await reader.start()
             await all_parked_in_redis(redis_server, 300, reader, *workers)
-            receiver.delay_s[HOOK] = 0.05
+            receiver.delay_s[HOOK] = 0.1
             receiver.script[HOOK] = [(200, {})]
             await until(lambda: len(delivered_ids(receiver)) >= 300, 180, "300", workers[1])
             await asyncio.sleep(1.0)
@@ -162,6 +165,7 @@ async def test_two_workers_never_send_one_parked_row_twice(
     received = delivered_ids(receiver)
     assert set(received) == alert_ids(range(300))
     assert max(received.values()) == 1, received.most_common(3)
+    print(f"\ndelivered by each worker: {delivered_by}")
     assert all(count > 0 for count in delivered_by), delivered_by
     assert sum(delivered_by) == 300
 
