@@ -27,12 +27,13 @@ from wazuh_integrator.catchup import catch_up_since
 from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
 from wazuh_integrator.decode import AlertDecodeError, AlertTooDeepError, decode_alert
 from wazuh_integrator.delivery import Deliverer, Delivery
+from wazuh_integrator.delivery.parked_rows import ParkedRows
 from wazuh_integrator.filters import compile_filter
 from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
 from wazuh_integrator.integrations.base import IntegrationContext, LookupCache
 from wazuh_integrator.integrations.sessions import HttpSessions
 from wazuh_integrator.metrics import INVALID_REASONS, Metrics, serve_metrics
-from wazuh_integrator.ratelimit import SharedLimitsFactory
+from wazuh_integrator.ratelimit import SharedLimitsFactory, SharedPauseFactory
 from wazuh_integrator.reload import Reloader
 from wazuh_integrator.routes import LoadedConfiguration, Route, load_configuration
 from wazuh_integrator.routing import Router
@@ -145,6 +146,10 @@ class Pipeline:
         self._shared_limits: SharedLimitsFactory | None = None
         # ... and this, so that lookups are cached once for all of them.
         self._lookup_cache: LookupCache | None = None
+        # ... and these, so that any worker retries a parked delivery, and a
+        # receiver's 429 pauses all of them (None: the state store, in process).
+        self._parked_rows: ParkedRows | None = None
+        self._shared_pause: SharedPauseFactory | None = None
 
     @property
     def routes(self) -> list[Route]:
@@ -390,6 +395,8 @@ class Pipeline:
             metrics=self.metrics,
             retry_parked=self.options.replay is None,
             shared_limits=self._shared_limits,
+            parked_rows=self._parked_rows,
+            shared_pause=self._shared_pause,
         )
         matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
         shaper = None

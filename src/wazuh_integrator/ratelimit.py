@@ -25,7 +25,15 @@ from typing import Protocol
 
 from wazuh_integrator.config.models import RateLimit
 
-__all__ = ["Clock", "RateLimiter", "SharedLimits", "SharedLimitsFactory", "Sleep"]
+__all__ = [
+    "Clock",
+    "RateLimiter",
+    "SharedLimits",
+    "SharedLimitsFactory",
+    "SharedPause",
+    "SharedPauseFactory",
+    "Sleep",
+]
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
@@ -48,6 +56,24 @@ class SharedLimits(Protocol):
 # Given an integration key and its limits, the shared limiter to use instead
 # of the in-process windows (None: keep them in process).
 SharedLimitsFactory = Callable[[str, Sequence[RateLimit]], SharedLimits | None]
+
+
+class SharedPause(Protocol):
+    """A pause a receiver asked for (429, ``Retry-After``), told to every
+    process that sends to it (cluster mode: through Redis)."""
+
+    def announce(self, seconds: float) -> None:
+        """This process was told to wait ``seconds``: tell the others (in the
+        background; a failure to tell them is logged, never raised)."""
+        ...
+
+    async def remaining_s(self) -> float:
+        """How long the pause announced by any process still lasts (0.0: none)."""
+        ...
+
+
+# Given an integration key, the pause shared with the other senders.
+SharedPauseFactory = Callable[[str], SharedPause]
 
 
 class _SlidingWindow:

@@ -240,8 +240,9 @@ async def until_answers(http: aiohttp.ClientSession, url: str) -> None:
 async def test_a_parked_delivery_is_acknowledged_and_survives_its_worker(
     redis_server: RedisServer, receiver: Receiver
 ) -> None:
-    """XACK once parked: the entry leaves Redis, and the parked row in the
-    worker's state store is what a later worker on that machine retries."""
+    """XACK once parked: the entry leaves the stream, and the parked row (in
+    Redis) is what a later worker retries (test_parked_and_pause.py has a
+    worker on another home do it)."""
     receiver.script[HOOK] = [(503, {})]
     home = cluster_home(redis_server.url, receiver, node="manager-a")
     with removed_after(home):

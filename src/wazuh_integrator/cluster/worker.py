@@ -39,6 +39,8 @@ from wazuh_integrator.cluster.connection import (
 from wazuh_integrator.cluster.deadletters import DeadLetterShipper, RedisDeadLetters
 from wazuh_integrator.cluster.floods import ClusterShaper, Decisions, shared_stage
 from wazuh_integrator.cluster.metrics import ClusterMetrics
+from wazuh_integrator.cluster.parked import RedisParkedRows
+from wazuh_integrator.cluster.pause import RedisPause
 from wazuh_integrator.cluster.ratelimit import RedisLimits
 from wazuh_integrator.cluster.stream import FIELD_ALERT, FIELD_NODE, FIELD_ONLY
 from wazuh_integrator.config.models import ClusterSettings, IntegrationBlock, RateLimit, WazuhPaths
@@ -46,7 +48,7 @@ from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_field
 from wazuh_integrator.delivery import Delivery
 from wazuh_integrator.floods import Shaped, Shaper
 from wazuh_integrator.pipeline import Pipeline, RunOptions
-from wazuh_integrator.ratelimit import SharedLimits
+from wazuh_integrator.ratelimit import SharedLimits, SharedPause
 from wazuh_integrator.routes import LoadedConfiguration, Route
 from wazuh_integrator.store import StateStore
 
@@ -98,6 +100,8 @@ class StreamWorker(Pipeline):
         self._outage = Outage(log, shown_url(cluster), "workers wait and retry")
         self._client: redis.Redis | None = None
         self._shared_limits = self._limits_in_redis
+        self._shared_pause = self._pause_in_redis
+        self._parked_in_redis: RedisParkedRows | None = None
         self._entries: dict[EntryId, int] = {}  # entry id -> deliveries not yet settled
         self._to_ack: list[EntryId] = []
         self._ack_wanted = asyncio.Event()
@@ -114,8 +118,16 @@ class StreamWorker(Pipeline):
         assert self._client is not None
         return RedisLimits(self._client, self.cluster.stream, key, limits, self._outage)
 
+    def _pause_in_redis(self, key: str) -> SharedPause:
+        assert self._client is not None
+        return RedisPause(self._client, self.cluster.stream, key, self._outage)
+
     async def run(self) -> int:
         self._client = connect(self.cluster)
+        self._parked_in_redis = RedisParkedRows(
+            self._client, self.cluster.stream, self.cluster.claim_idle_s
+        )
+        self._parked_rows = self._parked_in_redis
         log.info(
             "Worker '%s': delivering from stream '%s' (group '%s') at %s.",
             self.consumer,
@@ -164,6 +176,7 @@ class StreamWorker(Pipeline):
             asyncio.create_task(self._sample_loop(), name="stream sampler"),
             asyncio.create_task(self._reload_when_asked(), name="reloads"),
             asyncio.create_task(self._shipper(store).run(self._stop), name="dead letters to Redis"),
+            asyncio.create_task(self._parked_to_redis(store), name="parked rows to Redis"),
         ]
         self._acker = asyncio.create_task(self._ack_loop(), name="stream acks")
         for task in [*loops, self._acker]:
@@ -179,6 +192,26 @@ class StreamWorker(Pipeline):
             for task in loops:
                 task.cancel()
             await asyncio.wait(loops, timeout=LOOP_STOP_S)
+
+    async def _parked_to_redis(self, store: StateStore) -> None:
+        """Move rows an earlier single process parked here to Redis, then keep
+        the parked rows this worker is retrying claimed."""
+        parked = self._parked_in_redis
+        assert parked is not None
+        keys = [route.block.key for route in self.routes]
+        moved = 0
+
+        async def take_over() -> None:
+            nonlocal moved
+            moved = await parked.take_over(store, keys)
+
+        await self._retrying(take_over)
+        if moved:
+            log.info("Moved %d parked deliveries from the state store to Redis.", moved)
+        await parked.keep_claims(self._stop)
+
+    def _seed_state_gauges(self, store: StateStore) -> None:
+        """Each deliverer counted its parked rows (in Redis) when it started."""
 
     def _loop_ended(self, task: asyncio.Task[None]) -> None:
         """A loop that ends by itself met an error Redis will not outgrow (a key
@@ -196,6 +229,10 @@ class StreamWorker(Pipeline):
     async def _shutdown(self, grace_s: float) -> None:
         # Deliverers stop first: what they still hold is parked, so settled.
         await super()._shutdown(grace_s)
+        if self._parked_in_redis is not None:
+            with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                # Left claimed, they would wait claim_idle for another worker.
+                await asyncio.wait_for(self._parked_in_redis.release_held(), grace_s)
         if self._acker is not None:
             self._acker.cancel()
             await asyncio.wait([self._acker], timeout=LOOP_STOP_S)
@@ -203,8 +240,8 @@ class StreamWorker(Pipeline):
             await asyncio.wait_for(self._retrying(self._send_acks), grace_s)
         except asyncio.TimeoutError:  # Python 3.10: wait_for raises this, not TimeoutError
             log.warning(
-                "%d stream entries were delivered but not acknowledged (Redis unreachable);"
-                " another worker will deliver them again.",
+                "%d stream entries were delivered or parked but not acknowledged (Redis"
+                " unreachable); another worker will deliver them again.",
                 len(self._to_ack),
             )
         for route in self.routes:  # digests parked above leave Redis's sending hash
@@ -478,11 +515,13 @@ class StreamWorker(Pipeline):
         if not self._to_ack:
             return
         assert self._client is not None and self._store is not None
-        # Parked deliveries must be on disk before Redis forgets their entries.
+        # Parked deliveries must be stored before Redis forgets their entries.
         self._store.flush()
         ids = self._to_ack
         self._to_ack = []
         try:
+            if self._parked_in_redis is not None:
+                await self._parked_in_redis.flush()  # every row parked for ids, at least
             await self._acknowledge(ids)
         except BaseException:
             self._to_ack[:0] = ids
@@ -544,6 +583,9 @@ class StreamWorker(Pipeline):
             "entries_in_flight": len(self._entries),
             "sampled_at": round(time.time(), 1),
             **{f"{name}_total": value for name, value in self._counts.items()},
+            "parked_taken_over_total": (
+                self._parked_in_redis.taken_over if self._parked_in_redis is not None else 0
+            ),
             **self._sampled,
         }
         return report

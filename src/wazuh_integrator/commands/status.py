@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from wazuh_integrator.commands import Command, GlobalOptions
+from wazuh_integrator.config.models import ClusterSettings
 
 __all__ = ["COMMAND", "StatusReport", "gather_status"]
 
@@ -40,6 +41,8 @@ class StatusReport:
     lag: dict[str, Any] | None
     daemon: dict[str, Any]
     integrations: dict[str, dict[str, Any]] = field(default_factory=dict)
+    # With a [cluster] table: where the parked counts come from (Redis), or why not.
+    parked_note: str | None = None
 
     @property
     def healthy(self) -> bool:
@@ -134,6 +137,12 @@ def gather_status(options: GlobalOptions) -> StatusReport:
             if key in dead_errors:
                 # The daemon's own last error, when it answers, is newer or the same.
                 row["last_error_at"], row["last_error"] = dead_errors[key]
+    parked_note = None
+    if settings.cluster is not None:
+        cluster_parked, parked_note = _cluster_parked(settings.cluster)
+        for key, count in cluster_parked.items():
+            row = integrations.setdefault(key, {"dead_letters": 0})
+            row["parked"] = row.get("parked", 0) + count
     daemon = _health(settings.metrics_address)
     for key, live in (daemon.get("integrations") or {}).items():
         row = integrations.setdefault(key, {})
@@ -142,7 +151,22 @@ def gather_status(options: GlobalOptions) -> StatusReport:
         if live.get("last_error"):
             row["last_error"], row["last_error_at"] = live["last_error"], live["last_error_at"]
     lag = _lag(paths.alerts, checkpoint) if checkpoint is not None or database.exists() else None
-    return StatusReport(str(database), checkpoint, lag, daemon, integrations)
+    return StatusReport(str(database), checkpoint, lag, daemon, integrations, parked_note)
+
+
+def _cluster_parked(cluster: ClusterSettings) -> tuple[dict[str, int], str]:
+    """The cluster's parked deliveries per block (in Redis), and a line saying so."""
+    try:
+        from wazuh_integrator.cluster.connection import shown_url
+        from wazuh_integrator.cluster.parked import cluster_parked_counts
+    except ImportError as error:
+        return {}, f"the cluster's are not counted: redis-py is missing ({error.name})"
+    where = shown_url(cluster)
+    try:
+        counts = cluster_parked_counts(cluster)
+    except Exception as error:  # redis-py's errors, OSError: the screen says why
+        return {}, f"the cluster's are not counted: Redis at {where}: {error}"
+    return counts, f"the cluster's, in Redis at {where}, with this node's state store"
 
 
 def _cell(row: dict[str, Any], name: str) -> str:
@@ -209,6 +233,8 @@ def write_status(status: StatusReport, out: TextIO) -> None:
         else:
             rotated = " (and the rest of the rotated file)" if lag["rotated"] else ""
             out.write(f"Lag         {lag['bytes']} bytes, {lag['alerts']} alerts{rotated}\n")
+    if status.parked_note is not None:
+        out.write(f"Parked      {status.parked_note}\n")
     out.write("\n")
     header = (
         "INTEGRATION",
@@ -267,6 +293,7 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
             "lag": status.lag,
             "daemon": {k: v for k, v in status.daemon.items() if k != "integrations"},
             "integrations": status.integrations,
+            **({"parked_note": status.parked_note} if status.parked_note else {}),
         }
         sys.stdout.write(redact_urls_in(json.dumps(document, default=str)) + "\n")
     else:

@@ -45,11 +45,12 @@ from wazuh_integrator.delivery.live import LiveDeliveries
 from wazuh_integrator.delivery.model import Delivery
 from wazuh_integrator.delivery.outcomes import Outcomes
 from wazuh_integrator.delivery.parked import ParkedRetries
+from wazuh_integrator.delivery.parked_rows import ParkedRows, StoreParkedRows
 from wazuh_integrator.delivery.schedule import RetrySchedule
 from wazuh_integrator.delivery.sender import Sender
 from wazuh_integrator.integrations.base import Integration
 from wazuh_integrator.metrics import Metrics
-from wazuh_integrator.ratelimit import Clock, RateLimiter, SharedLimitsFactory
+from wazuh_integrator.ratelimit import Clock, RateLimiter, SharedLimitsFactory, SharedPauseFactory
 from wazuh_integrator.store import StateStore
 
 __all__ = ["CIRCUIT_THRESHOLD", "SAFETY_MARGIN_S", "Deliverer"]
@@ -81,6 +82,8 @@ class Deliverer:
         overflow_bytes: int = OVERFLOW_BYTES,
         retry_parked: bool = True,
         shared_limits: SharedLimitsFactory | None = None,
+        parked_rows: ParkedRows | None = None,
+        shared_pause: SharedPauseFactory | None = None,
     ) -> None:
         block = integration.block
         self.integration = integration
@@ -97,6 +100,8 @@ class Deliverer:
             else integration.default_rate_limits
         )
         self._stopping = asyncio.Event()
+        rows = parked_rows if parked_rows is not None else StoreParkedRows(store)
+        self._rows = rows
         self._circuit = Circuit(
             circuit_threshold,
             initial_s=settings.initial_backoff_s,
@@ -109,6 +114,7 @@ class Deliverer:
             name=block.name,
             secrets=block.secrets,
             store=store,
+            parked_rows=rows,
             metrics=metrics,
             circuit=self._circuit,
             give_up=integration.on_give_up,
@@ -131,6 +137,7 @@ class Deliverer:
             key=key,
             limiter=RateLimiter(() if shared else limits, clock=monotonic),
             shared=shared,
+            pause=shared_pause(key) if shared_pause is not None else None,
             concurrency=self._concurrency,
             attempt_timeout_s=attempt_timeout_s,
             outcomes=self._outcomes,
@@ -153,7 +160,7 @@ class Deliverer:
         )
         self._parked = ParkedRetries(
             key=key,
-            store=store,
+            rows=rows,
             sender=sender,
             outcomes=self._outcomes,
             circuit=self._circuit,
@@ -176,7 +183,7 @@ class Deliverer:
         """Spawn the workers and the parked-retry loop."""
         if self._workers or self._stopped:
             raise RuntimeError(f"deliverer {self.key} was already started")
-        self._outcomes.refresh_gauges()
+        await self._outcomes.refresh_gauges()
         self._workers = [
             asyncio.create_task(self._live.work(), name=f"deliver {self.key} #{n}")
             for n in range(self._concurrency)

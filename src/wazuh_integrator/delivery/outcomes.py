@@ -19,6 +19,7 @@ from wazuh_integrator import compat
 from wazuh_integrator.delivery.circuit import Circuit
 from wazuh_integrator.delivery.failure_log import FailureLog
 from wazuh_integrator.delivery.model import Delivery, Job
+from wazuh_integrator.delivery.parked_rows import ParkedRows
 from wazuh_integrator.errors import DeliveryError
 from wazuh_integrator.integrations.base import Alert
 from wazuh_integrator.metrics import DELIVERY_OUTCOMES, Metrics
@@ -30,8 +31,9 @@ __all__ = ["ERROR_TEXT_BYTES", "GAUGE_REFRESH_S", "Outcomes"]
 
 log = logging.getLogger(__name__)
 
-# How often the parked and dead-letter gauges are recounted from the store:
-# another process (the dead-letter commands) changes both tables.
+# How often the parked and dead-letter gauges are recounted from where the
+# rows are: another process (the dead-letter commands, the other cluster
+# workers) changes them too.
 GAUGE_REFRESH_S: Final = 30.0
 ERROR_TEXT_BYTES: Final = 1024
 
@@ -48,6 +50,7 @@ class Outcomes:
         name: str,
         secrets: list[str],
         store: StateStore,
+        parked_rows: ParkedRows,
         metrics: Metrics,
         circuit: Circuit,
         give_up: GiveUp,
@@ -59,6 +62,7 @@ class Outcomes:
         self._name = name
         self._secrets = secrets
         self._store = store
+        self.parked_rows = parked_rows
         self.circuit = circuit
         self._give_up = give_up
         self._give_up_timeout_s = give_up_timeout_s
@@ -68,6 +72,9 @@ class Outcomes:
         # Set when the parked table gained due rows or the circuit closed: the
         # parked-retry loop looks again at once instead of at its next poll.
         self.parked_changed = asyncio.Event()
+        # Set when the circuit closed: the parked-retry loop brings the rows
+        # that failed during the outage forward before it looks again.
+        self.receiver_back = False
         self.all_settled = asyncio.Event()
         self.all_settled.set()
         self._unsettled = 0
@@ -123,7 +130,7 @@ class Outcomes:
             text = self.text(job.last_error)
         else:
             text = f"not attempted: {note}" if job.attempts == 0 else note
-        self._store.park(
+        self.parked_rows.park(
             self.key,
             job.delivery.raw,
             attempts=job.attempts,
@@ -209,14 +216,21 @@ class Outcomes:
         if self.circuit.record_success():
             # What failed during the outage waits on its own backoff, up to
             # max_backoff: the receiver is back, so all of it is due now.
-            brought = self._store.bring_forward_parked(self.key, self._clock())
-            log.info(
-                "Integration '%s': the receiver answers again; circuit closed,"
-                " %d parked deliveries due now.",
-                self.key,
-                brought,
-            )
+            self.receiver_back = True
             self.parked_changed.set()
+
+    async def bring_parked_forward(self) -> None:
+        """After the circuit closed: every parked row that failed is due now."""
+        if not self.receiver_back:
+            return
+        self.receiver_back = False
+        brought = await self.parked_rows.bring_forward(self.key, self._clock())
+        log.info(
+            "Integration '%s': the receiver answers again; circuit closed,"
+            " %d parked deliveries due now.",
+            self.key,
+            brought,
+        )
 
     def transient_failure(self, now: float, *, probe: bool = False) -> None:
         if self.circuit.record_failure(now, probe=probe):
@@ -238,15 +252,25 @@ class Outcomes:
         self._parked_gauge.set(self.parked_now)
         self._store.maybe_commit()
 
-    def refresh_gauges(self) -> None:
-        self.parked_now = self._store.count_parked(self.key)
+    async def refresh_gauges(self) -> None:
+        try:
+            self.parked_now = await self.parked_rows.count(self.key)
+        except Exception as exc:  # Redis away: the gauge keeps its figure until the next count
+            text = self.scrubbed(f"{type(exc).__name__}: {exc}")
+            self.failures.failed(
+                "count parked",
+                text,
+                "Integration '%s': cannot count parked deliveries: %s",
+                self.key,
+                text,
+            )
         self._parked_gauge.set(self.parked_now)
         self._dead_letters_gauge.set(self._store.count_dead_letters(self.key))
         self._last_gauge_refresh = self._monotonic()
 
-    def maybe_refresh_gauges(self) -> None:
+    async def maybe_refresh_gauges(self) -> None:
         if self._monotonic() - self._last_gauge_refresh >= GAUGE_REFRESH_S:
-            self.refresh_gauges()
+            await self.refresh_gauges()
 
     # -- error texts -----------------------------------------------------------
 

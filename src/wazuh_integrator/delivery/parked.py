@@ -1,12 +1,16 @@
-"""The parked-retry loop: deliveries waiting in the state store are tried
-again when due, with longer and longer waits, until delivered or older than
-``max_retry_age``.
+"""The parked-retry loop: parked deliveries are tried again when due, with
+longer and longer waits, until delivered or older than ``max_retry_age``.
+
+The rows live behind :class:`~wazuh_integrator.delivery.parked_rows.ParkedRows`
+(the state store, or Redis for cluster workers): this loop claims the due
+ones, so that it never tries a row another loop is trying, and gives each
+back removed, rescheduled or released.
 
 While the circuit is open, one due delivery at a time is tried, as the
 *probe*, when the circuit says a probe is due; the others wait, and those
 older than ``max_retry_age`` are dead-lettered without a last attempt. Rows
-that another process parks (``dead-letter replay``) are found by polling
-every ``PARKED_POLL_S``.
+that another process parks (``dead-letter replay``, another cluster worker)
+are found by polling every ``PARKED_POLL_S``.
 """
 
 from __future__ import annotations
@@ -21,19 +25,20 @@ from wazuh_integrator.config.models import IntegrationSettings
 from wazuh_integrator.delivery.circuit import Circuit
 from wazuh_integrator.delivery.model import decode_raw
 from wazuh_integrator.delivery.outcomes import Outcomes
+from wazuh_integrator.delivery.parked_rows import ParkedRows
 from wazuh_integrator.delivery.schedule import RetrySchedule
 from wazuh_integrator.delivery.sender import Sender, Slot
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Transient
 from wazuh_integrator.integrations.base import Alert
 from wazuh_integrator.ratelimit import Clock
-from wazuh_integrator.store import ParkedDelivery, StateStore
+from wazuh_integrator.store import ParkedDelivery
 
 __all__ = ["PARKED_BATCH_PER_WORKER", "PARKED_POLL_S", "ParkedRetries"]
 
 log = logging.getLogger(__name__)
 
-# How often the loop looks at the store even when nothing here changed it:
-# `dead-letter replay` parks rows from another process.
+# How often the loop looks at the rows even when nothing here changed them:
+# `dead-letter replay` and the other cluster workers park rows too.
 PARKED_POLL_S: Final = 2.0
 PARKED_BATCH_PER_WORKER: Final = 4
 
@@ -43,7 +48,7 @@ class ParkedRetries:
         self,
         *,
         key: str,
-        store: StateStore,
+        rows: ParkedRows,
         sender: Sender,
         outcomes: Outcomes,
         circuit: Circuit,
@@ -55,7 +60,7 @@ class ParkedRetries:
         clock: Clock,
     ) -> None:
         self.key = key
-        self._store = store
+        self._rows = rows
         self._sender = sender
         self._outcomes = outcomes
         self._circuit = circuit
@@ -70,14 +75,15 @@ class ParkedRetries:
         """Until a stop: wait for the next due row (or the next probe), try it."""
         while not self._stopping.is_set():
             try:
+                await self._outcomes.bring_parked_forward()
                 now = self._clock()
-                due_at = self._store.next_parked_due_at(self.key)
+                due_at = await self._rows.next_due_at(self.key)
                 if due_at is not None and self._circuit.is_open:
                     due_at = max(due_at, self._circuit.next_probe_at)
                 if due_at is None or due_at > now:
                     wait_s = PARKED_POLL_S if due_at is None else min(due_at - now, PARKED_POLL_S)
                     await self._wait_for_change(wait_s)
-                    self._outcomes.maybe_refresh_gauges()
+                    await self._outcomes.maybe_refresh_gauges()
                     continue
                 await self._retry_due(now)
             except asyncio.CancelledError:
@@ -101,7 +107,7 @@ class ParkedRetries:
 
     async def _retry_due(self, now: float) -> None:
         probing = self._circuit.is_open
-        batch = self._store.due_parked(self.key, now, self._batch)
+        batch = await self._rows.claim_due(self.key, now, self._batch)
         to_try: list[ParkedDelivery] = []
         for parked in batch:
             if probing and now - parked.first_failed_at >= self._max_retry_age_s:
@@ -110,6 +116,8 @@ class ParkedRetries:
             else:
                 to_try.append(parked)
         if probing:
+            for parked in to_try[1:]:
+                await self._rows.release(parked)
             to_try = to_try[:1]
         results = await asyncio.gather(
             *(self._retry(parked, probe=probing) for parked in to_try),
@@ -122,7 +130,8 @@ class ParkedRetries:
     async def _retry(self, parked: ParkedDelivery, *, probe: bool) -> None:
         outcomes = self._outcomes
         if self._stopping.is_set() or (self._circuit.is_open and not probe):
-            return  # left due in the store: tried after restart or by the next probe
+            await self._rows.release(parked)  # tried after restart or by the next probe
+            return
         alert = decode_raw(parked.alert)
         if alert is None:
             await self._dead_letter(
@@ -130,12 +139,13 @@ class ParkedRetries:
             )
             return
         if await self._sender.take_slot(alert, horizon_s=float("inf")) is not Slot.GRANTED:
+            await self._rows.release(parked)
             return
         attempts = parked.attempts + 1
         error = await self._sender.attempt(alert, attempts)
         now = self._clock()
         if error is None:
-            self._store.remove_parked(parked.id)
+            await self._rows.remove(parked)
             outcomes.parked_count_changed(-1)
             outcomes.delivered()
             return
@@ -151,8 +161,8 @@ class ParkedRetries:
         if not isinstance(error, RateLimited) or error.retry_after_s is None:
             outcomes.transient_failure(now, probe=probe)
         text = outcomes.text(error)
-        self._store.reschedule_parked(
-            parked.id, attempts=attempts, next_attempt_at=now + wait_s, last_error=text
+        await self._rows.reschedule(
+            parked, attempts=attempts, next_attempt_at=now + wait_s, last_error=text
         )
         outcomes.failures.failed(
             "parked retry",
@@ -185,7 +195,7 @@ class ParkedRetries:
             first_failed_at=parked.first_failed_at,
             error=error,
         )
-        self._store.remove_parked(parked.id)
+        await self._rows.remove(parked)
         self._outcomes.parked_count_changed(-1)
         if call_back:
             await self._outcomes.call_on_give_up(alert, error)

@@ -18,7 +18,7 @@ from wazuh_integrator.delivery.outcomes import Outcomes
 from wazuh_integrator.errors import DeliveryError, RateLimited, Timeout, Transient
 from wazuh_integrator.integrations.base import Alert, Integration
 from wazuh_integrator.metrics import Metrics
-from wazuh_integrator.ratelimit import Clock, RateLimiter, SharedLimits
+from wazuh_integrator.ratelimit import Clock, RateLimiter, SharedLimits, SharedPause
 
 __all__ = ["Sender", "Slot", "sleep_unless"]
 
@@ -54,13 +54,16 @@ class Sender:
         stopping: asyncio.Event,
         monotonic: Clock = time.monotonic,
         shared: SharedLimits | None = None,
+        pause: SharedPause | None = None,
     ) -> None:
         self.integration = integration
         self.key = key
         self.limiter = limiter
         # Cluster mode: limits shared by every worker replace the in-process
-        # windows; pauses a receiver asks for (429, Retry-After) stay in process.
+        # windows, and a pause a receiver asks for (429, Retry-After) is told
+        # to every worker.
         self._shared = shared
+        self._pause = pause
         self._shared_wait_s = 0.0
         self.attempt_timeout_s = attempt_timeout_s
         self._outcomes = outcomes
@@ -83,6 +86,15 @@ class Sender:
         if not self.integration.needs_request(alert):
             return Slot.GRANTED
         waited = False
+        while self._pause is not None and (paused_s := await self._pause.remaining_s()) > 0:
+            if paused_s > horizon_s:
+                self._shared_wait_s = paused_s
+                return Slot.TOO_FAR
+            if not waited:
+                waited = True
+                self._rate_limited_metric.inc()
+            if not await sleep_unless(self._stopping, paused_s):
+                return Slot.STOPPING
         while not self.limiter.try_acquire():
             delay_s = self.limiter.delay_s()
             if delay_s > horizon_s:
@@ -142,6 +154,10 @@ class Sender:
         """The receiver said slow down: the whole integration waits; the wait."""
         wait_s = retry_wait_s(backoff, error.retry_after_s)
         self.limiter.pause_for(wait_s)
+        if self._pause is not None and error.retry_after_s is not None:
+            # Only a wait the receiver named is the cluster's: a bare 429 or
+            # 503 is answered by this worker's own backoff.
+            self._pause.announce(retry_wait_s(0.0, error.retry_after_s))
         self._rate_limited_metric.inc()
         return wait_s
 
