@@ -78,7 +78,7 @@ class ChangeWatch:
             return None
         try:
             directory_wd = inotify.add_watch(path.parent, _DIRECTORY_MASK)
-            return cls(path, inotify, on_change, directory_wd)
+            watch = cls(path, inotify, on_change, directory_wd)
         except OSError as exc:
             inotify.close()
             log.warning(
@@ -87,6 +87,8 @@ class ChangeWatch:
                 _reason(exc),
             )
             return None
+        log.info("Following %s with inotify.", path)
+        return watch
 
     @property
     def complete(self) -> bool:
