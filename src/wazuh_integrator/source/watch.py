@@ -97,7 +97,8 @@ class ChangeWatch:
 
     def close(self) -> None:
         if self._fd >= 0:
-            self._loop.remove_reader(self._fd)
+            if not self._loop.is_closed():  # an async generator finalized at loop shutdown
+                self._loop.remove_reader(self._fd)
             self._inotify.close()
             self._fd = -1
 
