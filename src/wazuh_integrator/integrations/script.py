@@ -64,6 +64,10 @@ class ScriptIntegration(Integration):
     retry_by_default = False
     default_concurrency = 4
 
+    def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
+        super().__init__(block, context)
+        self._workdirs = Workdirs(context.state_dir.absolute() / "tmp")
+
     @property
     def attempt_timeout_s(self) -> float:
         # The script gets <timeout> and <retries> and, like stock's own
@@ -74,10 +78,6 @@ class ScriptIntegration(Integration):
     @property
     def script_path(self) -> Path:
         return WazuhPaths.from_home(self.context.home.absolute()).integrations_dir / self.block.name
-
-    def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
-        super().__init__(block, context)
-        self._workdirs = Workdirs(context.state_dir.absolute() / "tmp")
 
     async def close(self) -> None:
         self._workdirs.close()
