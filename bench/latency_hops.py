@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import gc
 import os
 import re
 import statistics
@@ -80,7 +81,17 @@ def _daemon_main(record: Path) -> None:
     deliverer.Deliverer.submit = submit  # type: ignore[method-assign]
     intake.Intake.take = take  # type: ignore[method-assign]
     webhook.send_body = send_body  # type: ignore[assignment]
-    atexit.register(lambda: record.write_bytes(orjson.dumps(stamps)))
+    collections: list[tuple[int, int]] = []  # (generation, ns) of each garbage collection
+    started: list[int] = [0]
+
+    def on_gc(phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            started[0] = time.monotonic_ns()
+        else:
+            collections.append((info["generation"], time.monotonic_ns() - started[0]))
+
+    gc.callbacks.append(on_gc)
+    atexit.register(lambda: record.write_bytes(orjson.dumps({"stamps": stamps, "gc": collections})))
     sys.exit(cli.main(sys.argv[1:]))
 
 
@@ -114,7 +125,15 @@ def measure(rate_per_s: int, duration_s: float, follow: str) -> dict[str, tuple[
         finally:
             daemon.stop()
         recorded = receiver.stop()
-    stamps = orjson.loads(stamps_file.read_bytes())
+    recorded_in_daemon = orjson.loads(stamps_file.read_bytes())
+    stamps = recorded_in_daemon["stamps"]
+    for generation in (0, 1, 2):
+        pauses = [ns / 1e6 for gen, ns in recorded_in_daemon["gc"] if gen == generation]
+        if pauses:
+            print(
+                f"follow = {follow!r}: {len(pauses)} collections of generation {generation}, "
+                f"longest {max(pauses):.2f} ms, {sum(pauses):.1f} ms in all"
+            )
     received = {alert_id.split(".")[0]: ns for ns, alert_id in recorded["receipts"]}
     steps: dict[str, list[float]] = {}
     for written, arrived in received.items():
