@@ -10,6 +10,8 @@ Never run by the tests or CI. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import compileall
+import importlib.util
 import logging
 import shutil
 import sys
@@ -85,6 +87,21 @@ def prepare_data(context: Context) -> None:
         context.data[name] = path
 
 
+def compile_package() -> None:
+    """Write the daemon's bytecode, as pip does when it installs a wheel.
+
+    An editable install leaves ``src/`` uncompiled, and with
+    PYTHONDONTWRITEBYTECODE set every daemon start compiled some fifty
+    modules again (about 0.1 s of CPU, which scenario 1 counted).
+    """
+    spec = importlib.util.find_spec("wazuh_integrator")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("wazuh_integrator is not installed in this Python")
+    for location in spec.submodule_search_locations:
+        if not compileall.compile_dir(location, quiet=1):
+            raise RuntimeError(f"could not compile {location}")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -111,6 +128,7 @@ def main() -> int:
     if nginx is None:
         log.warning("no nginx: falling back to our own receiver for the fast receiver")
     context = Context(sizes, work, nginx, profile=not args.no_profile, results_dir=args.output)
+    compile_package()
     started = time.monotonic()
     outcomes: list[Outcome] = []
     try:

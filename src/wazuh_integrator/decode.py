@@ -12,7 +12,7 @@ would have.
 
 from __future__ import annotations
 
-from typing import Any, Final
+from typing import Any, Final, TypeAlias
 
 import msgspec
 import orjson
@@ -20,7 +20,16 @@ import orjson
 from wazuh_integrator.filters import FilterFields
 from wazuh_integrator.nesting import MAX_NESTING, NestingError, check_nesting
 
-__all__ = ["AlertDecodeError", "AlertTooDeepError", "decode_alert", "decode_fields"]
+__all__ = [
+    "AlertDecodeError",
+    "AlertTooDeepError",
+    "FieldValues",
+    "decode_alert",
+    "decode_field_values",
+    "decode_fields",
+    "decode_fields_fully",
+    "trusted_fields",
+]
 
 
 class AlertDecodeError(ValueError):
@@ -45,10 +54,29 @@ class _Alert(msgspec.Struct, gc=False):
 _FIELDS_DECODER: Final = msgspec.json.Decoder(_Alert)
 
 
+FieldValues: TypeAlias = tuple[int | None, str | None, tuple[str, ...] | None, str | None]
+"""``rule.level``, ``rule.id``, ``rule.groups`` and ``location`` as the fast
+decoder read them, unchecked: hashable, so that routing can remember what it
+decided for them (:mod:`~wazuh_integrator.routing`)."""
+
+
 def decode_fields(line: bytes) -> FilterFields:
     """The filter fields of one alert line.
 
     Raises :class:`AlertDecodeError` when the line is not a JSON object.
+    """
+    values = decode_field_values(line)
+    fields = trusted_fields(values) if values is not None else None
+    return fields if fields is not None else decode_fields_fully(line)
+
+
+def decode_field_values(line: bytes) -> FieldValues | None:
+    """The four filter fields as the fast decoder reads them, or ``None`` when
+    only :func:`decode_fields_fully` can read this line.
+
+    What :func:`trusted_fields` makes of the values depends on nothing else in
+    the line. Raises :class:`AlertTooDeepError` for a line nested too deeply
+    for the fast decoder.
     """
     try:
         alert = _FIELDS_DECODER.decode(line)
@@ -61,11 +89,17 @@ def decode_fields(line: bytes) -> FilterFields:
         # string), or invalid UTF-8, which msgspec rejects in the fields it
         # reads and lets pass in those it skips: the full decoder has the last
         # word.
-        return FilterFields.from_alert(decode_alert(line))
+        return None
     rule = alert.rule
     if rule is None:
-        return FilterFields.from_alert(decode_alert(line))
-    level, rule_id, groups, location = rule.level, rule.id, rule.groups, alert.location
+        return None
+    return (rule.level, rule.id, rule.groups, alert.location)
+
+
+def trusted_fields(values: FieldValues) -> FilterFields | None:
+    """The filter fields the fast decoder's ``values`` stand for, or ``None``
+    when the line needs :func:`decode_fields_fully` after all."""
+    level, rule_id, groups, location = values
     if (
         level is None
         # Beyond a C int, cJSON saturates it: the full path does the same.
@@ -81,8 +115,14 @@ def decode_fields(line: bytes) -> FilterFields:
         # Missing here may mean present under another case ("Rule"), which
         # the stock daemon accepts, or null, which it does not; a NUL ends a
         # string there. The slow path reads all of that like stock does.
-        return FilterFields.from_alert(decode_alert(line))
+        return None
     return FilterFields.trusted(True, level, rule_id, groups, location)
+
+
+def decode_fields_fully(line: bytes) -> FilterFields:
+    """The filter fields read from the whole decoded alert, the way stock reads
+    them (member names in any case, strings cut at a NUL)."""
+    return FilterFields.from_alert(decode_alert(line))
 
 
 def decode_alert(line: bytes) -> dict[str, Any]:

@@ -15,7 +15,7 @@ import signal
 import sqlite3
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import chain
@@ -27,12 +27,7 @@ from wazuh_integrator.analysisd import AnalysisdSocket
 from wazuh_integrator.config.changes import keys_needing_restart, running_settings, same_block
 from wazuh_integrator.config.loading import inspect_configuration
 from wazuh_integrator.config.models import IntegrationBlock, Settings, WazuhPaths
-from wazuh_integrator.decode import (
-    AlertDecodeError,
-    AlertTooDeepError,
-    decode_alert,
-    decode_fields,
-)
+from wazuh_integrator.decode import AlertDecodeError, AlertTooDeepError, decode_alert
 from wazuh_integrator.delivery import Deliverer, Delivery
 from wazuh_integrator.errors import ConfigError
 from wazuh_integrator.filters import AlertFilter, compile_filter
@@ -42,6 +37,7 @@ from wazuh_integrator.integrations.registry import Registry
 from wazuh_integrator.integrations.sessions import HttpSessions
 from wazuh_integrator.metrics import INVALID_REASONS, CounterChild, Metrics, serve_metrics
 from wazuh_integrator.ratelimit import SharedLimitsFactory
+from wazuh_integrator.routing import Router
 from wazuh_integrator.run_summary import IntegrationSummary, RunSummary
 from wazuh_integrator.sdnotify import notify, watchdog_interval_s, watchdog_loop
 from wazuh_integrator.secret import redact_urls_in
@@ -171,7 +167,7 @@ class Pipeline:
         self.options = options
         self.state_dir = configuration.settings.resolved_state_dir(paths.home)
         self.metrics = Metrics()
-        self.routes: list[Route] = []
+        self.routes = []
         self._stop = asyncio.Event()
         self._reload_requested = False
         self._started_at = time.time()
@@ -192,6 +188,19 @@ class Pipeline:
         self._shared_limits: SharedLimitsFactory | None = None
         # ... and this, so that lookups are cached once for all of them.
         self._lookup_cache: LookupCache | None = None
+
+    @property
+    def routes(self) -> list[Route]:
+        """The enabled blocks, in ossec.conf's order. Assign a new list to
+        change them (never change the list in place): the router is rebuilt
+        with it."""
+        return self._routes
+
+    @routes.setter
+    def routes(self, routes: list[Route]) -> None:
+        self._routes = routes
+        # What the old filters decided holds nothing for the new ones.
+        self._router = Router(routes, [route.alert_filter for route in routes])
 
     # -- lifecycle -------------------------------------------------------
 
@@ -676,8 +685,7 @@ class Pipeline:
         read_total = self.metrics.alerts_read_total
         async for batch in tailer.batches():
             read_total.inc(len(batch))  # per block, not per line: the hot path
-            for line in batch:
-                await self._route_line(line)
+            await self._route_batch(batch)
             if batch:
                 self._read_end = batch[-1].end
                 self._read_progress_at = time.monotonic()
@@ -718,9 +726,38 @@ class Pipeline:
         lag = stat.st_size - position.offset if same_file and position else stat.st_size
         self.metrics.checkpoint_lag_bytes.set(max(lag, 0))
 
+    async def _route_batch(self, batch: list[Line]) -> None:
+        """Route every line of ``batch``, in order.
+
+        Most lines match nothing: they are decided without a coroutine each,
+        and a run of them moves the watermark once, at its last line, before
+        the next await. The watermark is then where routing line by line
+        would have left it whenever another task can look at it.
+        """
+        idle_end: Position | None = None
+        routes_for = self._routes_for
+        for line in batch:
+            matched = routes_for(line)
+            if not matched:
+                idle_end = line.end
+                continue
+            if idle_end is not None:
+                self._watermark.line_without_work(idle_end)
+                idle_end = None
+            await self._deliver(matched, line)
+        if idle_end is not None:
+            self._watermark.line_without_work(idle_end)
+
     async def _route_line(self, line: Line) -> None:
-        metrics = self.metrics
-        watermark = self._watermark
+        matched = self._routes_for(line)
+        if matched:
+            await self._deliver(matched, line)
+        else:
+            self._watermark.line_without_work(line.end)
+
+    def _routes_for(self, line: Line) -> tuple[Route, ...]:
+        """The routes that take ``line``; none for a line that is skipped,
+        which is logged and counted here."""
         if line.oversize:
             log.warning(
                 "Skipping a line longer than %d bytes at %s offset %d.",
@@ -728,31 +765,33 @@ class Pipeline:
                 line.start.path,
                 line.start.offset,
             )
-            metrics.alerts_invalid_total.labels(reason="oversize").inc()
-            watermark.line_without_work(line.end)
-            return
+            self.metrics.alerts_invalid_total.labels(reason="oversize").inc()
+            return ()
         try:
-            fields = decode_fields(line.data)
+            # Looked up on each line: a reload during a delivery's await
+            # replaces the router.
+            matched = self._router.routes_for(line.data)
         except AlertDecodeError as exc:
             self._skip_invalid(line, exc)
-            return
-        if not fields.has_rule:
+            return ()
+        if matched is None:
             log.warning(
                 "Skipping an alert without a rule object at %s offset %d.",
                 line.start.path,
                 line.start.offset,
             )
-            metrics.alerts_invalid_total.labels(reason="no_rule").inc()
-            watermark.line_without_work(line.end)
-            return
-        matched = [route for route in self.routes if route.alert_filter.matches(fields)]
-        if not matched:
-            watermark.line_without_work(line.end)
-            return
+            self.metrics.alerts_invalid_total.labels(reason="no_rule").inc()
+            return ()
+        return matched
+
+    async def _deliver(self, matched: tuple[Route, ...], line: Line) -> None:
+        """Hand a matched line to its routes' deliverers (after the floods stage)."""
+        watermark = self._watermark
         try:
             alert = decode_alert(line.data)
         except AlertDecodeError as exc:  # valid for the fast decoder, not for the full one
             self._skip_invalid(line, exc)
+            watermark.line_without_work(line.end)
             return
         deliveries = self._shape(matched, alert, line)
         if not deliveries:
@@ -764,7 +803,7 @@ class Pipeline:
 
     @staticmethod
     def _shape(
-        matched: list[Route], alert: dict[str, Any], line: Line
+        matched: Sequence[Route], alert: dict[str, Any], line: Line
     ) -> list[tuple[Route, dict[str, Any], bytes]]:
         """The floods stage: what each matched block delivers now."""
         deliveries = []
@@ -792,7 +831,6 @@ class Pipeline:
         )
         reason = "too_deep" if too_deep else "not_json"
         self.metrics.alerts_invalid_total.labels(reason=reason).inc()
-        self._watermark.line_without_work(line.end)
 
     def _keep_state_file(self) -> None:
         """Notice a state database deleted (or replaced) under us, and restore it."""

@@ -23,7 +23,7 @@ from wazuh_integrator.cluster.connection import Outage, connect, node_name, show
 from wazuh_integrator.cluster.metrics import ClusterMetrics
 from wazuh_integrator.cluster.stream import FIELD_ALERT, FIELD_NODE
 from wazuh_integrator.config.models import ClusterSettings, WazuhPaths
-from wazuh_integrator.decode import AlertDecodeError, decode_fields
+from wazuh_integrator.decode import AlertDecodeError
 from wazuh_integrator.pipeline import LoadedConfiguration, Pipeline, RunOptions
 from wazuh_integrator.source import AlertTailer, Line
 
@@ -107,7 +107,7 @@ class StreamReader(Pipeline):
             return False
         metrics.alerts_read_total.inc()
         try:
-            fields = decode_fields(line.data)
+            routes = self._router.routes_for(line.data)
         except AlertDecodeError as exc:
             log.warning(
                 "Skipping a line that is not a JSON object at %s offset %d: %s",
@@ -117,15 +117,12 @@ class StreamReader(Pipeline):
             )
             metrics.alerts_invalid_total.labels(reason="not_json").inc()
             return False
-        if not fields.has_rule:
+        if routes is None:
             metrics.alerts_invalid_total.labels(reason="no_rule").inc()
             return False
-        matched = False
-        for route in self.routes:
-            if route.alert_filter.matches(fields):
-                route.matched_total.inc()
-                matched = True
-        return matched
+        for route in routes:
+            route.matched_total.inc()
+        return bool(routes)
 
     async def _append(self, entries: list[tuple[bytes, Callable[[], None]]]) -> None:
         """XADD every entry, retrying until Redis has taken them all; then settle them."""
