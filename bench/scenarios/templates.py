@@ -4,12 +4,13 @@ code) and with a template: the shipped ``slack.json.j2``, which renders the
 same bytes, and a short Block-Kit-style one. Runs alternate, so that drift of
 a loaded machine falls on all three alike.
 
-The check is on alerts per second of daemon CPU: the daemon is CPU-bound, so
-that is its throughput on a machine of its own, and it is what a template
-costs. Wall-clock throughput is reported too; on a shared machine it swings
-with the load of other processes, and whether a run has an overflow episode
-(alerts held in memory, then in the store, docs/delivery.md) changes it by
-up to half in either variant."""
+Both alerts per second of daemon CPU and alerts per wall-clock second are
+checked against the target. The daemon is CPU-bound, so the CPU rate is its
+throughput on a machine of its own, and it is what a template costs. The
+wall-clock rate is the throughput the issue asks for; on a shared machine it
+swings with the load of other processes, and whether a run has an overflow
+episode (alerts held in memory, then in the store, docs/delivery.md) changes
+it by up to half in either variant, so read it from a quiet machine."""
 
 from __future__ import annotations
 
@@ -81,7 +82,8 @@ def run(context: Context) -> Outcome:
         outcome.figures[f"{variant}_cpu_s"] = round(median(cpu_s[variant]), 3)
     outcome.figures.update({"alerts": count, "runs": sizes.runs, "receiver": kind})
     for variant, what in (("default", "shipped slack.json.j2"), ("short", "a short template")):
-        outcome.figures[f"{variant}_wall_ratio"] = round(rates[variant] / rates["none"], 2)
+        wall_ratio = rates[variant] / rates["none"]
+        outcome.figures[f"{variant}_wall_ratio"] = round(wall_ratio, 2)
         ratio = cpu_rates[variant] / cpu_rates["none"]
         outcome.figures[f"{variant}_ratio"] = round(ratio, 2)
         outcome.checks.append(
@@ -93,13 +95,25 @@ def run(context: Context) -> Outcome:
                 ratio >= TARGET_RATIO,
             )
         )
+        # The must-show is throughput: checked on the wall clock too, which a
+        # loaded machine blurs (see the docstring); a quiet one settles it.
+        outcome.checks.append(
+            Check(
+                f"{what} against no template, alerts per wall-clock second",
+                round(wall_ratio, 2),
+                "x",
+                f"≥ {TARGET_RATIO}",
+                wall_ratio >= TARGET_RATIO,
+            )
+        )
     outcome.notes.append(
         f"{count:,} alerts to one `slack` block posting to {kind} on 127.0.0.1, whole "
         "`run --once` process timed. No template: the payload is built in code. "
         "`slack.json.j2`: the shipped template that renders stock's payload byte for byte "
         "(every value through Jinja2, the result parsed as JSON). Short: a Block Kit "
-        "message of two escaped strings. Runs alternate between the three. The check "
-        "compares alerts per second of daemon CPU (user + system); wall-clock rates: "
+        "message of two escaped strings. Runs alternate between the three. The checks "
+        "compare alerts per second of daemon CPU (user + system) and of wall clock, "
+        "which a loaded machine blurs; wall-clock rates: "
         f"none {rates['none']:,.0f}/s, shipped {rates['default']:,.0f}/s, "
         f"short {rates['short']:,.0f}/s."
     )

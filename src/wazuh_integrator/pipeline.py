@@ -512,7 +512,10 @@ class Pipeline:
             if old is not None:
                 unmatched.remove(old)
                 same_settings = running.settings.for_block(block) == settings.for_block(block)
-                if same_settings:
+                edited = old.integration.templates_changed()
+                for shown in edited:
+                    log.info("Template %s changed: '%s' starts again with it.", shown, block.name)
+                if same_settings and not edited:
                     new_routes.append(old)
                     continue
                 unmatched.append(old)  # retired below; its parked work passes to the new one

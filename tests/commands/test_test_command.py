@@ -202,7 +202,7 @@ def test_a_preview_that_fails_gives_a_null_payload_and_a_warning(home: WazuhHome
 
     result = run_test(home, "--json", str(ALERTS / "ssh_brute_force.json"))
 
-    assert result.returncode == 0
+    assert result.returncode == 3  # a body that cannot be built is a failure, plugin or not
     failed = {**hit("custom-broken", 0, None), "error": "'no such field'"}
     assert json_lines(result.stdout) == [{"alert_id": "1709288430.98765", "results": [failed]}]
     assert "custom-broken#0 could not build its payload for alert 1709288430.98765" in (
@@ -435,7 +435,7 @@ def test_templates_are_rendered_and_their_failures_shown(home: WazuhHome) -> Non
 
     result = run_test(home, str(ALERTS / "ssh_brute_force.json"))
 
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 3, result.stderr
     assert '"text": "sshd: brute force trying to get access to the system. Non existent user."' in (
         result.stdout
     )
@@ -443,6 +443,37 @@ def test_templates_are_rendered_and_their_failures_shown(home: WazuhHome) -> Non
         "  #1   teams  MATCH but no body: template etc/templates/teams.j2:1:"
         " alert.rule.no_such is missing\n"
     ) in result.stdout
+    assert "Totals: 1 alert read, 0 not an alert, 1 with no body\n" in result.stdout
+    assert "  #1   teams  sent 0, not sent 1 (no body 1)\n" in result.stdout
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-payload",), ("--json",)])
+def test_a_template_that_fails_to_render_exits_3_naming_it(
+    home: WazuhHome, flags: tuple[str, ...]
+) -> None:
+    templates = home.root / "etc" / "templates"
+    templates.mkdir()
+    (templates / "slack.json.j2").write_text(
+        '{"text": "{{ alert.rule.description }}",\n "n": {{ 1 // alert.rule.zero }}}\n'
+    )
+    home.write_config(
+        ossec_conf(integration_block("slack", hook_url="https://hooks.slack.com/services/T/B/tok"))
+    )
+    home.write_settings('[integrations.slack]\ntemplate = "etc/templates/slack.json.j2"\n')
+    alert = {"id": "1.1", "rule": {"level": 9, "id": "5712", "description": "d", "zero": 0}}
+
+    result = run_test(home, *flags, "-", stdin=alert_lines(alert))
+
+    assert result.returncode == 3, result.stderr
+    why = (
+        "template etc/templates/slack.json.j2:2:"
+        " ZeroDivisionError: integer division or modulo by zero"
+    )
+    if "--json" in flags:
+        assert json_lines(result.stdout)[0]["results"][0]["error"] == why
+        assert "1 with no body" in result.stderr
+    else:
+        assert f"  #0   slack  MATCH but no body: {why}\n" in result.stdout
 
 
 def test_unicode_line_separators_inside_an_alert_do_not_split_it() -> None:

@@ -6,8 +6,10 @@ integration is shown with its verdict: sent (its filters pass and the
 integration would send it, with the body), or not sent and why (a filter, or
 the integration's own skip rule). Totals close the output.
 
-Exit status: 0 when every alert was read, 2 when some input was not an alert,
-1 when the configuration is invalid (nothing is read then).
+Exit status: 0 when every alert was read and every body built, 3 when some
+body could not be built (a template that fails on an alert: what ``run``
+would dead-letter it with), else 2 when some input was not an alert, 1 when
+the configuration is invalid (nothing is read then).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ __all__ = ["COMMAND", "DryRun", "Totals"]
 log = logging.getLogger(__name__)
 
 EXIT_BAD_INPUT = 2
+EXIT_NO_BODY = 3
 _SECRET_SHOWN = "<secret>"
 
 
@@ -137,8 +140,11 @@ class DryRun:
                 if skip is not None:
                     reason = f"{SKIPPED_BY_INTEGRATION}: {skip}"
             payload, error = None, None
-            if reason is None and sent is not None and route.integration is not None and payloads:
+            if reason is None and sent is not None and route.integration is not None:
+                # Built even when not shown: a template that fails must be seen.
                 payload, error = self._preview(route, sent)
+                if not payloads:
+                    payload = None
             result = {
                 "integration": route.block.name,
                 "index": route.block.index,
@@ -165,18 +171,19 @@ class DryRun:
             now = self._clock.now
             ready = collector.take_all(now) if final else collector.take_due(now)
             for digest in ready:
-                payload = None
+                payload, error = None, None
                 if route.integration is not None:
-                    payload, _ = self._preview(route, digest.document)
-                found.append(
-                    {
-                        "digest": digest.group_key,
-                        "integration": route.block.name,
-                        "index": route.block.index,
-                        "count": digest.document["count"],
-                        "payload": payload,
-                    }
-                )
+                    payload, error = self._preview(route, digest.document)
+                shown: dict[str, Any] = {
+                    "digest": digest.group_key,
+                    "integration": route.block.name,
+                    "index": route.block.index,
+                    "count": digest.document["count"],
+                    "payload": payload,
+                }
+                if error is not None:
+                    shown["error"] = error
+                found.append(shown)
         return found
 
     @staticmethod
@@ -213,6 +220,7 @@ class DryRun:
 
 
 SKIPPED_BY_INTEGRATION = "skipped by the integration"
+NO_BODY = "no body"
 # How the reasons of AlertFilter.reason() are counted in the totals: by the
 # filter that said no, not by its text, which holds the alert's own values.
 _FILTER_KINDS = (
@@ -256,6 +264,7 @@ class Totals:
 
     alerts: int = 0
     invalid: int = 0
+    no_body: int = 0  # deliveries whose body could not be built (a template failed)
     per_block: dict[int, _IntegrationTotals] = field(default_factory=dict)
 
     def add(self, results: list[dict[str, Any]]) -> None:
@@ -265,7 +274,10 @@ class Totals:
             if totals is None:
                 totals = _IntegrationTotals(result["integration"], result["index"])
                 self.per_block[result["index"]] = totals
-            if result["sent"]:
+            if "error" in result:  # run would dead-letter it: not sent
+                self.no_body += 1
+                totals.not_sent[NO_BODY] += 1
+            elif result["sent"]:
                 totals.sent += 1
             else:
                 totals.not_sent[reason_kind(result["reason"])] += 1
@@ -274,6 +286,7 @@ class Totals:
         return {
             "alerts": self.alerts,
             "invalid": self.invalid,
+            "no_body": self.no_body,
             "integrations": [
                 {
                     "integration": totals.name,
@@ -286,7 +299,10 @@ class Totals:
         }
 
     def write(self, out: TextIO) -> None:
-        out.write(f"Totals: {_plural(self.alerts, 'alert')} read, {self.invalid} not an alert\n")
+        line = f"Totals: {_plural(self.alerts, 'alert')} read, {self.invalid} not an alert"
+        if self.no_body:
+            line += f", {self.no_body} with no body"
+        out.write(line + "\n")
         blocks = [totals for _, totals in sorted(self.per_block.items())]
         width = max((len(totals.name) for totals in blocks), default=0)
         for totals in blocks:
@@ -371,14 +387,16 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
             _write_json(out, {"alert_id": _alert_id(item.alert), "results": results})
         else:
             _write_readable(out, item, results, show_payload=args.payload)
-        _write_digests(out, dry_run.digests(final=False), args)
-    _write_digests(out, dry_run.digests(final=True), args)
+        totals.no_body += _write_digests(out, dry_run.digests(final=False), args)
+    totals.no_body += _write_digests(out, dry_run.digests(final=True), args)
     if args.json:
         out.flush()
         totals.write(sys.stderr)
     else:
         totals.write(out)
     out.flush()
+    if totals.no_body:
+        return EXIT_NO_BODY
     return EXIT_BAD_INPUT if totals.invalid else 0
 
 
@@ -397,21 +415,24 @@ def _send(report: ConfigurationReport, options: GlobalOptions, args: argparse.Na
     return EXIT_BAD_INPUT
 
 
-def _write_digests(out: TextIO, digests: list[dict[str, Any]], args: argparse.Namespace) -> None:
+def _write_digests(out: TextIO, digests: list[dict[str, Any]], args: argparse.Namespace) -> int:
     """A digest is shown when it would be sent: its group's interval has
-    passed by the alerts' own timestamps, or the input has ended."""
+    passed by the alerts' own timestamps, or the input has ended. Returns how
+    many had no body (a template failed on them)."""
     for digest in digests:
         if args.json:
             _write_json(out, digest)
             continue
+        note = f" but no body: {digest['error']}" if "error" in digest else ""
         out.write(
             f"digest for #{digest['index']} {digest['integration']}, group {digest['digest']}:"
-            f" {digest['count']} alert(s)\n"
+            f" {digest['count']} alert(s){note}\n"
         )
         if args.payload and digest["payload"] is not None:
             body = json.dumps(digest["payload"], indent=2, ensure_ascii=False, default=str)
             out.write("".join(f"        {line}\n" for line in body.splitlines()))
         out.write("\n")
+    return sum("error" in digest for digest in digests)
 
 
 def _alert_id(alert: dict[str, Any]) -> str | None:

@@ -145,6 +145,12 @@ class Integration(ABC):
         """
         return None
 
+    def templates_changed(self) -> list[str]:
+        """The template files this integration compiled whose text has
+        changed since: a reload builds the integration again when there are
+        any, although its block and settings are the same. None for most."""
+        return []
+
     def stats(self) -> dict[str, int]:
         """Counters of the integration's own for the health report (the
         lookup cache's hits and misses); none for most."""

@@ -266,6 +266,9 @@ class EmailIntegration(Integration):
         self._server = SmtpServer.parse(block.hook_url.reveal() if block.hook_url else "")
         self._tls: ssl.SSLContext | None = None
 
+    def templates_changed(self) -> list[str]:
+        return self._templates.changed_on_disk()
+
     def _tls_context(self) -> ssl.SSLContext | None:
         """The ``ca_file``, ``client_cert`` and ``client_key`` of integrator.toml
         (checked at start), or None for the system's CAs. Made once per block."""

@@ -1,7 +1,8 @@
-"""The templates of an output that is not a webhook (email): the ones
-configured in integrator.toml, else the shipped defaults, and a failure on an
-alert as a :class:`~wazuh_integrator.errors.Permanent` error naming the
-template's file and line, so that the alert is dead-lettered with the reason.
+"""The templates of one output: the ones configured in integrator.toml, else
+the shipped defaults; a failure on an alert as a
+:class:`~wazuh_integrator.errors.Permanent` error naming the template's file
+and line, so that the alert is dead-lettered with the reason; and whether a
+file changed since it was compiled, so that a reload compiles it again.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from wazuh_integrator.templating import (
     TemplateFormat,
     default_template,
     load_template,
+    read_template_text,
 )
 
 __all__ = ["OutputTemplates"]
@@ -33,10 +35,12 @@ class OutputTemplates:
     ) -> None:
         self._templates: dict[str, Template] = {}
         self._errors: dict[str, TemplateError] = {}
+        self._files: dict[str, Path] = {}
         for role, path in configured.items():
             template_format = formats.get(role)
             if template_format is None:
                 continue  # refused by the configuration reader; never reached by run
+            self._files[role] = home / path
             try:
                 self._templates[role] = load_template(
                     home / path, shown=str(path), template_format=template_format
@@ -45,6 +49,21 @@ class OutputTemplates:
                 # check-config and run refuse this; a file changed since is
                 # reported on each alert, which is then dead-lettered.
                 self._errors[role] = error
+
+    def configured(self, role: str) -> bool:
+        """Whether integrator.toml names a template for ``role``."""
+        return role in self._files
+
+    def template(self, role: str, default: str) -> Template:
+        """The template configured for ``role``, else the shipped ``default``;
+        Permanent when the configured one did not compile."""
+        template = self._templates.get(role)
+        if template is not None:
+            return template
+        error = self._errors.get(role)
+        if error is not None:
+            raise Permanent(f"template {error}")
+        return default_template(default)
 
     def render(
         self,
@@ -56,11 +75,42 @@ class OutputTemplates:
         integration: str,
     ) -> str:
         """``alert`` through the ``role`` template, else ``default``; a failure is Permanent."""
-        error = self._errors.get(role)
-        if error is not None:
-            raise Permanent(f"template {error}")
-        template = self._templates.get(role) or default_template(default)
+        template = self.template(role, default)
         try:
             return template.render(alert=alert, options=options, integration=integration)
         except TemplateError as failed:
             raise Permanent(f"template {failed}") from None
+
+    def render_json_text(
+        self,
+        role: str,
+        default: str,
+        *,
+        alert: Mapping[str, Any],
+        options: Mapping[str, Any] | None,
+        integration: str,
+    ) -> tuple[str, Any]:
+        """The JSON text the template wrote, and its value; not JSON is Permanent."""
+        template = self.template(role, default)
+        try:
+            return template.render_json_text(alert=alert, options=options, integration=integration)
+        except TemplateError as failed:
+            raise Permanent(f"template {failed}") from None
+
+    def changed_on_disk(self) -> list[str]:
+        """The configured template files whose text is no longer the one
+        compiled (edited in place, or unreadable now), by their shown name.
+
+        Read on a reload only: the same path in integrator.toml says nothing
+        about what the file holds, and an editor may keep its mtime."""
+        changed = []
+        for role, path in self._files.items():
+            compiled = self._templates.get(role)
+            shown = compiled.shown if compiled is not None else self._errors[role].path
+            try:
+                text = read_template_text(path, shown)
+            except TemplateError:
+                text = None
+            if compiled is None or text != compiled.source:
+                changed.append(shown)
+        return changed

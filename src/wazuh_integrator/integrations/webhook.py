@@ -28,13 +28,8 @@ from wazuh_integrator.integrations.base import (
     IntegrationContext,
 )
 from wazuh_integrator.integrations.http import USER_AGENT, send_body
-from wazuh_integrator.templating import (
-    Template,
-    TemplateError,
-    TemplateFormat,
-    default_template,
-    load_template,
-)
+from wazuh_integrator.integrations.templated import OutputTemplates
+from wazuh_integrator.templating import Template, TemplateFormat
 
 __all__ = ["Body", "WebhookIntegration", "basic_auth", "json_body"]
 
@@ -89,21 +84,9 @@ class WebhookIntegration(Integration):
 
     def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
         super().__init__(block, context)
-        self._templates: dict[str, Template] = {}
-        self._template_errors: dict[str, TemplateError] = {}
-        for role, path in context.settings.templates.items():
-            template_format = self.template_formats.get(role)
-            if template_format is None:
-                continue  # refused by the configuration reader; never reached by run
-            shown = str(path)
-            try:
-                self._templates[role] = load_template(
-                    context.home / path, shown=shown, template_format=template_format
-                )
-            except TemplateError as error:
-                # check-config and run refuse this; a file changed since is
-                # reported on each alert, which is then dead-lettered.
-                self._template_errors[role] = error
+        self._templates = OutputTemplates(
+            self.template_formats, context.settings.templates, context.home
+        )
         self._headers_cache: dict[str, str] | None = None
 
     # -- what an output says -----------------------------------------------
@@ -137,23 +120,19 @@ class WebhookIntegration(Integration):
 
     def template(self, role: str, default: str) -> Template:
         """The template configured for ``role``, else the shipped ``default``."""
-        error = self._template_errors.get(role)
-        if error is not None:
-            raise Permanent(f"template {error}")
-        return self._templates.get(role) or default_template(default)
+        return self._templates.template(role, default)
 
     def has_template(self, role: str) -> bool:
-        return role in self._templates or role in self._template_errors
+        return self._templates.configured(role)
+
+    def templates_changed(self) -> list[str]:
+        return self._templates.changed_on_disk()
 
     def render(self, role: str, default: str, alert: Alert) -> str:
         """``alert`` through the ``role`` template; a failure is Permanent."""
-        template = self.template(role, default)
-        try:
-            return template.render(
-                alert=alert, options=self.block.options, integration=self.block.name
-            )
-        except TemplateError as error:
-            raise Permanent(f"template {error}") from None
+        return self._templates.render(
+            role, default, alert=alert, options=self.block.options, integration=self.block.name
+        )
 
     def render_json(self, role: str, default: str, alert: Alert) -> Any:
         """``alert`` through a template that writes JSON: the value it wrote."""
@@ -161,13 +140,9 @@ class WebhookIntegration(Integration):
 
     def render_json_text(self, role: str, default: str, alert: Alert) -> tuple[str, Any]:
         """The JSON text a template wrote, and its value; not JSON is Permanent."""
-        template = self.template(role, default)
-        try:
-            return template.render_json_text(
-                alert=alert, options=self.block.options, integration=self.block.name
-            )
-        except TemplateError as error:
-            raise Permanent(f"template {error}") from None
+        return self._templates.render_json_text(
+            role, default, alert=alert, options=self.block.options, integration=self.block.name
+        )
 
     # -- sending ---------------------------------------------------------------
 

@@ -20,6 +20,7 @@ from wazuh_integrator.templating.template import (
     TemplateFormat,
     default_template,
     load_template,
+    read_template_text,
     template_from_text,
 )
 
@@ -30,5 +31,6 @@ __all__ = [
     "TemplateFormat",
     "default_template",
     "load_template",
+    "read_template_text",
     "template_from_text",
 ]

@@ -51,9 +51,13 @@ class FilterError(ValueError):
 def level_name(value: Any) -> str:
     """``low``, ``medium``, ``high`` or ``critical`` for a rule level (a number,
     a numeric string, or a whole alert)."""
-    if isinstance(value, Mapping):
+    if type(value) is dict or isinstance(value, Mapping):  # a dict skips the ABC's check
         rule = value.get("rule")
-        value = rule.get("level") if isinstance(rule, Mapping) else value.get("level")
+        value = (
+            rule.get("level")
+            if type(rule) is dict or isinstance(rule, Mapping)
+            else value.get("level")
+        )
     try:
         level = int(value)
     except (TypeError, ValueError):
@@ -110,7 +114,11 @@ def to_json(value: Any, indent: int | None = None) -> Markup:
     as a JSON value and does not escape it again."""
     option = orjson.OPT_INDENT_2 if indent else 0
     try:
-        return Markup(orjson.dumps(value, default=_json_default, option=option).decode())
+        # str's own constructor decodes and makes the Markup in one step,
+        # without Markup's __new__ looking for __html__ (JSON text has none).
+        return str.__new__(
+            Markup, orjson.dumps(value, default=_json_default, option=option), "utf-8"
+        )
     except TypeError as exc:
         raise FilterError(f"tojson: {exc}") from None
 
