@@ -28,10 +28,19 @@ EXIT_USAGE = 2
 EXIT_INTERNAL = 70  # EX_SOFTWARE
 EXIT_INTERRUPTED = 130
 
+_DEBUG_BEFORE_COMMAND = "debug_before"
+_DEBUG_AFTER_COMMAND = "debug_after"
+_DEBUG_AFTER_ACTION = "debug_after_action"
 
-def _add_global_options(parser: argparse.ArgumentParser, *, after_command: bool) -> None:
+
+def _add_global_options(
+    parser: argparse.ArgumentParser, *, after_command: bool, debug_dest: str
+) -> None:
     # After the subcommand the options default to SUPPRESS, so that one given
-    # before it is not overwritten by the subparser's default.
+    # before it is not overwritten by the subparser's default. Each level counts
+    # its ``-d`` under a name of its own: argparse parses a subcommand into a
+    # fresh namespace and copies it over, so a shared count would lose the
+    # ``-d`` given before a sub-subcommand (``dead-letter -d list``).
     default = argparse.SUPPRESS if after_command else None
     group = parser.add_argument_group("global options")
     group.add_argument(
@@ -57,16 +66,16 @@ def _add_global_options(parser: argparse.ArgumentParser, *, after_command: bool)
     )
     group.add_argument(
         "-d",
-        dest="debug_after" if after_command else "debug_before",
+        dest=debug_dest,
         action="count",
-        default=0,
+        default=default if after_command else 0,
         help="debug output; repeat (-dd) for more",
     )
 
 
 def add_global_options(parser: argparse.ArgumentParser) -> None:
     """The global options, for a command's own sub-subcommands to accept too."""
-    _add_global_options(parser, after_command=True)
+    _add_global_options(parser, after_command=True, debug_dest=_DEBUG_AFTER_ACTION)
 
 
 class _VersionAction(argparse.Action):
@@ -97,14 +106,14 @@ def build_parser(commands: list[Command]) -> argparse.ArgumentParser:
         action=_VersionAction,
         help="show the version, the Python it runs on and its key libraries' versions",
     )
-    _add_global_options(parser, after_command=False)
+    _add_global_options(parser, after_command=False, debug_dest=_DEBUG_BEFORE_COMMAND)
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for command in commands:
         sub = subparsers.add_parser(
             command.name, help=command.help, description=command.description or command.help
         )
         command.add_arguments(sub)
-        _add_global_options(sub, after_command=True)
+        _add_global_options(sub, after_command=True, debug_dest=_DEBUG_AFTER_COMMAND)
         sub.set_defaults(command_object=command)
     return parser
 
@@ -117,7 +126,10 @@ def _global_options(args: argparse.Namespace) -> GlobalOptions:
         home=home,
         config=args.config,
         settings=args.settings,
-        debug=args.debug_before + getattr(args, "debug_after", 0),
+        debug=sum(
+            getattr(args, dest, 0)
+            for dest in (_DEBUG_BEFORE_COMMAND, _DEBUG_AFTER_COMMAND, _DEBUG_AFTER_ACTION)
+        ),
     )
 
 

@@ -18,36 +18,27 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from wazuh_integrator import compat
 from wazuh_integrator.analysisd import AnalysisdSocket
-from wazuh_integrator.config.changes import keys_needing_restart, running_settings, same_block
-from wazuh_integrator.config.loading import inspect_configuration
-from wazuh_integrator.config.models import IntegrationBlock, Settings, WazuhPaths
+from wazuh_integrator.catchup import catch_up_since
+from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
 from wazuh_integrator.decode import AlertDecodeError, AlertTooDeepError, decode_alert
 from wazuh_integrator.delivery import Deliverer, Delivery
-from wazuh_integrator.errors import ConfigError
-from wazuh_integrator.filters import AlertFilter, compile_filter
+from wazuh_integrator.filters import compile_filter
 from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
-from wazuh_integrator.integrations.base import Integration, IntegrationContext, LookupCache
-from wazuh_integrator.integrations.registry import Registry
+from wazuh_integrator.integrations.base import IntegrationContext, LookupCache
 from wazuh_integrator.integrations.sessions import HttpSessions
-from wazuh_integrator.metrics import INVALID_REASONS, CounterChild, Metrics, serve_metrics
+from wazuh_integrator.metrics import INVALID_REASONS, Metrics, serve_metrics
 from wazuh_integrator.ratelimit import SharedLimitsFactory
+from wazuh_integrator.reload import Reloader
+from wazuh_integrator.routes import LoadedConfiguration, Route, load_configuration
 from wazuh_integrator.routing import Router
 from wazuh_integrator.run_summary import IntegrationSummary, RunSummary
 from wazuh_integrator.sdnotify import notify, watchdog_interval_s, watchdog_loop
-from wazuh_integrator.secret import redact_urls_in
 from wazuh_integrator.source import AlertTailer, FileId, Line, Position
-from wazuh_integrator.source.archive import (
-    archived_alert_files,
-    lines_from_first_at_or_after,
-    read_lines,
-    start_at_or_after,
-)
 from wazuh_integrator.source.fingerprint import HEAD_BYTES, head_fingerprint
 from wazuh_integrator.source.opening import open_regular
 from wazuh_integrator.statedir import prepare_state_dir
@@ -75,46 +66,8 @@ class RunOptions:
     replay: Iterable[list[Line]] | None = None
 
 
-@dataclass
-class Route:
-    """One enabled ``<integration>`` block, ready to take alerts."""
-
-    block: IntegrationBlock
-    alert_filter: AlertFilter
-    integration: Integration
-    deliverer: Deliverer
-    matched_total: CounterChild  # this block's series of alerts_matched_total, looked up once
-    shaper: Shaper | None = None  # the floods stage, when the block has one
-
-
 def _mark_of(position: Position) -> Mark:
     return Mark(position.file_id.device, position.file_id.inode, position.offset)
-
-
-@dataclass(frozen=True)
-class LoadedConfiguration:
-    """ossec.conf and integrator.toml, read and checked together."""
-
-    enabled: tuple[IntegrationBlock, ...]
-    settings: Settings
-    registry: Registry
-
-
-def load_configuration(paths: WazuhPaths) -> LoadedConfiguration:
-    """Read both files; raise ConfigError carrying every problem found.
-
-    Blocks that are only disabled are logged and left out, as stock does.
-    """
-    report = inspect_configuration(paths)
-    if report.errors:
-        raise ConfigError(report.errors)
-    for warning in report.warnings:
-        log.warning("%s", warning)
-    for off in report.disabled:
-        log.error(
-            "Integration '%s' (block %d) disabled: %s", off.block.name, off.block.index, off.reason
-        )
-    return LoadedConfiguration(tuple(report.enabled), report.settings, report.registry)
 
 
 def _checkpoint_of(position: Position, head: str | None = None) -> Checkpoint:
@@ -170,6 +123,10 @@ class Pipeline:
         self.routes = []
         self._stop = asyncio.Event()
         self._reload_requested = False
+        # Bound here, so that a subclass's way of building and starting routes is the one used.
+        self._reloader = Reloader(
+            paths, self.metrics, build_route=self._build_route, start_route=self._start_route
+        )
         self._started_at = time.time()
         self._watermark: Watermark[Position] = Watermark(None)
         self._last_checkpoint_save = 0.0
@@ -454,106 +411,9 @@ class Pipeline:
         return Route(block, compile_filter(block), integration, deliverer, matched_total, shaper)
 
     async def _reload(self) -> None:
-        """Apply ossec.conf and integrator.toml as they are now, or keep the
-        running configuration whole when they cannot be applied."""
+        """Apply ossec.conf and integrator.toml as they are now (see :mod:`reload`)."""
         self._reload_requested = False
-        log.info("Reloading configuration.")
-        notify("RELOADING=1", f"MONOTONIC_USEC={time.monotonic_ns() // 1000}")
-        try:
-            await self._reload_now()
-        finally:
-            notify("READY=1")
-
-    async def _reload_now(self) -> None:
-        try:
-            loaded = load_configuration(self.paths)
-        except ConfigError as exc:
-            for issue in exc.issues:
-                log.error("%s", issue)
-            log.error("New configuration refused; the running one stays in force.")
-            self.metrics.config_reloads_total.labels(result="refused").inc()
-            return
-        try:
-            summary = await self._apply(loaded)
-        except Exception as exc:
-            # Caught here so that a failed reload neither ends later reloads
-            # nor the checkpoint saves that share this task.
-            log.debug("Reload failed", exc_info=True)
-            log.error(
-                "New configuration refused (%s: %s); the running one stays in force.",
-                type(exc).__name__,
-                redact_urls_in(str(exc)),
-            )
-            self.metrics.config_reloads_total.labels(result="refused").inc()
-            return
-        self.metrics.config_reloads_total.labels(result="applied").inc()
-        log.info("Configuration reloaded: %s.", summary)
-
-    async def _apply(self, loaded: LoadedConfiguration) -> str:
-        """Swap in ``loaded``; returns what changed, for the log line."""
-        running = self.configuration
-        restart_keys = keys_needing_restart(running.settings, loaded.settings)
-        for key in restart_keys:
-            log.warning(
-                "integrator.toml: '%s' changed: it applies at the next restart;"
-                " the running value stays until then.",
-                key,
-            )
-        settings = running_settings(running.settings, loaded.settings)
-        registry = running.registry if "plugins" in restart_keys else loaded.registry
-        configuration = LoadedConfiguration(loaded.enabled, settings, registry)
-
-        unmatched = list(self.routes)
-        new_routes: list[Route] = []
-        built: list[Route] = []
-        restarting: list[Route] = []
-        for block in configuration.enabled:
-            old = next((r for r in unmatched if same_block(r.block, block)), None)
-            if old is not None:
-                unmatched.remove(old)
-                same_settings = running.settings.for_block(block) == settings.for_block(block)
-                edited = old.integration.templates_changed()
-                for shown in edited:
-                    log.info("Template %s changed: '%s' starts again with it.", shown, block.name)
-                if same_settings and not edited:
-                    new_routes.append(old)
-                    continue
-                unmatched.append(old)  # retired below; its parked work passes to the new one
-                restarting.append(old)
-            route = self._build_route(block, configuration)  # may raise: nothing swapped yet
-            if route is not None:
-                new_routes.append(route)
-                built.append(route)
-
-        # From here on the reader hands alerts to the new routes; the retired
-        # ones park what they still hold, under keys the new ones retry.
-        self.routes = new_routes
-        self.configuration = configuration
-        retired_keys = {route.block.key for route in unmatched}
-        for route in built:
-            if route.block.key not in retired_keys:
-                await self._start_route(route)
-        live_keys = {route.block.key for route in new_routes}
-        for route in unmatched:
-            if not any(route is old for old in restarting):
-                log.info(
-                    "Disabling integration '%s' (block %d).", route.block.name, route.block.index
-                )
-            if route.shaper is not None:
-                await route.shaper.stop()
-            await route.deliverer.stop(settings.grace_period_s)
-            await route.integration.close()
-            if route.block.key not in live_keys:
-                self.metrics.forget_integration(route.block.key)
-        for route in built:
-            if route.block.key in retired_keys:
-                await self._start_route(route)
-        unchanged = len(new_routes) - len(built)
-        restarted = len(restarting)
-        return (
-            f"{unchanged} integration(s) unchanged, {len(built) - restarted} started, "
-            f"{restarted} restarted with new settings, {len(unmatched) - restarted} stopped"
-        )
+        await self._reloader.reload(self)
 
     # -- reading ---------------------------------------------------------
 
@@ -636,53 +496,27 @@ class Pipeline:
             await tailer.close()
 
     async def _catch_up_since(self, since: datetime) -> Position | None:
-        """Deliver the rotated files' alerts from ``since`` on, wait until each
-        is settled, and return where alerts.json is to be read from.
-
-        No checkpoint is saved until this is done: a stop or a crash before
-        then leaves none, and the same ``--since`` does it again (at least
-        once, as everywhere), never skipping what it had not reached.
-        """
-        alerts_path = self._alerts_path
-        files = archived_alert_files(alerts_path.parent, since=since, exclude=[alerts_path])
-        log.info(
-            "Looking for the first alert at or after %s in %d rotated file(s) under %s,"
-            " then in %s.",
-            since.isoformat(),
-            len(files),
-            alerts_path.parent,
-            alerts_path,
-        )
-        max_line_bytes = self.configuration.settings.max_line_bytes
-        batches = chain.from_iterable(
-            read_lines(path, max_line_bytes=max_line_bytes) for path in files
-        )
+        """The rotated files' alerts from ``since`` on (see :mod:`catchup`)."""
         self._watermark = Watermark(None)  # positions in rotated files: never a checkpoint
-        found = 0
-        for batch in lines_from_first_at_or_after(batches, since):
-            for line in batch:
-                await self._route_line(line)
-            found += len(batch)
-            self._read_progress_at = time.monotonic()  # catching up is not being stuck
-            await asyncio.sleep(0)
-            if self._stop.is_set():
-                break
-        if self._stop.is_set():
-            # The shutdown parks what is left; no checkpoint is saved.
+        try:
+            return await catch_up_since(
+                since,
+                self._alerts_path,
+                max_line_bytes=self.configuration.settings.max_line_bytes,
+                route=self._route_caught_up,
+                settle=self._settle_routes,
+                stop=self._stop,
+            )
+        finally:
             self._watermark = Watermark(None)
-            return None
+
+    async def _route_caught_up(self, batch: list[Line]) -> None:
+        await self._route_batch(batch)
+        self._read_progress_at = time.monotonic()  # catching up is not being stuck
+
+    async def _settle_routes(self) -> None:
         for route in self.routes:
             await route.deliverer.join()
-        self._watermark = Watermark(None)
-        if found:
-            log.info("Read %d line(s) from the rotated files; now reading %s.", found, alerts_path)
-        try:
-            if found:
-                status = os.stat(alerts_path)
-                return Position(FileId.of(status), 0, str(alerts_path))
-            return start_at_or_after(alerts_path, since)
-        except FileNotFoundError:
-            return None  # read from its start once it appears
 
     async def _read(self, tailer: AlertTailer) -> None:
         read_total = self.metrics.alerts_read_total

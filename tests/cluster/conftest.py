@@ -4,6 +4,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 from tests.cluster.redis_server import RedisServer, require_redis_server
+from tests.e2e import harness
+
+receiver = harness.receiver
 
 
 @pytest.fixture

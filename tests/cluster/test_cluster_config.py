@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -85,14 +84,6 @@ def test_bad_cluster_settings_are_named(tmp_path: Path, text: str, message: str)
 )
 def test_the_shown_url_never_carries_the_password(url: str, shown: str) -> None:
     assert shown_url(ClusterSettings(redis_url=Secret(url))) == shown
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def cli(home: Path, *args: str) -> subprocess.CompletedProcess[str]:

@@ -8,7 +8,6 @@ import json
 import signal
 import subprocess
 import sys
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -34,14 +33,6 @@ pytestmark = pytest.mark.timeout(240)
 
 STREAM = "wazuh-integrator:alerts"
 GROUP = "wazuh-integrator"
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
 
 
 def alert_ids(numbers: range) -> set[str]:

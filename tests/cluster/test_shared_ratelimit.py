@@ -81,14 +81,6 @@ async def test_an_unreachable_redis_grants_nothing(redis_server: RedisServer) ->
         await client.aclose()
 
 
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
 class ArrivalLog(Receiver):
     """A receiver that also notes when each body arrived."""
 

@@ -75,3 +75,38 @@ def test_global_options_may_follow_the_action(home: WazuhHome) -> None:
 
     assert result.returncode == 0, result.stderr
     assert orjson.loads(result.stdout)["integration"] == "slack#0"
+
+
+# Each action's words, and what it prints when it found the one dead letter.
+_ACTIONS = {
+    "list": (("list", "--json"), '"integration":"slack#0"'),
+    "show": (("show", "1"), '"integration": "slack#0"'),
+    "replay": (("replay", "--all", "--dry-run"), "would be queued for delivery: 1"),
+    "purge": (("purge", "--all", "--dry-run"), "1 dead letter(s) would be deleted: 1"),
+}
+
+
+@pytest.mark.parametrize("action", sorted(_ACTIONS))
+@pytest.mark.parametrize("place", ["before the command", "before the action", "after the action"])
+def test_every_action_honours_the_global_options_wherever_they_stand(
+    tmp_path: Path, home: WazuhHome, action: str, place: str
+) -> None:
+    # The dead letter lives in a state directory that only these settings name,
+    # so an action that dropped --settings would find no state at all.
+    moved = tmp_path / "elsewhere"
+    (home.root / "var" / "integrator").rename(moved)
+    settings = tmp_path / "moved.toml"
+    settings.write_text(f'state_dir = "{moved}"\n', encoding="utf-8")
+    options = ["-d", "--settings", str(settings)]
+    words, found = _ACTIONS[action]
+    argv = {
+        "before the command": [*options, "dead-letter", *words],
+        "before the action": ["dead-letter", *options, *words],
+        "after the action": ["dead-letter", *words, *options],
+    }[place]
+
+    result = run_command(*argv, home=home.root)
+
+    assert result.returncode == 0, result.stderr
+    assert f"DEBUG: Dead letters: reading the state database {moved / 'state.db'}" in result.stderr
+    assert found in result.stdout

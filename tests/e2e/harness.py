@@ -1,18 +1,24 @@
-"""Real receivers and the real daemon in a subprocess, for end-to-end tests."""
+"""Real receivers and the real daemon in a subprocess, for end-to-end tests.
+
+The ``home`` and ``receiver`` fixtures are defined here once; a test folder's
+conftest (or a module) takes them with ``home = harness.home``.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from aiohttp import web
 
 Behaviour = Callable[[web.Request, int], "asyncio.Future[web.StreamResponse] | Any"]
@@ -78,6 +84,23 @@ def short_home() -> Path:
     for sub in ("etc", "logs/alerts", "integrations", "queue/sockets"):
         (home / sub).mkdir(parents=True)
     return home
+
+
+@pytest.fixture
+def home() -> Iterator[Path]:
+    """A Wazuh home (:func:`short_home`), removed afterwards."""
+    path = short_home()
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+@pytest.fixture
+async def receiver() -> AsyncIterator[Receiver]:
+    """A started :class:`Receiver`, stopped afterwards."""
+    server = Receiver()
+    await server.start()
+    yield server
+    await server.stop()
 
 
 def write_config(home: Path, blocks: str, settings: str = "") -> None:
@@ -165,6 +188,33 @@ class Daemon:
         if self.process.returncode is None:
             self.process.send_signal(signum)
         return await self.wait()
+
+
+async def run_once(home: Path, *args: str, status: int = 0, timeout_s: float = 120.0) -> Daemon:
+    """``run --once`` (and ``args``) to its end, which must be exit ``status``
+    (3: deliveries were left parked); the log is shown when it is not."""
+    daemon = Daemon(home, ["--once", *args])
+    await daemon.start()
+    assert await daemon.wait(timeout_s) == status, daemon.log()[-3000:]
+    return daemon
+
+
+async def cli(home: Path, *args: str, timeout_s: float = 60.0) -> tuple[int, str, str]:
+    """Another command on ``home`` (``check-config``, ``dead-letter list``...):
+    its exit status, stdout and stderr."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "wazuh_integrator",
+        "--home",
+        str(home),
+        *args,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout_s)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
 
 
 async def until(

@@ -11,12 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 from tests.e2e.harness import (
     Daemon,
     Receiver,
     alerts_file,
     append_alerts,
     free_port,
+    make_alert,
     slack_block,
     until,
     write_config,
@@ -186,3 +188,48 @@ async def test_status_counts_the_lag_in_bytes_and_alerts(home: Path, receiver: R
     assert document["checkpoint"]["offset"] == size
     assert document["daemon"]["running"] is None
     assert result.returncode == 1
+
+
+@pytest.mark.long
+@pytest.mark.timeout(240)
+async def test_health_is_degraded_while_the_reader_is_stuck(home: Path, receiver: Receiver) -> None:
+    # alerts.json ends in half a line, as when Wazuh stopped in the middle of
+    # writing one: the reader waits for its end with bytes left unread.
+    port = await free_port()
+    write_config(home, slack_block(receiver.url(HOOK)))
+    with_metrics(home, port)
+    alerts = alerts_file(home)
+    alerts.write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Reading")
+        append_alerts(alerts, range(3))
+        rest = json.dumps(make_alert(3)).encode()
+        with alerts.open("ab") as handle:
+            handle.write(rest[:40])
+        await until(lambda: len(receiver.received.get(HOOK, [])) == 3, 15, "3 alerts", daemon)
+        assert (await get_health(port))[1]["status"] == "running"
+        started = time.monotonic()
+        stuck: dict[str, Any] = {}
+        # /health calls the reader stuck after 60 s without progress (READER_STUCK_S).
+        while time.monotonic() - started < 120:
+            stuck_status, stuck = await get_health(port)
+            if stuck["status"] != "running":
+                break
+            await asyncio.sleep(1)
+        waited_s = time.monotonic() - started
+        # The line is finished: the reader moves on, and is not stuck any more.
+        with alerts.open("ab") as handle:
+            handle.write(rest[40:] + b"\n")
+        await until(lambda: len(receiver.received.get(HOOK, [])) == 4, 15, "4 alerts", daemon)
+        moving = (await get_health(port))[1]
+    finally:
+        assert await daemon.stop() == 0
+    assert stuck_status == 200, "a stuck reader is still alive: a restart would not help"
+    assert stuck["status"] == "degraded", stuck
+    [problem] = stuck["problems"]
+    assert problem.startswith("reader: no progress for ")
+    assert problem.endswith(" s with unread alerts")
+    assert 60 <= int(problem.split()[4]) <= 60 + waited_s
+    assert (moving["status"], moving["problems"]) == ("running", [])

@@ -4,15 +4,22 @@ against a real local receiver, restarts included."""
 from __future__ import annotations
 
 import asyncio
-import shutil
 import signal
-from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
-from tests.e2e.harness import Daemon, Receiver, make_alert, short_home, until, write_config
+from tests.e2e import harness
+from tests.e2e.harness import (
+    Daemon,
+    Receiver,
+    alerts_file,
+    make_alert,
+    run_once,
+    until,
+    write_config,
+)
 
 SLACK = "/services/T0/B0/secret-token-floods"
 SHUFFLE = "/api/v1/hooks/webhook_floods"
@@ -35,23 +42,8 @@ max_alerts = 10
 """
 
 
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-def alerts_file(home: Path) -> Path:
-    return home / "logs" / "alerts" / "alerts.json"
+home = harness.home
+receiver = harness.receiver
 
 
 def append_burst(home: Path, numbers: range) -> None:
@@ -88,13 +80,6 @@ def suppressed_field(attachment: dict[str, Any]) -> str | None:
         if field["title"] == "Suppressed":
             return str(field["value"])
     return None
-
-
-async def run_once(home: Path) -> Daemon:
-    daemon = Daemon(home, ["--once"])
-    await daemon.start()
-    assert await daemon.wait(120) == 0, daemon.log()[-3000:]
-    return daemon
 
 
 async def test_a_burst_of_10000_alerts_of_3_keys_makes_6_deliveries(

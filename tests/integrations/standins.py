@@ -132,12 +132,33 @@ class Received:
     tls: bool
 
 
+class _CountedSMTP(SMTP):
+    """aiosmtpd's server, telling the stand-in when a client connects and leaves."""
+
+    def __init__(self, stand_in: SmtpStandIn, **options: Any) -> None:
+        super().__init__(stand_in, **options)
+        self._stand_in = stand_in
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        # STARTTLS swaps self.transport; the socket's own one is what to close.
+        self._socket_transport = transport
+        self._stand_in.connections += 1
+        self._stand_in.open_transports.add(transport)
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        self._stand_in.open_transports.discard(self._socket_transport)
+        super().connection_lost(error)
+
+
 @dataclass
 class SmtpStandIn:
     """aiosmtpd on 127.0.0.1. ``data_replies`` are the answers to DATA, one
     per message, the last repeating ("250 OK" by default); ``rcpt_reply``
     refuses every recipient when set. ``tls`` offers STARTTLS, or with
-    ``implicit_tls`` wraps the whole connection; ``password`` requires AUTH."""
+    ``implicit_tls`` wraps the whole connection; ``password`` requires AUTH.
+    ``connections`` counts the connections clients made, ``open_transports``
+    holds those still open."""
 
     tls: ssl.SSLContext | None = None
     implicit_tls: bool = False
@@ -148,6 +169,8 @@ class SmtpStandIn:
     received: list[Received] = field(default_factory=list)
     logins: list[tuple[str, str]] = field(default_factory=list)
     attempts: int = 0
+    connections: int = 0
+    open_transports: set[Any] = field(default_factory=set)
     port: int = 0
     _server: asyncio.base_events.Server | None = None
 
@@ -167,7 +190,7 @@ class SmtpStandIn:
         return self
 
     def _protocol(self) -> SMTP:
-        return SMTP(
+        return _CountedSMTP(
             self,
             hostname="stand-in.local",
             tls_context=None if self.implicit_tls else self.tls,
@@ -216,7 +239,14 @@ class SmtpStandIn:
             )
         return reply
 
+    def drop_connections(self) -> None:
+        """Close every client's connection from the server's side, as a
+        server does with clients idle for longer than it allows."""
+        for transport in list(self.open_transports):
+            transport.close()
+
     async def stop(self) -> None:
+        self.drop_connections()
         if self._server is not None:
             self._server.close()
             await self._server.wait_closed()

@@ -85,8 +85,11 @@ def test_options_name_the_sender(dry_context: IntegrationContext) -> None:
     ("options", "problem"),
     [({"username": 3}, '"username" must be a string'), ({"content": "hi"}, None), (None, None)],
 )
-def test_options_problems(options: dict[str, Any] | None, problem: str | None) -> None:
-    assert DiscordIntegration.options_problem(options) == problem
+def test_options_problems(
+    options: dict[str, Any] | None, problem: str | None, make_block: Any
+) -> None:
+    found = DiscordIntegration.block_problem(make_block("discord", options=options))
+    assert found == (None if problem is None else f"<options>: {problem}")
 
 
 async def test_the_stand_in_receives_the_embed(receiver: Any, context: IntegrationContext) -> None:

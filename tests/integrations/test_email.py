@@ -5,13 +5,16 @@ in any error; options and hook_url checked at configuration time."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import AsyncIterator
+from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
+import aiosmtplib
 import pytest
-from tests.integrations.standins import LocalCA, SmtpStandIn
+from tests.integrations.standins import LocalCA, SmtpStandIn, wait_until
 
 from wazuh_integrator.errors import DeliveryError, Permanent, Timeout, Transient
 from wazuh_integrator.integrations.email import (
@@ -22,6 +25,7 @@ from wazuh_integrator.integrations.email import (
     email_subject,
     email_text,
 )
+from wazuh_integrator.integrations.smtp_connections import SmtpConnections
 from wazuh_integrator.secret import Secret
 
 PASSWORD = "smtpPasswordNeverLeak-0123"
@@ -406,3 +410,75 @@ async def test_a_template_that_fails_on_an_alert_is_permanent_and_names_its_line
     ):
         await EmailIntegration(block, context).send(ALERT)
     assert server.received == []
+
+
+def email_block(server: SmtpStandIn, make_block: Any) -> Any:
+    return make_block("email", hook_url=Secret(server.url), options=OPTIONS)
+
+
+@contextlib.asynccontextmanager
+async def kept_open(integration: EmailIntegration) -> AsyncIterator[EmailIntegration]:
+    """``integration``, closed at the end (its kept SMTP connection with it)."""
+    try:
+        yield integration
+    finally:
+        await integration.close()
+
+
+async def test_messages_sent_close_together_share_one_connection(
+    servers: list[SmtpStandIn], make_block: Any, context: Any
+) -> None:
+    server = await start(servers, SmtpStandIn())
+    async with kept_open(EmailIntegration(email_block(server, make_block), context)) as integration:
+        for _ in range(5):
+            await integration.send(ALERT)
+        assert len(await server.wait_for(5)) == 5
+        assert server.connections == 1
+    await wait_until(lambda: not server.open_transports, "the connection closed")
+
+
+async def test_a_connection_the_server_dropped_is_replaced(
+    servers: list[SmtpStandIn], make_block: Any, context: Any
+) -> None:
+    server = await start(servers, SmtpStandIn())
+    async with kept_open(EmailIntegration(email_block(server, make_block), context)) as integration:
+        await integration.send(ALERT)
+        server.drop_connections()
+        await wait_until(lambda: not server.open_transports, "the server dropped it")
+        await integration.send(ALERT)
+        assert len(await server.wait_for(2)) == 2
+        assert server.connections == 2
+
+
+async def test_a_failed_message_does_not_reuse_its_connection(
+    servers: list[SmtpStandIn], make_block: Any, context: Any
+) -> None:
+    server = await start(servers, SmtpStandIn(data_replies=["451 4.3.0 Try again", "250 OK"]))
+    async with kept_open(EmailIntegration(email_block(server, make_block), context)) as integration:
+        with pytest.raises(Transient, match="Try again"):
+            await integration.send(ALERT)
+        await integration.send(ALERT)
+        assert len(await server.wait_for(1)) == 1
+        assert server.connections == 2
+
+
+async def test_an_idle_connection_is_closed_and_the_next_message_reconnects(
+    servers: list[SmtpStandIn],
+) -> None:
+    server = await start(servers, SmtpStandIn())
+    connections = SmtpConnections(
+        lambda: aiosmtplib.SMTP(hostname="127.0.0.1", port=server.port, start_tls=False),
+        idle_close_s=0.2,
+    )
+    message = EmailMessage()
+    message["Subject"] = "idle"
+    message.set_content("x")
+    try:
+        await connections.send(message, "a@example.com", ["b@example.com"])
+        await wait_until(lambda: not server.open_transports, "the idle connection closed")
+        await connections.send(message, "a@example.com", ["b@example.com"])
+        assert len(await server.wait_for(2)) == 2
+        assert (server.connections, connections.opened) == (2, 2)
+    finally:
+        await connections.close()
+    await wait_until(lambda: not server.open_transports, "closed at the end")

@@ -130,5 +130,8 @@ def test_a_template_that_does_not_write_json_is_refused(
         (None, None),
     ],
 )
-def test_options_problems(options: dict[str, Any] | None, problem: str | None) -> None:
-    assert GenericWebhookIntegration.options_problem(options) == problem
+def test_options_problems(
+    options: dict[str, Any] | None, problem: str | None, make_block: Any
+) -> None:
+    found = GenericWebhookIntegration.block_problem(make_block("webhook", options=options))
+    assert found == (None if problem is None else f"<options>: {problem}")

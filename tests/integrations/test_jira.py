@@ -84,8 +84,11 @@ def test_summary_is_one_line_of_at_most_255_characters(
         ({"project": "SEC", "user": "u"}, None),
     ],
 )
-def test_options_problems(options: dict[str, Any] | None, problem: str | None) -> None:
-    assert JiraIntegration.options_problem(options) == problem
+def test_options_problems(
+    options: dict[str, Any] | None, problem: str | None, make_block: Any
+) -> None:
+    found = JiraIntegration.block_problem(make_block("jira", options=options))
+    assert found == (None if problem is None else f"<options>: {problem}")
 
 
 def test_required() -> None:

@@ -1,15 +1,14 @@
 """Opsgenie: the Alerts API v2 body, priority bands, the endpoint under the
-base URL, the GenieKey header, the retry table and no leaks of the key."""
+base URL, the GenieKey header (the retry table and no leaks of the key:
+test_output_contract.py)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
 import pytest
 
-from wazuh_integrator.errors import DeliveryError, RateLimited
 from wazuh_integrator.integrations.opsgenie import (
     OpsgenieIntegration,
     alerts_url,
@@ -125,47 +124,6 @@ def test_preview_is_the_body_and_holds_no_key(make_block: Any, dry_context: Any)
     preview = OpsgenieIntegration(block, dry_context).preview(ALERT)
     assert preview == build_opsgenie_payload(ALERT, None)
     assert API_KEY not in orjson.dumps(preview).decode()
-
-
-async def test_retry_table(
-    status_outcome: tuple[int, type[DeliveryError] | None],
-    receiver: Any,
-    make_block: Any,
-    context: Any,
-) -> None:
-    status, expected = status_outcome
-    receiver.answer(status, b'{"message":"slow down"}', {"Retry-After": "7"})
-    block = make_block("opsgenie", api_key=Secret(API_KEY), hook_url=Secret(receiver.url("/")))
-    integration = OpsgenieIntegration(block, context)
-    if expected is None:
-        await integration.send(ALERT)
-        return
-    with pytest.raises(DeliveryError) as info:
-        await integration.send(ALERT)
-    assert type(info.value) is expected
-    assert info.value.status == status
-    if isinstance(info.value, RateLimited):
-        assert info.value.retry_after_s == 7.0
-
-
-async def test_no_secret_leaks(
-    failure_mode: str,
-    failing_base_url: str,
-    expected_failure: type[DeliveryError],
-    make_block: Any,
-    context: Any,
-    caplog: pytest.LogCaptureFixture,
-    assert_no_leak: Any,
-) -> None:
-    caplog.set_level(logging.DEBUG, logger="wazuh_integrator")
-    caplog.set_level(logging.DEBUG)
-    block = make_block(
-        "opsgenie", api_key=Secret(API_KEY), hook_url=Secret(failing_base_url), timeout_s=1
-    )
-    with pytest.raises(DeliveryError) as info:
-        await OpsgenieIntegration(block, context).send(ALERT)
-    assert type(info.value) is expected_failure
-    assert_no_leak(info.value, [API_KEY])
 
 
 def test_required_keys() -> None:

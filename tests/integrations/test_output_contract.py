@@ -1,6 +1,9 @@
-"""What every HTTP output on the webhook base must do, run against each one:
-the retry table, no secret in any failure, a template that fails on an alert
-is a Permanent error naming its file and line, and a dry run sends nothing."""
+"""What every HTTP output must do, run against each one (those on the webhook
+base, and PagerDuty): one request to its path, the retry table, no secret in
+any failure, a dry run that needs no session; for those that take a template,
+a template that fails on an alert is a Permanent error naming its file and
+line; for those that say so, the floods stage's digests and suppressed counts.
+Each output's own module tests only what is its own."""
 
 from __future__ import annotations
 
@@ -19,6 +22,21 @@ from wazuh_integrator.integrations.base import IntegrationContext
 
 @pytest.fixture(params=list(OUTPUTS))
 def output(request: pytest.FixtureRequest) -> OutputCase:
+    return OUTPUTS[request.param]
+
+
+@pytest.fixture(params=[name for name, case in OUTPUTS.items() if case.templated])
+def templated_output(request: pytest.FixtureRequest) -> OutputCase:
+    return OUTPUTS[request.param]
+
+
+@pytest.fixture(params=[name for name, case in OUTPUTS.items() if case.says_digests])
+def digest_output(request: pytest.FixtureRequest) -> OutputCase:
+    return OUTPUTS[request.param]
+
+
+@pytest.fixture(params=[name for name, case in OUTPUTS.items() if case.says_suppressed])
+def suppressed_output(request: pytest.FixtureRequest) -> OutputCase:
     return OUTPUTS[request.param]
 
 
@@ -71,19 +89,19 @@ async def test_no_secret_leaks(
 
 
 async def test_a_template_failing_on_an_alert_is_permanent_and_sends_nothing(
-    output: OutputCase, receiver: Any, tmp_path: Path, context: IntegrationContext
+    templated_output: OutputCase, receiver: Any, tmp_path: Path, context: IntegrationContext
 ) -> None:
     role = "template"
-    template = tmp_path / "etc" / "templates" / f"{output.name}.j2"
+    template = tmp_path / "etc" / "templates" / f"{templated_output.name}.j2"
     template.parent.mkdir(parents=True)
     template.write_text('{"a": 1,\n "b": "{{ alert.rule.no_such_field }}"}\n')
     settings = IntegrationSettings(templates={role: Path("etc/templates") / template.name})
     context.settings = settings
-    integration = output.cls(output.block(receiver.base_url), context)
+    integration = templated_output.cls(templated_output.block(receiver.base_url), context)
     with pytest.raises(Permanent) as info:
         await integration.send(ALERT)
     assert str(info.value) == (
-        f"template etc/templates/{output.name}.j2:2: alert.rule.no_such_field is missing"
+        f"template etc/templates/{templated_output.name}.j2:2: alert.rule.no_such_field is missing"
     )
     assert receiver.requests == []
 
@@ -104,10 +122,12 @@ SUPPRESSED = {**ALERT, "suppressed": {"count": 3, "since": "2026-11-27T16:00:00.
 
 
 def test_a_digest_of_the_floods_stage_is_one_message_saying_so(
-    output: OutputCase, dry_context: Any
+    digest_output: OutputCase, dry_context: Any
 ) -> None:
-    preview = output.cls(output.block("https://example.invalid"), dry_context).preview(DIGEST)
-    if output.name == "webhook":  # its body is the document itself, as JSON
+    preview = digest_output.cls(
+        digest_output.block("https://example.invalid"), dry_context
+    ).preview(DIGEST)
+    if digest_output.name == "webhook":  # its body is the document itself, as JSON
         assert preview == DIGEST
         return
     text = orjson.dumps(preview).decode()
@@ -115,9 +135,13 @@ def test_a_digest_of_the_floods_stage_is_one_message_saying_so(
     assert "and 3 more" in text
 
 
-def test_a_note_of_suppressed_alerts_is_shown(output: OutputCase, dry_context: Any) -> None:
-    preview = output.cls(output.block("https://example.invalid"), dry_context).preview(SUPPRESSED)
-    if output.name == "webhook":
+def test_a_note_of_suppressed_alerts_is_shown(
+    suppressed_output: OutputCase, dry_context: Any
+) -> None:
+    preview = suppressed_output.cls(
+        suppressed_output.block("https://example.invalid"), dry_context
+    ).preview(SUPPRESSED)
+    if suppressed_output.name == "webhook":
         assert preview == SUPPRESSED
         return
     text = orjson.dumps(preview).decode()

@@ -1,15 +1,13 @@
-"""PagerDuty: golden Events API bodies, severity bands, dedup_key, the endpoint,
-the retry table and no leaks of the routing key."""
+"""PagerDuty: golden Events API bodies, severity bands, dedup_key, the endpoint
+(the retry table and no leaks of the routing key: test_output_contract.py)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
 import pytest
 
-from wazuh_integrator.errors import DeliveryError, RateLimited
 from wazuh_integrator.integrations.pagerduty import (
     EVENTS_API_URL,
     PagerDutyIntegration,
@@ -21,8 +19,6 @@ from wazuh_integrator.secret import Secret
 GOLDEN_INTEGRATION = "pagerduty"
 GOLDEN_ROUTING_KEY = "golden-routing-key"
 ROUTING_KEY = "pdRoutingKeyNeverLeak0123456789ab"
-HOOK_TOKEN = "pdHookTokenNeverLeak42"
-HOOK_PATH = f"/v2/enqueue?token={HOOK_TOKEN}"
 
 ALERT: dict[str, Any] = {
     "timestamp": "2024-05-01T10:20:30.123+0000",
@@ -118,53 +114,6 @@ def test_source_without_an_agent_falls_back(extra: dict[str, Any], source: str) 
 
 def test_default_endpoint_is_the_events_api() -> None:
     assert EVENTS_API_URL == "https://events.pagerduty.com/v2/enqueue"
-
-
-async def test_retry_table(
-    status_outcome: tuple[int, type[DeliveryError] | None],
-    receiver: Any,
-    make_block: Any,
-    context: Any,
-) -> None:
-    status, expected = status_outcome
-    receiver.answer(status, b'{"status":"throttled"}', {"Retry-After": "7"})
-    block = make_block(
-        "pagerduty", api_key=Secret(ROUTING_KEY), hook_url=Secret(receiver.url("/v2/enqueue"))
-    )
-    integration = PagerDutyIntegration(block, context)
-    if expected is None:
-        await integration.send(ALERT)
-        return
-    with pytest.raises(DeliveryError) as info:
-        await integration.send(ALERT)
-    assert type(info.value) is expected
-    assert info.value.status == status
-    if isinstance(info.value, RateLimited):
-        assert info.value.retry_after_s == 7.0
-
-
-async def test_no_secret_leaks(
-    failure_mode: str,
-    failing_base_url: str,
-    expected_failure: type[DeliveryError],
-    make_block: Any,
-    context: Any,
-    caplog: pytest.LogCaptureFixture,
-    assert_no_leak: Any,
-) -> None:
-    # Our logger too: a test that ran set_up_logging before may have raised its level.
-    caplog.set_level(logging.DEBUG, logger="wazuh_integrator")
-    caplog.set_level(logging.DEBUG)
-    block = make_block(
-        "pagerduty",
-        api_key=Secret(ROUTING_KEY),
-        hook_url=Secret(failing_base_url + HOOK_PATH),
-        timeout_s=1,
-    )
-    with pytest.raises(DeliveryError) as info:
-        await PagerDutyIntegration(block, context).send(ALERT)
-    assert type(info.value) is expected_failure
-    assert_no_leak(info.value, [ROUTING_KEY, HOOK_TOKEN])
 
 
 def test_required_keys() -> None:

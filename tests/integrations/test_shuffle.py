@@ -1,14 +1,13 @@
-"""Shuffle: golden bodies, the loop-avoiding skip list, the retry table, no leaks."""
+"""Shuffle: golden bodies, the loop-avoiding skip list (the retry table and
+no leaks: test_output_contract.py)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
 import pytest
 
-from wazuh_integrator.errors import DeliveryError, RateLimited
 from wazuh_integrator.integrations.shuffle import (
     SKIPPED_RULE_IDS,
     ShuffleIntegration,
@@ -100,47 +99,6 @@ def test_neighbouring_rules_are_not_skipped(
     )
     assert integration.preview(_with_rule_id(rule_id)) is not None
     assert integration.would_skip(_with_rule_id(rule_id)) is None
-
-
-async def test_retry_table(
-    status_outcome: tuple[int, type[DeliveryError] | None],
-    receiver: Any,
-    make_block: Any,
-    context: Any,
-) -> None:
-    status, expected = status_outcome
-    receiver.answer(status, b"busy", {"Retry-After": "7"})
-    integration = ShuffleIntegration(
-        make_block("shuffle", hook_url=Secret(receiver.url(HOOK_PATH))), context
-    )
-    if expected is None:
-        await integration.send(ALERT)
-        return
-    with pytest.raises(DeliveryError) as info:
-        await integration.send(ALERT)
-    assert type(info.value) is expected
-    assert info.value.status == status
-    if isinstance(info.value, RateLimited):
-        assert info.value.retry_after_s == 7.0
-
-
-async def test_no_secret_leaks(
-    failure_mode: str,
-    failing_base_url: str,
-    expected_failure: type[DeliveryError],
-    make_block: Any,
-    context: Any,
-    caplog: pytest.LogCaptureFixture,
-    assert_no_leak: Any,
-) -> None:
-    # Our logger too: a test that ran set_up_logging before may have raised its level.
-    caplog.set_level(logging.DEBUG, logger="wazuh_integrator")
-    caplog.set_level(logging.DEBUG)
-    block = make_block("shuffle", hook_url=Secret(failing_base_url + HOOK_PATH), timeout_s=1)
-    with pytest.raises(DeliveryError) as info:
-        await ShuffleIntegration(block, context).send(ALERT)
-    assert type(info.value) is expected_failure
-    assert_no_leak(info.value, [HOOK_TOKEN])
 
 
 def test_required_keys() -> None:

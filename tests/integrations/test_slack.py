@@ -1,16 +1,15 @@
-"""Slack: golden bodies, what reaches a real webhook, the retry table, no leaks."""
+"""Slack: golden bodies, what reaches a real webhook (the retry table and no
+leaks: test_output_contract.py)."""
 
 from __future__ import annotations
 
 import copy
-import logging
 from types import MappingProxyType
 from typing import Any
 
 import orjson
 import pytest
 
-from wazuh_integrator.errors import DeliveryError, RateLimited
 from wazuh_integrator.integrations.slack import (
     SlackIntegration,
     build_slack_payload,
@@ -78,47 +77,6 @@ def test_options_merge_leaves_alert_and_options_untouched() -> None:
     assert attachment["mrkdwn_in"] == ["text"]
     assert alert == ALERT
     assert dict(options) == {"pretext": "Prod", "mrkdwn_in": ["text"]}
-
-
-async def test_retry_table(
-    status_outcome: tuple[int, type[DeliveryError] | None],
-    receiver: Any,
-    make_block: Any,
-    context: Any,
-) -> None:
-    status, expected = status_outcome
-    receiver.answer(status, b"no_service", {"Retry-After": "7"})
-    integration = SlackIntegration(
-        make_block("slack", hook_url=Secret(receiver.url(HOOK_PATH))), context
-    )
-    if expected is None:
-        await integration.send(ALERT)
-        return
-    with pytest.raises(DeliveryError) as info:
-        await integration.send(ALERT)
-    assert type(info.value) is expected
-    assert info.value.status == status
-    if isinstance(info.value, RateLimited):
-        assert info.value.retry_after_s == 7.0
-
-
-async def test_no_secret_leaks(
-    failure_mode: str,
-    failing_base_url: str,
-    expected_failure: type[DeliveryError],
-    make_block: Any,
-    context: Any,
-    caplog: pytest.LogCaptureFixture,
-    assert_no_leak: Any,
-) -> None:
-    # Our logger too: a test that ran set_up_logging before may have raised its level.
-    caplog.set_level(logging.DEBUG, logger="wazuh_integrator")
-    caplog.set_level(logging.DEBUG)
-    block = make_block("slack", hook_url=Secret(failing_base_url + HOOK_PATH), timeout_s=1)
-    with pytest.raises(DeliveryError) as info:
-        await SlackIntegration(block, context).send(ALERT)
-    assert type(info.value) is expected_failure
-    assert_no_leak(info.value, TOKENS)
 
 
 def test_required_keys() -> None:

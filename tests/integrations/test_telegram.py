@@ -11,8 +11,9 @@ import pytest
 from outputs_support import ALERT, OUTPUTS, TELEGRAM_TOKEN
 
 from wazuh_integrator.config.models import IntegrationSettings
+from wazuh_integrator.errors import RateLimited
 from wazuh_integrator.integrations.base import IntegrationContext
-from wazuh_integrator.integrations.telegram import TelegramIntegration
+from wazuh_integrator.integrations.telegram import TelegramIntegration, telegram_retry_after
 from wazuh_integrator.secret import Secret
 
 CASE = OUTPUTS["telegram"]
@@ -118,8 +119,11 @@ def test_extra_send_message_parameters_from_options(dry_context: IntegrationCont
         ({"chat_id": 1}, None),
     ],
 )
-def test_options_problems(options: dict[str, Any] | None, problem: str | None) -> None:
-    assert TelegramIntegration.options_problem(options) == problem
+def test_options_problems(
+    options: dict[str, Any] | None, problem: str | None, make_block: Any
+) -> None:
+    found = TelegramIntegration.block_problem(make_block("telegram", options=options))
+    assert found == (None if problem is None else f"<options>: {problem}")
 
 
 def test_the_bot_token_is_required_not_the_url() -> None:
@@ -163,3 +167,50 @@ def test_a_digest_is_valid_markdownv2(dry_context: IntegrationContext) -> None:
     plain = parse_markdownv2(preview(dry_context, digest)["text"])
     assert plain.splitlines()[0] == "Wazuh: 4 alerts for rule.id=5712 agent.id=002"
     assert plain.splitlines()[-1] == "and 2 more"
+
+
+FLOOD_ANSWER = orjson.dumps(
+    {
+        "ok": False,
+        "error_code": 429,
+        "description": "Too Many Requests: retry after 35",
+        "parameters": {"retry_after": 35},
+    }
+)
+
+
+@pytest.mark.parametrize(
+    ("headers", "delay_s"),
+    [({}, 35.0), ({"Retry-After": "7"}, 7.0)],
+    ids=["only-in-the-body", "the-header-first"],
+)
+async def test_a_flood_answer_waits_as_long_as_telegram_says(
+    receiver: Any, context: IntegrationContext, headers: dict[str, str], delay_s: float
+) -> None:
+    receiver.answer(429, FLOOD_ANSWER, {"Content-Type": "application/json", **headers})
+    with pytest.raises(RateLimited) as info:
+        await TelegramIntegration(CASE.block(receiver.base_url), context).send(ALERT)
+    assert info.value.retry_after_s == delay_s
+    assert info.value.status == 429
+    assert TELEGRAM_TOKEN not in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("body", "delay_s"),
+    [
+        (FLOOD_ANSWER, 35.0),
+        (b'{"ok": false, "parameters": {"retry_after": 0}}', 0.0),
+        (b'{"ok": false, "error_code": 429, "description": "Too Many Requests"}', None),
+        (b'{"ok": false, "parameters": {"retry_after": "soon"}}', None),
+        (b'{"ok": false, "parameters": {"retry_after": true}}', None),
+        (b'{"ok": false, "parameters": {"retry_after": -3}}', None),
+        (b'{"ok": false, "parameters": [35]}', None),
+        (b"[35]", None),
+        (b"<html>502 Bad Gateway</html>", None),
+        (b"", None),
+    ],
+)
+def test_retry_after_is_read_from_the_answers_parameters(
+    body: bytes, delay_s: float | None
+) -> None:
+    assert telegram_retry_after(body) == delay_s

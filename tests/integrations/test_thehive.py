@@ -1,16 +1,15 @@
 """TheHive 5: the alert body, observables from addresses, hashes and URLs,
 severity bands, the endpoint, the Bearer header, a duplicate taken as
-delivered, the retry table and no leaks of the key."""
+delivered (the retry table and no leaks of the key: test_output_contract.py)."""
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 import orjson
 import pytest
 
-from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited
+from wazuh_integrator.errors import Permanent
 from wazuh_integrator.integrations.thehive import (
     TheHiveIntegration,
     alert_endpoint,
@@ -164,47 +163,6 @@ async def test_another_400_is_permanent(receiver: Any, make_block: Any, context:
     block = make_block("thehive", api_key=Secret(API_KEY), hook_url=Secret(receiver.url("/")))
     with pytest.raises(Permanent, match="Invalid severity"):
         await TheHiveIntegration(block, context).send(ALERT)
-
-
-async def test_retry_table(
-    status_outcome: tuple[int, type[DeliveryError] | None],
-    receiver: Any,
-    make_block: Any,
-    context: Any,
-) -> None:
-    status, expected = status_outcome
-    receiver.answer(status, b'{"message":"nope"}', {"Retry-After": "7"})
-    block = make_block("thehive", api_key=Secret(API_KEY), hook_url=Secret(receiver.url("/")))
-    integration = TheHiveIntegration(block, context)
-    if expected is None:
-        await integration.send(ALERT)
-        return
-    with pytest.raises(DeliveryError) as info:
-        await integration.send(ALERT)
-    assert type(info.value) is expected
-    assert info.value.status == status
-    if isinstance(info.value, RateLimited):
-        assert info.value.retry_after_s == 7.0
-
-
-async def test_no_secret_leaks(
-    failure_mode: str,
-    failing_base_url: str,
-    expected_failure: type[DeliveryError],
-    make_block: Any,
-    context: Any,
-    caplog: pytest.LogCaptureFixture,
-    assert_no_leak: Any,
-) -> None:
-    caplog.set_level(logging.DEBUG, logger="wazuh_integrator")
-    caplog.set_level(logging.DEBUG)
-    block = make_block(
-        "thehive", api_key=Secret(API_KEY), hook_url=Secret(failing_base_url), timeout_s=1
-    )
-    with pytest.raises(DeliveryError) as info:
-        await TheHiveIntegration(block, context).send(ALERT)
-    assert type(info.value) is expected_failure
-    assert_no_leak(info.value, [API_KEY])
 
 
 def test_block_problem_names_a_bad_organisation(make_block: Any) -> None:

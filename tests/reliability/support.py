@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
 import socket
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
-import pytest
-from tests.e2e.harness import Daemon, Receiver, short_home
+from tests.e2e import harness
+from tests.e2e.harness import Daemon
 
 # The fault_report fixture's type (tests/reliability/conftest.py), named here so
 # that the cases do not depend on which conftest defines the fixture.
@@ -22,23 +20,9 @@ FaultReport = Callable[..., None]
 FAST_RETRIES = 'initial_backoff = "0.05s"\nmax_backoff = "0.5s"\n'
 
 
-@pytest.fixture
-def home() -> Iterator[Path]:
-    path = short_home()
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
-
-
-@pytest.fixture
-async def receiver() -> AsyncIterator[Receiver]:
-    server = Receiver()
-    await server.start()
-    yield server
-    await server.stop()
-
-
-def alerts_file(home: Path) -> Path:
-    return home / "logs" / "alerts" / "alerts.json"
+# The harness's fixtures, for the cases to take as ``home = support.home``.
+home = harness.home
+receiver = harness.receiver
 
 
 def state_db(home: Path) -> Path:
@@ -83,22 +67,6 @@ def dead_letter_count(home: Path) -> int:
 def dead_letter_errors(home: Path) -> list[str]:
     with sqlite3.connect(f"{state_db(home).resolve().as_uri()}?mode=ro", uri=True) as connection:
         return [row[0] for row in connection.execute("SELECT last_error FROM dead_letters")]
-
-
-async def cli(home: Path, *args: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "wazuh_integrator",
-        "--home",
-        str(home),
-        *args,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await asyncio.wait_for(process.communicate(), 60)
-    assert process.returncode is not None
-    return process.returncode, out.decode(), err.decode()
 
 
 def with_file_size_limit(daemon: Daemon, limit_bytes: int) -> None:

@@ -17,12 +17,19 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from tests.e2e.harness import Daemon, Receiver, append_alerts, slack_block, until, write_config
+from tests.e2e.harness import (
+    Daemon,
+    Receiver,
+    alerts_file,
+    append_alerts,
+    slack_block,
+    until,
+    write_config,
+)
 from tests.integrations.enrich_support import Answer, DatagramReceiver, FakeService, load_json
 from tests.reliability import support
 from tests.reliability.support import (
     FaultReport,
-    alerts_file,
     free_port,
     health,
     settings,

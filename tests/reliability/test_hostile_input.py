@@ -17,13 +17,14 @@ import pytest
 from tests.e2e.harness import (
     Daemon,
     Receiver,
+    alerts_file,
     make_alert,
     slack_block,
     until,
     write_config,
 )
 from tests.reliability import support
-from tests.reliability.support import FaultReport, alerts_file
+from tests.reliability.support import FaultReport
 
 from wazuh_integrator.commands.run import EXIT_CONFIG
 

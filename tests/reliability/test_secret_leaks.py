@@ -20,10 +20,10 @@ from urllib.parse import quote, quote_plus
 import aiohttp
 import pytest
 from aiohttp import web
-from tests.e2e.harness import Daemon, make_alert, until
+from tests.e2e.harness import Daemon, alerts_file, cli, make_alert, until
 from tests.integrations.enrich_support import DatagramReceiver, load_json
 from tests.reliability import support
-from tests.reliability.support import FaultReport, alerts_file, cli, free_port, state_db
+from tests.reliability.support import FaultReport, free_port, state_db
 
 SECTION = "Secrets and TLS"
 GOLDEN = Path(__file__).resolve().parent.parent / "data" / "golden"

@@ -12,9 +12,18 @@ from typing import Any
 import pytest
 import trustme
 from aiohttp import web
-from tests.e2e.harness import Daemon, append_alerts, slack_block, until, write_config
+from tests.e2e.harness import (
+    Daemon,
+    alerts_file,
+    append_alerts,
+    cli,
+    run_once,
+    slack_block,
+    until,
+    write_config,
+)
 from tests.reliability import support
-from tests.reliability.support import FaultReport, alerts_file, cli, settings
+from tests.reliability.support import FaultReport, settings
 
 SECTION = "Secrets and TLS"
 HOOK = "/services/T0/B0/tls-token"
@@ -78,14 +87,6 @@ def tls_settings(home: Path, **files: Path | str) -> str:
     return settings().replace("[integrations.slack]\n", f"[integrations.slack]\n{lines}")
 
 
-async def run_once(home: Path, expect_status: int = 0) -> Daemon:
-    """``run --once``; 3 is its status when deliveries are left parked."""
-    daemon = Daemon(home, ["--once"])
-    await daemon.start()
-    assert await daemon.wait(90) == expect_status, daemon.log()
-    return daemon
-
-
 async def run_until(home: Path, receiver: TlsReceiver, count: int) -> None:
     """Run the daemon until ``count`` alerts (parked ones retried) reached ``receiver``."""
     daemon = Daemon(home)
@@ -101,7 +102,7 @@ async def test_a_certificate_from_an_unknown_ca_is_refused_then_accepted_with_ca
 ) -> None:
     append_alerts(alerts_file(home), range(3))
     write_config(home, slack_block(tls_receiver.url()), settings())
-    daemon = await run_once(home, expect_status=3)  # refused, so parked
+    daemon = await run_once(home, status=3)  # refused, so parked
     assert tls_receiver.received == []
     assert "CERTIFICATE_VERIFY_FAILED" in daemon.log() or "certificate verify" in daemon.log()
     # The CA configured for this integration: the parked alerts go out.
@@ -134,7 +135,7 @@ async def test_mutual_tls_with_client_cert_and_key(
         client.private_key_pem.write_to_path(str(key_file))
         append_alerts(alerts_file(home), range(2))
         write_config(home, slack_block(receiver.url()), tls_settings(home, ca_file=ca_file))
-        await run_once(home, expect_status=3)  # parked
+        await run_once(home, status=3)  # parked
         assert receiver.received == []  # no client certificate: the server refused
         write_config(
             home,

@@ -11,7 +11,8 @@ import asyncio
 
 from wazuh_integrator.config.models import WazuhPaths
 from wazuh_integrator.errors import ConfigError, ConfigIssue
-from wazuh_integrator.pipeline import RunOptions, event_loop_factory, load_configuration
+from wazuh_integrator.pipeline import RunOptions, event_loop_factory
+from wazuh_integrator.routes import load_configuration
 
 __all__ = ["ROLES", "run_role"]
 

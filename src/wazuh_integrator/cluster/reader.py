@@ -24,7 +24,8 @@ from wazuh_integrator.cluster.metrics import ClusterMetrics
 from wazuh_integrator.cluster.stream import FIELD_ALERT, FIELD_NODE
 from wazuh_integrator.config.models import ClusterSettings, WazuhPaths
 from wazuh_integrator.decode import AlertDecodeError
-from wazuh_integrator.pipeline import LoadedConfiguration, Pipeline, RunOptions
+from wazuh_integrator.pipeline import Pipeline, RunOptions
+from wazuh_integrator.routes import LoadedConfiguration
 from wazuh_integrator.source import AlertTailer, Line
 
 log = logging.getLogger(__name__)

@@ -42,8 +42,9 @@ from wazuh_integrator.cluster.stream import FIELD_ALERT, FIELD_NODE, FIELD_ONLY
 from wazuh_integrator.config.models import ClusterSettings, RateLimit, WazuhPaths
 from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
 from wazuh_integrator.delivery import Delivery
-from wazuh_integrator.pipeline import LoadedConfiguration, Pipeline, Route, RunOptions
+from wazuh_integrator.pipeline import Pipeline, RunOptions
 from wazuh_integrator.ratelimit import SharedLimits
+from wazuh_integrator.routes import LoadedConfiguration, Route
 from wazuh_integrator.store import StateStore
 
 log = logging.getLogger(__name__)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import logging
 
 from wazuh_integrator.commands import Command, GlobalOptions
+
+log = logging.getLogger(__name__)
 
 
 def _count(text: str) -> int:
@@ -108,6 +111,7 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
             known_integrations=_known_integrations(options),
         )
     database = settings.state_database(paths.home)
+    log.debug("Dead letters: reading the state database %s", database)
     return dead_letter_command(
         args.action,
         database,

@@ -147,13 +147,8 @@ def _fail(message: str) -> None:
 
 
 def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
-    from wazuh_integrator.pipeline import (
-        LoadedConfiguration,
-        Pipeline,
-        RunOptions,
-        load_configuration,
-        run_until_done,
-    )
+    from wazuh_integrator.pipeline import Pipeline, RunOptions, run_until_done
+    from wazuh_integrator.routes import LoadedConfiguration, load_configuration
     from wazuh_integrator.source.archive import TimeWindow
 
     if args.since is not None and args.until is not None and args.since >= args.until:

@@ -33,7 +33,6 @@ def _no_problem(block: IntegrationBlock) -> str | None:
 class _Needs:
     required: tuple[str, ...]
     needs_script: bool
-    options_problem: str | None = None
     block_problem: Callable[[IntegrationBlock], str | None] = _no_problem
 
 
@@ -75,8 +74,6 @@ def _disabled_reason(block: IntegrationBlock, paths: WazuhPaths, registry: Regis
     if missing:
         listed = " and ".join(f"<{key}>" for key in missing)
         return f"missing {listed}, required by {block.name}"
-    if needs.options_problem is not None:
-        return f"<options>: {needs.options_problem}"
     if needs.needs_script:
         return _script_problem(block.name, paths)
     try:
@@ -97,7 +94,6 @@ def _needs_of(block: IntegrationBlock, registry: Registry) -> _Needs:
     return _Needs(
         tuple(cls.required),
         cls.needs_script,
-        cls.options_problem(block.options),
         cls.block_problem,
     )
 

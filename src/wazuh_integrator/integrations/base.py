@@ -10,7 +10,6 @@ what happens next.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -70,6 +69,12 @@ class IntegrationContext:
         return self.events
 
 
+def options_problem(problem: str | None) -> str | None:
+    """A :meth:`Integration.block_problem` about the block's ``<options>``, so
+    named for check-config: ``<options>: "chat_id" must be a number``."""
+    return None if problem is None else f"<options>: {problem}"
+
+
 class Integration(ABC):
     """Base class of every integration, built-in, script or plugin.
 
@@ -92,17 +97,12 @@ class Integration(ABC):
         self.context = context
 
     @classmethod
-    def options_problem(cls, options: Mapping[str, Any] | None) -> str | None:
-        """Why the block's ``<options>`` cannot work for this integration, or
-        None. Pure; ``check-config`` and ``run`` disable a block it objects to."""
-        return None
-
-    @classmethod
     def block_problem(cls, block: IntegrationBlock) -> str | None:
-        """Why ``block`` cannot run, past a missing ``required`` key and its
-        options: a ``hook_url`` this integration cannot reach, options it reads
-        together with it; None when it can. Pure. ``check-config`` and the
-        daemon disable the block with this text, so it must never quote a secret."""
+        """Why ``block`` cannot run, past a missing ``required`` key: its
+        ``<options>`` (see :func:`options_problem`), a ``hook_url`` this
+        integration cannot reach, options it reads together with it; None when
+        it can. Pure. ``check-config`` and the daemon disable the block with
+        this text, so it must never quote a secret."""
         return None
 
     @property

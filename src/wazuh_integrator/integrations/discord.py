@@ -8,10 +8,10 @@ may set ``username``, ``avatar_url`` and ``content``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from wazuh_integrator.integrations.base import Alert
+from wazuh_integrator.config.models import IntegrationBlock
+from wazuh_integrator.integrations.base import Alert, options_problem
 from wazuh_integrator.integrations.webhook import WebhookIntegration
 
 __all__ = ["DEFAULT_TEMPLATE", "DiscordIntegration"]
@@ -25,10 +25,11 @@ class DiscordIntegration(WebhookIntegration):
     template_formats = {"template": "json"}
 
     @classmethod
-    def options_problem(cls, options: Mapping[str, Any] | None) -> str | None:
+    def block_problem(cls, block: IntegrationBlock) -> str | None:
+        options = block.options or {}
         for key in _TEXT_OPTIONS:
-            if options and key in options and not isinstance(options[key], str):
-                return f'"{key}" must be a string'
+            if key in options and not isinstance(options[key], str):
+                return options_problem(f'"{key}" must be a string')
         return None
 
     def preview(self, alert: Alert) -> Any:

@@ -1,5 +1,7 @@
 """Email: one message per alert over SMTP, with a plain-text and an HTML part.
 
+Messages sent close together share one connection (see ``smtp_connections``).
+
 ``hook_url`` ``smtp://host:25`` upgrades with STARTTLS when the server offers
 it (``"require_tls": true`` insists on it); ``smtps://host:465`` speaks TLS
 from the first byte. ``api_key`` is the SMTP password: login happens only
@@ -30,6 +32,7 @@ from wazuh_integrator.integrations.alert_fields import (
 from wazuh_integrator.integrations.base import Alert, Integration, IntegrationContext
 from wazuh_integrator.integrations.flood_marks import digest_of
 from wazuh_integrator.integrations.options import OptionsError, OptionsReader
+from wazuh_integrator.integrations.smtp_connections import SmtpConnections
 from wazuh_integrator.integrations.templated import OutputTemplates
 from wazuh_integrator.secret import scrub
 from wazuh_integrator.templating import TemplateFormat, default_template
@@ -265,6 +268,7 @@ class EmailIntegration(Integration):
         self._options = EmailOptions.read(block.options)
         self._server = SmtpServer.parse(block.hook_url.reveal() if block.hook_url else "")
         self._tls: ssl.SSLContext | None = None
+        self._connections = SmtpConnections(self._new_client)
 
     def templates_changed(self) -> list[str]:
         return self._templates.changed_on_disk()
@@ -317,10 +321,10 @@ class EmailIntegration(Integration):
             "html": parts.html,
         }
 
-    async def send(self, alert: Alert) -> None:
+    def _new_client(self) -> aiosmtplib.SMTP:
         options, server = self._options, self._server
         password = self.block.api_key.reveal() if self.block.api_key else None
-        client = aiosmtplib.SMTP(
+        return aiosmtplib.SMTP(
             hostname=server.host,
             port=server.port,
             use_tls=server.implicit_tls,
@@ -333,14 +337,14 @@ class EmailIntegration(Integration):
             password=password,
             timeout=float(self.block.timeout_s),
         )
+
+    async def send(self, alert: Alert) -> None:
+        options, server = self._options, self._server
         message = build_email(alert, options, self._parts(alert))
         try:
-            async with client:
-                await client.send_message(
-                    message,
-                    sender=options.envelope_sender,
-                    recipients=options.envelope_recipients,
-                )
+            await self._connections.send(
+                message, options.envelope_sender, options.envelope_recipients
+            )
         except _SMTP_FAILURES as exc:
             error = classify_smtp_error(exc)
             if "STARTTLS extension not supported" in str(exc):
@@ -348,3 +352,6 @@ class EmailIntegration(Integration):
                 error = Permanent(f"the server offers no STARTTLS, and {why}: not sending")
             text = scrub(f"{server.host}:{server.port}: {error}", self.block.secrets)
             raise (type(error)(text, status=error.status)) from None
+
+    async def close(self) -> None:
+        await self._connections.close()

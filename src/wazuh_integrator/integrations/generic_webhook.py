@@ -19,8 +19,9 @@ from urllib.parse import urlencode
 
 import orjson
 
+from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.errors import Permanent
-from wazuh_integrator.integrations.base import Alert
+from wazuh_integrator.integrations.base import Alert, options_problem
 from wazuh_integrator.integrations.webhook import (
     JSON_CONTENT_TYPE,
     Body,
@@ -83,29 +84,32 @@ def _choice(options: Mapping[str, Any], key: str, allowed: tuple[str, ...]) -> s
     return None
 
 
+def _options_problem(options: Mapping[str, Any]) -> str | None:
+    problem = (
+        _choice(options, "method", METHODS)
+        or _choice(options, "body", ENCODINGS)
+        or _choice(options, "auth", AUTH_SCHEMES)
+    )
+    if problem:
+        return problem
+    if "headers" in options and (problem := _headers_problem(options["headers"])):
+        return problem
+    username = options.get("username")
+    if username is not None and (not isinstance(username, str) or ":" in username):
+        return '"username" must be a string without ":"'
+    if str(options.get("auth", "")).lower() == "basic" and username is None:
+        return '"auth": "basic" needs a "username" (the password is <api_key>)'
+    return None
+
+
 class GenericWebhookIntegration(WebhookIntegration):
     name = "webhook"
     template_formats = {"template": "json"}
     required: ClassVar[tuple[str, ...]] = ("hook_url",)
 
     @classmethod
-    def options_problem(cls, options: Mapping[str, Any] | None) -> str | None:
-        options = options or {}
-        problem = (
-            _choice(options, "method", METHODS)
-            or _choice(options, "body", ENCODINGS)
-            or _choice(options, "auth", AUTH_SCHEMES)
-        )
-        if problem:
-            return problem
-        if "headers" in options and (problem := _headers_problem(options["headers"])):
-            return problem
-        username = options.get("username")
-        if username is not None and (not isinstance(username, str) or ":" in username):
-            return '"username" must be a string without ":"'
-        if str(options.get("auth", "")).lower() == "basic" and username is None:
-            return '"auth": "basic" needs a "username" (the password is <api_key>)'
-        return None
+    def block_problem(cls, block: IntegrationBlock) -> str | None:
+        return options_problem(_options_problem(block.options or {}))
 
     @property
     def _options(self) -> Mapping[str, Any]:

@@ -14,7 +14,7 @@ import contextlib
 import contextvars
 import functools
 import logging
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
@@ -34,6 +34,7 @@ __all__ = [
     "DEFAULT_MAX_ANSWER_BYTES",
     "USER_AGENT",
     "RecordedAnswer",
+    "RetryAfterInBody",
     "get_json",
     "post_json",
     "recording_answers",
@@ -53,6 +54,10 @@ _DRAIN_BYTES = 64 * 1024
 USER_AGENT = f"wazuh-integrator/{__version__}"
 _JSON_HEADERS = {"Content-Type": "application/json", "User-Agent": USER_AGENT}
 _GET_HEADERS = {"User-Agent": USER_AGENT}
+
+# Reads a service's own "wait this long" from the start of a rate-limit answer
+# (Telegram's ``parameters.retry_after``): seconds, or None where it says nothing.
+RetryAfterInBody = Callable[[bytes], "float | None"]
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,7 @@ async def _record_then_raise(
     url: str,
     extra_transient: frozenset[int],
     secrets: list[str],
+    retry_after_in_body: RetryAfterInBody | None = None,
 ) -> None:
     """Like _raise_for_answer, keeping the answer first."""
     body, truncated = await _read_at_most(response, _DRAIN_BYTES)
@@ -103,7 +109,23 @@ async def _record_then_raise(
         secrets=secrets,
     )
     if error is not None:
-        raise error
+        raise _with_delay_from_body(error, body, retry_after_in_body)
+
+
+def _with_delay_from_body(
+    error: DeliveryError, body: bytes, retry_after_in_body: RetryAfterInBody | None
+) -> DeliveryError:
+    """A rate limit without a ``Retry-After`` header, given the delay its body names."""
+    if (
+        retry_after_in_body is None
+        or not isinstance(error, RateLimited)
+        or error.retry_after_s is not None
+    ):
+        return error
+    delay_s = retry_after_in_body(body)
+    if delay_s is None:
+        return error
+    return RateLimited(str(error), retry_after_s=delay_s, status=error.status)
 
 
 def _json_default(value: object) -> object:
@@ -158,7 +180,10 @@ async def _read_at_most(response: aiohttp.ClientResponse, limit: int) -> tuple[b
 
 
 async def _raise_for_answer(
-    response: aiohttp.ClientResponse, extra_transient: frozenset[int], secrets: list[str]
+    response: aiohttp.ClientResponse,
+    extra_transient: frozenset[int],
+    secrets: list[str],
+    retry_after_in_body: RetryAfterInBody | None = None,
 ) -> None:
     """Raise the classified error for a failed answer; return for a 2xx."""
     if 200 <= response.status <= 299:
@@ -173,7 +198,7 @@ async def _raise_for_answer(
         secrets=secrets,
     )
     if error is not None:
-        raise error
+        raise _with_delay_from_body(error, body, retry_after_in_body)
 
 
 def _fail(exc: BaseException, url: str, secrets: list[str]) -> NoReturn:
@@ -228,9 +253,12 @@ async def send_body(
     method: str = "POST",
     secrets: Collection[str] = (),
     extra_transient: frozenset[int] = frozenset(),
+    retry_after_in_body: RetryAfterInBody | None = None,
 ) -> None:
     """Send ``data`` as is with ``method`` (``headers`` name its Content-Type);
-    return on 2xx, raise a DeliveryError otherwise, as :func:`post_json` does."""
+    return on 2xx, raise a DeliveryError otherwise, as :func:`post_json` does.
+    ``retry_after_in_body`` reads the delay of a 429 or 503 that comes
+    without a ``Retry-After`` header from its answer."""
     # The values to scrub are worked out only when there is an error to scrub:
     # this runs once per alert, and nearly every request succeeds.
     if logger.isEnabledFor(logging.DEBUG):
@@ -247,11 +275,13 @@ async def send_body(
             answers = _RECORDED.get()
             if answers is not None:
                 hidden = _secrets_for(url, headers, secrets)
-                await _record_then_raise(response, answers, method, url, extra_transient, hidden)
+                await _record_then_raise(
+                    response, answers, method, url, extra_transient, hidden, retry_after_in_body
+                )
                 return
             if not 200 <= response.status <= 299:
                 hidden = _secrets_for(url, headers, secrets)
-                await _raise_for_answer(response, extra_transient, hidden)
+                await _raise_for_answer(response, extra_transient, hidden, retry_after_in_body)
             if not response.content.is_eof():  # the usual short answer is already read
                 await _read_at_most(response, _DRAIN_BYTES)
     except DeliveryError as error:

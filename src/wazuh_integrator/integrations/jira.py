@@ -16,7 +16,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-from wazuh_integrator.integrations.base import Alert
+from wazuh_integrator.config.models import IntegrationBlock
+from wazuh_integrator.integrations.base import Alert, options_problem
 from wazuh_integrator.integrations.webhook import WebhookIntegration, basic_auth
 
 __all__ = ["ISSUE_PATH", "JiraIntegration", "build_jira_payload"]
@@ -75,8 +76,8 @@ class JiraIntegration(WebhookIntegration):
     template_formats = {"template": "text", "summary_template": "text"}
 
     @classmethod
-    def options_problem(cls, options: Mapping[str, Any] | None) -> str | None:
-        return _options_problem(options or {})
+    def block_problem(cls, block: IntegrationBlock) -> str | None:
+        return options_problem(_options_problem(block.options or {}))
 
     def preview(self, alert: Alert) -> dict[str, Any]:
         summary = self.render("summary_template", DEFAULT_SUMMARY_TEMPLATE, alert)

@@ -13,11 +13,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
+import orjson
+
+from wazuh_integrator.config.models import IntegrationBlock
 from wazuh_integrator.errors import Permanent
-from wazuh_integrator.integrations.base import Alert
+from wazuh_integrator.integrations.base import Alert, options_problem
 from wazuh_integrator.integrations.webhook import WebhookIntegration
 
-__all__ = ["DEFAULT_API_URL", "DEFAULT_TEMPLATE", "TelegramIntegration", "build_telegram_payload"]
+__all__ = [
+    "DEFAULT_API_URL",
+    "DEFAULT_TEMPLATE",
+    "TelegramIntegration",
+    "build_telegram_payload",
+    "telegram_retry_after",
+]
 
 DEFAULT_API_URL = "https://api.telegram.org"
 DEFAULT_TEMPLATE = "telegram.md2.j2"
@@ -41,29 +50,51 @@ def build_telegram_payload(text: str, options: Mapping[str, Any]) -> dict[str, A
     return payload
 
 
+def _options_problem(options: Mapping[str, Any]) -> str | None:
+    chat_id = options.get("chat_id")
+    if chat_id is None:
+        return 'missing "chat_id", the chat to send to (like {"chat_id": -1001234567890})'
+    if isinstance(chat_id, bool) or not isinstance(chat_id, int | str) or chat_id == "":
+        return '"chat_id" must be a number or an "@channelusername"'
+    for key, kind in _EXTRA_PARAMETERS.items():
+        value = options.get(key)
+        if value is not None and (
+            not isinstance(value, kind) or (kind is int and isinstance(value, bool))
+        ):
+            return f'"{key}" must be {"a number" if kind is int else "true or false"}'
+    return None
+
+
+def telegram_retry_after(body: bytes) -> float | None:
+    """Seconds from ``parameters.retry_after`` of a Bot API error answer, or None."""
+    try:
+        answer = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    parameters = answer.get("parameters") if isinstance(answer, dict) else None
+    delay = parameters.get("retry_after") if isinstance(parameters, dict) else None
+    if isinstance(delay, bool) or not isinstance(delay, int | float) or not delay >= 0:
+        return None
+    return float(delay)
+
+
 class TelegramIntegration(WebhookIntegration):
     name = "telegram"
     required: ClassVar[tuple[str, ...]] = ("api_key",)
     template_formats = {"template": "markdownv2"}
 
     @classmethod
-    def options_problem(cls, options: Mapping[str, Any] | None) -> str | None:
-        chat_id = (options or {}).get("chat_id")
-        if chat_id is None:
-            return 'missing "chat_id", the chat to send to (like {"chat_id": -1001234567890})'
-        if isinstance(chat_id, bool) or not isinstance(chat_id, int | str) or chat_id == "":
-            return '"chat_id" must be a number or an "@channelusername"'
-        for key, kind in _EXTRA_PARAMETERS.items():
-            value = (options or {}).get(key)
-            if value is not None and (
-                not isinstance(value, kind) or (kind is int and isinstance(value, bool))
-            ):
-                return f'"{key}" must be {"a number" if kind is int else "true or false"}'
-        return None
+    def block_problem(cls, block: IntegrationBlock) -> str | None:
+        return options_problem(_options_problem(block.options or {}))
 
     def preview(self, alert: Alert) -> dict[str, Any]:
         text = self.render("template", DEFAULT_TEMPLATE, alert)
         return build_telegram_payload(text, self.block.options or {})
+
+    def retry_after_in_body(self, body: bytes) -> float | None:
+        # The Bot API's 429 says how long to wait in its JSON answer,
+        # {"ok": false, "parameters": {"retry_after": 5}, ...}.
+        return telegram_retry_after(body)
 
     def target_url(self) -> str:
         if self.block.api_key is None:

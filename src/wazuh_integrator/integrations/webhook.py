@@ -116,6 +116,11 @@ class WebhookIntegration(Integration):
     def request_method(self) -> str:
         return "POST"
 
+    def retry_after_in_body(self, body: bytes) -> float | None:
+        """The delay a rate-limit answer without ``Retry-After`` names in its
+        body (the start of it), for services that say it there; None: none."""
+        return None
+
     # -- templates -----------------------------------------------------------
 
     def template(self, role: str, default: str) -> Template:
@@ -169,4 +174,5 @@ class WebhookIntegration(Integration):
             headers=self._headers(body.content_type),
             method=self.request_method(),
             secrets=self.block.secrets,
+            retry_after_in_body=self.retry_after_in_body,
         )
