@@ -34,7 +34,13 @@ def test_version_names_ours_python_and_each_library() -> None:
     )
     assert lines[2].startswith(f"System {platform.system()} {platform.machine()}")
     assert lines[3:] == [f"{name} {metadata.version(name)}" for name in REPORTED_PACKAGES]
-    assert [line.split()[0] for line in lines[3:]] == ["aiohttp", "orjson", "msgspec", "uvloop"]
+    assert [line.split()[0] for line in lines[3:]] == [
+        "aiohttp",
+        "httptools",
+        "orjson",
+        "msgspec",
+        "uvloop",
+    ]
 
 
 def test_version_after_other_options_still_only_reports() -> None:

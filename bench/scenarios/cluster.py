@@ -8,7 +8,12 @@ from __future__ import annotations
 import logging
 import shutil
 import time
+from typing import Any
 
+from redis import Redis
+from redis.exceptions import RedisError
+
+from bench.alerts import write_alerts
 from bench.common import Check, Context, Outcome, median, per_s
 from bench.daemon import Daemon
 from bench.home import SLACK_HOOK, BenchHome, slack_block
@@ -68,11 +73,78 @@ def cluster_run(
             worker.stop(60)
 
 
+THROTTLE = '[integrations.slack.throttle]\nkey = ["agent.id"]\nwindow = "1h"\nlimit = 2\n'
+DRAIN_ALERTS = 30_000
+
+
+def acknowledged(client: Any) -> int:
+    """Entries of the stream the group has read and acknowledged."""
+    try:
+        groups = client.xinfo_groups("wazuh-integrator:alerts")
+    except RedisError:  # no stream yet
+        return 0
+    return sum(int(group["entries-read"] or 0) - int(group["pending"]) for group in groups)
+
+
+def drain_run(
+    homes: tuple[BenchHome, BenchHome], redis: RedisServer, count: int, alerts: str
+) -> tuple[float, float]:
+    """(worker CPU s, Redis CPU s) for one worker, its start-up left out,
+    acknowledging ``count`` alerts a reader had appended before it started."""
+    home, reader_home = homes
+    redis.flush()
+    state = reader_home.root / "var"
+    if state.exists():
+        shutil.rmtree(state)
+    Daemon(reader_home.root, "--role", "reader", "--once", "--alerts", alerts).start().finish(
+        TIMEOUT_S
+    ).checked()
+    (home.root / "daemon.log").unlink(missing_ok=True)  # wait for this start's line
+    worker = Daemon(home.root, "--role", "worker").start()
+    client = Redis.from_url(redis.url)
+    try:
+        worker.wait_for_log("delivering from stream", 60)
+        worker_before, redis_before = worker.cpu_seconds(), redis.cpu_seconds()
+        started = time.monotonic()
+        while acknowledged(client) < count:
+            if time.monotonic() - started > TIMEOUT_S:
+                raise RuntimeError("one worker draining the stream: timed out")
+            time.sleep(0.02)
+        redis_s = redis.cpu_seconds() - redis_before
+    finally:
+        client.close()
+        finished = worker.stop(60)
+    return finished.cpu_s - worker_before, redis_s
+
+
+def drain_figures(
+    homes: tuple[BenchHome, BenchHome], redis: RedisServer, block: list[str], alerts: str
+) -> dict[str, float]:
+    """CPU per alert of one worker and of Redis, delivering and throttling
+    (interleaved, medians of 3): the model in docs/cluster.md."""
+    home, _ = homes
+    runs: dict[str, list[tuple[float, float]]] = {"delivered": [], "throttled": []}
+    for _ in range(3):
+        for kind in runs:
+            extra = THROTTLE if kind == "throttled" else ""
+            home.configure(block, cluster_settings(redis.url) + extra)
+            runs[kind].append(drain_run(homes, redis, DRAIN_ALERTS, alerts))
+    figures = {}
+    for kind, measured in runs.items():
+        figures[f"worker_cpu_us_per_alert_{kind}"] = round(
+            median([worker for worker, _ in measured]) / DRAIN_ALERTS * 1e6
+        )
+        figures[f"redis_cpu_us_per_alert_{kind}"] = round(
+            median([redis_s for _, redis_s in measured]) / DRAIN_ALERTS * 1e6, 1
+        )
+    return figures
+
+
 def run(context: Context) -> Outcome:
     sizes = context.sizes
     count = sizes.delivery_alerts
     alerts = context.data["delivery"]
-    outcome = Outcome("cluster", "9. Cluster mode: 1, 2 and 4 workers on one machine")
+    outcome = Outcome("cluster", "11. Cluster mode: 1, 2 and 4 workers on one machine")
     binary = redis_binary()
     if binary is None:
         outcome.notes.append("Not run: redis-server is not installed.")
@@ -100,6 +172,9 @@ def run(context: Context) -> Outcome:
                 reader_runs.append(reader_s)
                 log.info("cluster run %d, %d workers: %.2fs", run_number + 1, workers, elapsed)
         kind = receiver.kind
+        drain_alerts = reader_home.root / "drain-alerts.json"
+        write_alerts(drain_alerts, DRAIN_ALERTS)
+        drained = drain_figures((home, reader_home), redis, block, str(drain_alerts))
     single_rate = per_s(count, median(single))
     outcome.figures.update(
         {
@@ -112,6 +187,7 @@ def run(context: Context) -> Outcome:
                 f"workers_{n}_alerts_per_s": round(per_s(count, median(by_workers[n])))
                 for n in WORKER_COUNTS
             },
+            **drained,
         }
     )
     for workers in WORKER_COUNTS:
@@ -128,5 +204,11 @@ def run(context: Context) -> Outcome:
         "Reader, workers, Redis and the receiver share the machine's cores, so more workers "
         "than cores only add contention here; see docs/cluster.md for the model across "
         "machines."
+    )
+    outcome.notes.append(
+        f"CPU per alert: one worker draining {DRAIN_ALERTS:,} alerts a reader appended "
+        "before it started (its start-up left out), delivering them to the receiver, or "
+        "throttled to 2 per agent per hour (6 deliveries); Redis's CPU over the same "
+        "time. Medians of 3, the two kinds interleaved."
     )
     return outcome

@@ -1,4 +1,4 @@
-"""Scenario 8: recovery after an outage. The receiver answers 500 for 8 s
+"""Scenario 10: recovery after an outage. The receiver answers 500 for 8 s
 (then, once, for 60 s) while 500 alerts a second stream into a running
 daemon with default settings; how soon after the receiver's return the first
 alert arrives, and how soon the whole backlog is in.

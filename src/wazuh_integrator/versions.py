@@ -11,7 +11,7 @@ from wazuh_integrator import __version__
 __all__ = ["REPORTED_PACKAGES", "version_report"]
 
 # The libraries whose versions change how alerts are read and sent.
-REPORTED_PACKAGES: tuple[str, ...] = ("aiohttp", "orjson", "msgspec", "uvloop")
+REPORTED_PACKAGES: tuple[str, ...] = ("aiohttp", "httptools", "orjson", "msgspec", "uvloop")
 
 
 def _installed_version(package: str) -> str:

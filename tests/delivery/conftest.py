@@ -10,6 +10,8 @@ import aiohttp
 import pytest
 from tests.delivery.support import Harness, Receiver
 
+from wazuh_integrator.config.models import IntegrationSettings
+from wazuh_integrator.integrations.sessions import HttpSessions
 from wazuh_integrator.metrics import Metrics
 from wazuh_integrator.store import StateStore
 
@@ -24,8 +26,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as session:
-        yield session
+    # The daemon's own session: webhooks go through its lean HTTP/1.1 pool.
+    async with HttpSessions() as sessions:
+        yield sessions.for_settings(IntegrationSettings())
 
 
 @pytest.fixture

@@ -22,6 +22,7 @@ from wazuh_integrator.analysisd import AnalysisdSocket
 from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Timeout, Transient
 from wazuh_integrator.integrations.base import IntegrationContext
+from wazuh_integrator.integrations.sessions import HttpSessions
 from wazuh_integrator.store import StateStore
 
 GOLDEN_ROOT = Path(__file__).resolve().parent.parent / "data" / "golden"
@@ -154,10 +155,16 @@ def refused_base_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-@pytest.fixture
-async def session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession() as client:
-        yield client
+@pytest.fixture(params=["http1", "aiohttp"])
+async def session(request: pytest.FixtureRequest) -> AsyncIterator[aiohttp.ClientSession]:
+    """The daemon's session (webhooks go through its lean HTTP/1.1 pool), and
+    a plain aiohttp one: every test runs on both ways of sending."""
+    if request.param == "aiohttp":
+        async with aiohttp.ClientSession() as client:
+            yield client
+        return
+    async with HttpSessions() as sessions:
+        yield sessions.for_settings(IntegrationSettings())
 
 
 @pytest.fixture

@@ -21,6 +21,7 @@ import logging
 import os
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -36,12 +37,14 @@ from wazuh_integrator.cluster.connection import (
     shown_url,
 )
 from wazuh_integrator.cluster.deadletters import DeadLetterShipper, RedisDeadLetters
+from wazuh_integrator.cluster.floods import ClusterShaper, Decisions, shared_stage
 from wazuh_integrator.cluster.metrics import ClusterMetrics
 from wazuh_integrator.cluster.ratelimit import RedisLimits
 from wazuh_integrator.cluster.stream import FIELD_ALERT, FIELD_NODE, FIELD_ONLY
-from wazuh_integrator.config.models import ClusterSettings, RateLimit, WazuhPaths
+from wazuh_integrator.config.models import ClusterSettings, IntegrationBlock, RateLimit, WazuhPaths
 from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
 from wazuh_integrator.delivery import Delivery
+from wazuh_integrator.floods import Shaped, Shaper
 from wazuh_integrator.pipeline import Pipeline, RunOptions
 from wazuh_integrator.ratelimit import SharedLimits
 from wazuh_integrator.routes import LoadedConfiguration, Route
@@ -64,6 +67,18 @@ LOOP_STOP_S = 2.0
 
 EntryId = bytes
 Fields = dict[bytes, bytes]
+
+
+@dataclass
+class _Routed:
+    """An entry decoded and filtered, on its way to delivery."""
+
+    entry_id: EntryId
+    alert: dict[str, Any]
+    raw: bytes
+    routes: list[Route]
+    replay: bool  # a replayed dead letter: sent as it is, no floods stage
+    shaped: dict[int, Shaped] = field(default_factory=dict)  # id(route) -> the stage's
 
 
 class StreamWorker(Pipeline):
@@ -91,6 +106,7 @@ class StreamWorker(Pipeline):
         self._sampled: dict[str, int | None] = {}
         self._acker: asyncio.Task[None] | None = None
         self._dead_letters: DeadLetterShipper | None = None
+        self._decisions: Decisions | None = None  # the floods stage's, per entry
         self._replies: Any = []  # the last XREADGROUP answer: [(stream, [(id, fields)])]
         self._failed = False
 
@@ -120,15 +136,24 @@ class StreamWorker(Pipeline):
             self._lookup_cache = RedisLookupCache.for_cluster(self.cluster, self._store)
         return super()._build_routes(configuration)
 
-    async def _start_route(self, route: Route) -> None:
-        if route.shaper is not None:
-            log.warning(
-                "Integration '%s': throttle and digest settings are not applied by cluster"
-                " workers yet; every matched alert is delivered.",
-                route.block.key,
+    def _build_route(
+        self, block: IntegrationBlock, configuration: LoadedConfiguration
+    ) -> Route | None:
+        route = super()._build_route(block, configuration)
+        if route is not None and route.shaper is not None:
+            assert self._client is not None
+            if self._decisions is None:
+                self._decisions = Decisions(self._client, self.cluster.stream)
+            route.shaper = shared_stage(
+                route.shaper,
+                configuration.settings.for_block(block),
+                client=self._client,
+                prefix=self.cluster.stream,
+                decisions=self._decisions,
+                lease_s=self.cluster.claim_idle_s,
+                outage=self._outage,
             )
-            route.shaper = None
-        await super()._start_route(route)
+        return route
 
     # -- the loops ---------------------------------------------------------
 
@@ -182,6 +207,10 @@ class StreamWorker(Pipeline):
                 " another worker will deliver them again.",
                 len(self._to_ack),
             )
+        for route in self.routes:  # digests parked above leave Redis's sending hash
+            if isinstance(route.shaper, ClusterShaper):
+                with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
+                    await asyncio.wait_for(route.shaper.flush_settled(), grace_s)
         if self._dead_letters is not None:
             with contextlib.suppress(RedisError, OSError, asyncio.TimeoutError):
                 await asyncio.wait_for(self._dead_letters.ship(), grace_s)
@@ -248,9 +277,8 @@ class StreamWorker(Pipeline):
             if self._stop.is_set():
                 return  # read after the stop: left pending, another worker claims them
             for _stream, entries in self._replies:
-                for entry_id, fields in entries:
-                    self._counts["read"] += 1
-                    await self._take(entry_id, fields)
+                self._counts["read"] += len(entries)
+                await self._take_batch(entries)
 
     async def _read_new(self) -> None:
         assert self._client is not None
@@ -297,12 +325,14 @@ class StreamWorker(Pipeline):
                 count=READ_COUNT,
             )
             start, entries = reply[0], reply[1]
-            for entry_id, fields in entries:
-                if entry_id in self._entries or fields is None:
-                    continue
-                self._counts["claimed"] += 1
-                self.cluster_metrics.claimed_total.inc()
-                await self._take(entry_id, fields)
+            claimed = [
+                (entry_id, fields)
+                for entry_id, fields in entries
+                if entry_id not in self._entries and fields is not None
+            ]
+            self._counts["claimed"] += len(claimed)
+            self.cluster_metrics.claimed_total.inc(len(claimed))
+            await self._take_batch(claimed)
             if entries:
                 log.warning(
                     "Claimed %d stream entries idle for %.0f s or more (a worker stopped"
@@ -313,35 +343,87 @@ class StreamWorker(Pipeline):
             if start in (b"0-0", "0-0"):
                 return
 
-    # -- one entry ---------------------------------------------------------
+    # -- entries -----------------------------------------------------------
 
-    async def _take(self, entry_id: EntryId, fields: Fields) -> None:
-        """Route one entry to its deliveries; acknowledge it when they all settle."""
+    async def _take_batch(self, entries: Sequence[tuple[EntryId, Fields]]) -> None:
+        """Route entries to their deliveries; acknowledge each when they all
+        settle. The floods stage's decisions on the whole batch go to Redis
+        in one pipeline per block."""
+        routed = [entry for entry in (self._route(*pair) for pair in entries) if entry]
+        for route in self.routes:
+            if route.shaper is not None:
+                await self._shape_batch(route, route.shaper, routed)
+        for entry in routed:
+            await self._dispatch(entry)
+
+    def _route(self, entry_id: EntryId, fields: Fields) -> _Routed | None:
+        """Decode and filter one entry; None when it is already dealt with."""
         raw = fields.get(FIELD_ALERT)
         node = fields.get(FIELD_NODE, b"").decode("utf-8", "replace")
         if raw is None:
             self._skip(entry_id, "an entry without an alert")
-            return
+            return None
         only = fields.get(FIELD_ONLY)
         try:
             if only is not None:  # a replayed dead letter: its block only, filters skipped
                 matched = [route for route in self.routes if route.block.key == only.decode()]
                 if not matched:
                     self._keep_for_later(entry_id, raw, only.decode())
-                    return
+                    return None
             else:
                 alert_fields = decode_fields(raw)
                 matched = [r for r in self.routes if r.alert_filter.matches(alert_fields)]
             alert = decode_alert(raw) if matched else None
         except AlertDecodeError as exc:
             self._skip(entry_id, f"an entry whose alert is not a JSON object ({exc})")
-            return
+            return None
         if alert is None:
             self._done(entry_id)
-            return
+            return None
         if node:
             raw = _tagged(alert, raw, node)
-        self._entries[entry_id] = len(matched)
+        for route in matched:
+            route.matched_total.inc()
+        return _Routed(entry_id, alert, raw, matched, replay=only is not None)
+
+    async def _shape_batch(self, route: Route, shaper: Shaper, routed: list[_Routed]) -> None:
+        """The floods stage of ``route`` for every entry it matched (a replay
+        sends what it is given). A shared stage waits out a Redis outage: its
+        decisions are kept under the entries' ids, so asking again decides the same."""
+        taking = [
+            entry
+            for entry in routed
+            if not entry.replay and any(matched is route for matched in entry.routes)
+        ]
+        if not taking:
+            return
+        if not isinstance(shaper, ClusterShaper):
+            for entry in taking:
+                entry.shaped[id(route)] = shaper.shape(entry.alert, entry.raw)
+            return
+        items = [(entry.alert, entry.raw, entry.entry_id) for entry in taking]
+        decided: list[list[Shaped]] = []
+
+        async def decide() -> None:
+            decided.append(await shaper.shape_many(items))
+
+        await self._retrying(decide)
+        for entry, shaped in zip(taking, decided[-1], strict=True):
+            entry.shaped[id(route)] = shaped
+
+    async def _dispatch(self, entry: _Routed) -> None:
+        entry_id = entry.entry_id
+        deliveries: list[tuple[Route, dict[str, Any], bytes]] = []
+        for route in entry.routes:
+            shaped = entry.shaped.get(id(route))
+            if shaped is None:
+                deliveries.append((route, entry.alert, entry.raw))
+            elif shaped.alert is not None and shaped.raw is not None:
+                deliveries.append((route, shaped.alert, shaped.raw))
+        if not deliveries:
+            self._done(entry_id)
+            return
+        self._entries[entry_id] = len(deliveries)
 
         def settle() -> None:
             remaining = self._entries.get(entry_id, 0) - 1
@@ -351,9 +433,8 @@ class StreamWorker(Pipeline):
                 self._entries.pop(entry_id, None)
                 self._done(entry_id)
 
-        for route in matched:
-            route.matched_total.inc()
-            await route.deliverer.submit(Delivery(alert=alert, raw=raw, on_settled=settle))
+        for route, body, body_raw in deliveries:
+            await route.deliverer.submit(Delivery(alert=body, raw=body_raw, on_settled=settle))
 
     def _keep_for_later(self, entry_id: EntryId, raw: bytes, key: str) -> None:
         """A replayed dead letter for a block this worker does not run: a dead
@@ -402,12 +483,26 @@ class StreamWorker(Pipeline):
         ids = self._to_ack
         self._to_ack = []
         try:
-            await self._client.xack(self.cluster.stream, self.cluster.group, *ids)
+            await self._acknowledge(ids)
         except BaseException:
             self._to_ack[:0] = ids
             raise
         self._counts["acked"] += len(ids)
         self.cluster_metrics.acked_total.inc(len(ids))
+
+    async def _acknowledge(self, ids: list[EntryId]) -> None:
+        """XACK, and in the same transaction the floods stage's decisions on
+        these entries: a claimer must find them until the entry is acknowledged."""
+        assert self._client is not None
+        decisions = self._decisions
+        if decisions is None or not decisions.fields_of(ids):
+            await self._client.xack(self.cluster.stream, self.cluster.group, *ids)
+            return
+        pipeline = self._client.pipeline(transaction=True)
+        pipeline.xack(self.cluster.stream, self.cluster.group, *ids)
+        decisions.forget(pipeline, ids)
+        await pipeline.execute()
+        decisions.forgotten(ids)
 
     # -- observability -----------------------------------------------------
 

@@ -91,6 +91,10 @@ class Shaper:
         self._changed = asyncio.Event()
         self._sender: asyncio.Task[None] | None = None
 
+    @property
+    def counters(self) -> FloodCounters | None:
+        return self._counters
+
     def shape(
         self,
         alert: dict[str, Any],

@@ -28,6 +28,7 @@ from wazuh_integrator.classify import (
     snippet_read_bytes,
 )
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Transient
+from wazuh_integrator.integrations.http1 import Http1Pool, Target, pool_for, request_target
 from wazuh_integrator.secret import redact_url, scrub, url_secret_parts
 
 __all__ = [
@@ -258,11 +259,32 @@ async def send_body(
     """Send ``data`` as is with ``method`` (``headers`` name its Content-Type);
     return on 2xx, raise a DeliveryError otherwise, as :func:`post_json` does.
     ``retry_after_in_body`` reads the delay of a 429 or 503 that comes
-    without a ``Retry-After`` header from its answer."""
+    without a ``Retry-After`` header from its answer.
+
+    Sessions from :class:`~wazuh_integrator.integrations.sessions.HttpSessions`
+    send through their lean HTTP/1.1 pool (:mod:`.http1`) what it handles;
+    everything else, and every request whose answer ``test --send`` shows,
+    goes through aiohttp. Both give the same errors."""
     # The values to scrub are worked out only when there is an error to scrub:
     # this runs once per alert, and nearly every request succeeds.
     if logger.isEnabledFor(logging.DEBUG):
         logger.debug("%s %s: %d bytes", method, redact_url(url), len(data))
+    pool = pool_for(session)
+    if pool is not None and _RECORDED.get() is None:
+        target = request_target(method, url, tuple(headers.items()))
+        if target is not None:
+            await _send_on_pool(
+                pool,
+                target,
+                url,
+                data,
+                timeout_s,
+                headers,
+                secrets,
+                extra_transient,
+                retry_after_in_body,
+            )
+            return
     try:
         async with session.request(
             method,
@@ -288,6 +310,37 @@ async def send_body(
         raise _scrubbed(error, _secrets_for(url, headers, secrets)) from None
     except (aiohttp.ClientError, OSError, asyncio.TimeoutError) as exc:
         _fail(exc, url, _secrets_for(url, headers, secrets))
+
+
+async def _send_on_pool(
+    pool: Http1Pool,
+    target: Target,
+    url: str,
+    data: bytes,
+    timeout_s: float,
+    headers: Mapping[str, str],
+    secrets: Collection[str],
+    extra_transient: frozenset[int],
+    retry_after_in_body: RetryAfterInBody | None,
+) -> None:
+    try:
+        answer = await pool.request(target, data, timeout_s)
+    except (OSError, asyncio.TimeoutError) as exc:
+        _fail(exc, url, _secrets_for(url, headers, secrets))
+    if 200 <= answer.status <= 299:
+        return
+    hidden = _secrets_for(url, headers, secrets)
+    body = answer.body[: snippet_read_bytes(hidden)]
+    error = classify_status(
+        answer.status,
+        retry_after=answer.retry_after,
+        body=body,
+        extra_transient=extra_transient,
+        secrets=hidden,
+    )
+    if error is not None:
+        error = _with_delay_from_body(error, body, retry_after_in_body)
+        raise _scrubbed(error, hidden) from None
 
 
 async def get_json(

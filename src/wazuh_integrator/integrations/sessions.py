@@ -6,7 +6,8 @@ integrator.toml apply to all of them alike: certificates are always verified;
 ``ca_file`` replaces the system's trusted CAs for that integration with the
 given ones; ``client_cert`` and ``client_key`` present a client certificate
 (mutual TLS). Integrations with the same TLS settings share one session, and
-so its connection pool.
+so its connection pool, and one lean HTTP/1.1 pool (:mod:`.http1`) that
+:func:`~wazuh_integrator.integrations.http.send_body` prefers for webhooks.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from types import TracebackType
 import aiohttp
 
 from wazuh_integrator.config.models import IntegrationSettings
+from wazuh_integrator.integrations.http1 import Http1Pool, attach_pool
 from wazuh_integrator.tls import ssl_context
 
 __all__ = ["HttpSessions"]
@@ -29,6 +31,7 @@ class HttpSessions:
 
     def __init__(self) -> None:
         self._sessions: dict[_TlsKey, aiohttp.ClientSession] = {}
+        self._pools: list[Http1Pool] = []
 
     def for_settings(self, settings: IntegrationSettings) -> aiohttp.ClientSession:
         key = (settings.ca_file, settings.client_cert, settings.client_key)
@@ -39,9 +42,15 @@ class HttpSessions:
                 limit=0, ttl_dns_cache=300, ssl=context if context is not None else True
             )
             session = self._sessions[key] = aiohttp.ClientSession(connector=connector)
+            pool = Http1Pool(context)
+            attach_pool(session, pool)
+            self._pools.append(pool)
         return session
 
     async def close(self) -> None:
+        for pool in self._pools:
+            await pool.close()
+        self._pools.clear()
         for session in self._sessions.values():
             await session.close()
         self._sessions.clear()
