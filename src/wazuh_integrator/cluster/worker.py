@@ -128,13 +128,6 @@ class StreamWorker(Pipeline):
             self._client, self.cluster.stream, self.cluster.claim_idle_s
         )
         self._parked_rows = self._parked_in_redis
-        log.info(
-            "Worker '%s': delivering from stream '%s' (group '%s') at %s.",
-            self.consumer,
-            self.cluster.stream,
-            self.cluster.group,
-            shown_url(self.cluster),
-        )
         try:
             status = await super().run()
             return 1 if self._failed else status
@@ -305,6 +298,15 @@ class StreamWorker(Pipeline):
 
     async def _consume(self) -> None:
         await self._retrying(self._create_group)
+        # Logged once the group is there and signals are handled: from here a
+        # SIGTERM hands everything over.
+        log.info(
+            "Worker '%s': delivering from stream '%s' (group '%s') at %s.",
+            self.consumer,
+            self.cluster.stream,
+            self.cluster.group,
+            shown_url(self.cluster),
+        )
         while not self._stop.is_set():
             while len(self._entries) >= MAX_ENTRIES_IN_FLIGHT:
                 self._room.clear()
