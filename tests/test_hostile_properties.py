@@ -67,9 +67,9 @@ def test_deeply_nested_xml_is_an_error_line_not_a_crash() -> None:
 # -- integrator.toml -------------------------------------------------------
 
 KEYS = (
-    "state_dir", "max_line_bytes", "metrics_address", "grace_period", "plugins", "rate_limit",
-    "concurrency", "queue_size", "max_retry_age", "max_backoff", "initial_backoff", "retry",
-    "cache_ttl", "api_version", "ca_file", "client_cert", "client_key", "other",
+    "state_dir", "max_line_bytes", "follow", "metrics_address", "grace_period", "plugins",
+    "rate_limit", "concurrency", "queue_size", "max_retry_age", "max_backoff", "initial_backoff",
+    "retry", "cache_ttl", "api_version", "ca_file", "client_cert", "client_key", "other",
 )  # fmt: skip
 TOML_VALUES = st.one_of(
     st.integers(-(2**70), 2**70).map(str),

@@ -3,6 +3,7 @@ script, at the default concurrency and one at a time."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 from bench.common import Check, Context, Outcome, median, per_s
 from bench.daemon import Daemon
 from bench.home import BenchHome, custom_block
+from bench.script_costs import figures as cost_figures
+from bench.script_costs import measure as measure_costs
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +74,9 @@ def run(context: Context) -> Outcome:
         "speed_up": round(default_rate / serial_rate, 2),
         "delivered_min": delivered,
     }
+    costs = cost_figures(asyncio.run(measure_costs(max(50, count // 3), sizes.runs)))
+    log.info("script costs per alert: %s", costs)
+    outcome.figures["per_alert_costs_ms"] = costs
     outcome.checks.append(
         Check(
             "alerts through the script, every run",
@@ -86,5 +92,14 @@ def run(context: Context) -> Outcome:
         "timed. Default concurrency (the script integration's default) against "
         f"`[integrations.{NAME}] concurrency = 1`. Deliveries counted as lines written by "
         "the script. No target: both are reported."
+    )
+    outcome.notes.append(
+        "`per_alert_costs_ms`: one alert at a time, in the bench's own process "
+        "(bench/script_costs.py): a bare `subprocess.Popen` of a copy of `true` as the "
+        "daemon calls it, `os.posix_spawn` of it, the daemon's whole script path "
+        "(`ScriptIntegration.send`) running it (state directory on disk and on tmpfs), "
+        "running a `/bin/sh` script, a Python script, and a stock-shaped one (a shell "
+        "wrapper exec'ing Python that imports `requests`); wall and CPU (with children) "
+        "ms per alert, medians over rounds that take each variant in turn."
     )
     return outcome

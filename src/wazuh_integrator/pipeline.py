@@ -440,6 +440,7 @@ class Pipeline:
             from_start=from_start,
             max_line_bytes=self.configuration.settings.max_line_bytes,
             follow=not self.options.once,
+            watch_changes=self.configuration.settings.follow == "auto",
         )
         initial = tailer.initial_position()
         if tailer.lost_bytes:  # final once the start is resolved

@@ -54,3 +54,10 @@ def test_restart_only_keys_are_named_and_keep_their_running_values() -> None:
     assert applied.grace_period_s == 3.0  # applied live
     assert applied.for_integration("slack").rate_limits == (RateLimit(1, 1.0),)
     assert keys_needing_restart(running, running) == []
+
+
+def test_how_alerts_json_is_followed_is_kept_until_a_restart() -> None:
+    running = Settings()
+    new = Settings(follow="poll")
+    assert keys_needing_restart(running, new) == ["follow"]
+    assert running_settings(running, new).follow == "auto"

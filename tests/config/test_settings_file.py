@@ -50,6 +50,7 @@ def test_every_key(tmp_path: Path) -> None:
         """
 state_dir = "var/integrator-state"
 max_line_bytes = 2097152
+follow = "poll"
 metrics_address = "127.0.0.1:9797"
 grace_period = "30s"
 plugins = ["my_company.wazuh:TicketIntegration"]
@@ -76,6 +77,7 @@ retry = false
         "/var/ossec/var/integrator-state"
     )
     assert settings.max_line_bytes == 2_097_152
+    assert settings.follow == "poll"
     assert settings.metrics_address == "127.0.0.1:9797"
     assert settings.grace_period_s == 30.0
     assert settings.plugins == ("my_company.wazuh:TicketIntegration",)
@@ -154,7 +156,7 @@ def test_duration_spellings(tmp_path: Path, text: str, seconds: float) -> None:
         (
             "colour = 1\n",
             "etc/integrator.toml:1: colour: unknown key (expected one of: state_dir, "
-            "max_line_bytes, metrics_address, grace_period, plugins)",
+            "max_line_bytes, follow, metrics_address, grace_period, plugins)",
         ),
         (
             'max_line_bytes = "1M"\n',
@@ -164,6 +166,10 @@ def test_duration_spellings(tmp_path: Path, text: str, seconds: float) -> None:
         (
             "max_line_bytes = true\n",
             "etc/integrator.toml:1: max_line_bytes: True is not an integer",
+        ),
+        (
+            'follow = "inotify"\n',
+            "etc/integrator.toml:1: follow: 'inotify' is not one of 'auto', 'poll'",
         ),
         (
             'metrics_address = "9797"\n',

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 import aiohttp
+import pytest
 from tests.e2e.harness import (
     Daemon,
     Receiver,
@@ -49,6 +50,23 @@ async def test_an_appended_alert_arrives(home: Path, receiver: Receiver) -> None
     # Several sends run at once, so arrival order is not guaranteed; each arrives once.
     assert sorted(receiver.ids(HOOK)) == ["1764262800.0", "1764262800.1", "1764262800.2"]
     assert "secret-token-e2e" not in daemon.log()
+
+
+@pytest.mark.parametrize(("settings", "inotify"), [("", True), ('follow = "poll"\n', False)])
+async def test_follow_chooses_inotify_or_the_poll(
+    home: Path, receiver: Receiver, settings: str, inotify: bool
+) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)), settings)
+    alerts_file(home).write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Reading")
+        append_alerts(alerts_file(home), range(3))
+        await until(lambda: len(receiver.received.get(HOOK, [])) == 3, 15, "3 alerts", daemon)
+    finally:
+        assert await daemon.stop() == 0
+    assert (f"Following {alerts_file(home)} with inotify." in daemon.log()) is inotify
 
 
 async def test_once_delivers_the_file_and_exits(home: Path, receiver: Receiver) -> None:

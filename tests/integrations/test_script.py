@@ -107,6 +107,14 @@ class Home:
         return (self.record / "argv").read_bytes().decode().split("\0")
 
     def leftover_files(self) -> list[Path]:
+        """What runs left under the state's tmp/: the empty private directories
+        kept for the next run are not leftovers (see :meth:`leftover_directories`)."""
+        return [path for path in self._everything_in_tmp() if not path.is_dir()]
+
+    def leftover_directories(self) -> list[Path]:
+        return [path for path in self._everything_in_tmp() if path.is_dir()]
+
+    def _everything_in_tmp(self) -> list[Path]:
         tmp = self.state_dir / "tmp"
         return sorted(tmp.rglob("*")) if tmp.exists() else []
 
@@ -481,3 +489,39 @@ async def test_a_child_left_holding_the_output_does_not_hold_up_the_run(home: Ho
             os.kill(int(home.recorded("child")), signal.SIGKILL)
     assert loop.time() - started < 10
     assert home.leftover_files() == []
+
+
+# -- the private directories, kept from one run to the next -----------------------
+
+
+async def test_each_run_in_progress_has_a_directory_of_its_own_kept_until_close(
+    home: Home,
+) -> None:
+    home.install(f'#!/bin/sh\ndirname "$1" >> {home.record}/dirs\nsleep 0.2\n')
+    integration = home.integration()
+
+    await asyncio.gather(*(integration.send(ALERT) for _ in range(3)))
+    await integration.send(ALERT)
+
+    first_three = home.recorded("dirs").splitlines()[:3]
+    assert len(set(first_three)) == 3
+    assert home.recorded("dirs").splitlines()[3] in first_three  # lent again
+    assert len(home.leftover_directories()) == 3
+    assert home.leftover_files() == []
+    await integration.close()
+    assert home.leftover_directories() == []
+
+
+async def test_what_a_script_leaves_in_its_directory_is_removed_after_the_run(
+    home: Home,
+) -> None:
+    home.install(
+        '#!/bin/sh\nd="$(dirname "$1")"\ntouch "$d/extra"\nmkdir "$d/sub"\ntouch "$d/sub/x"\n'
+    )
+    integration = home.integration()
+
+    await integration.send(ALERT)
+    await integration.send(ALERT)  # the same names again: the directory was emptied
+
+    assert home.leftover_files() == []
+    assert len(home.leftover_directories()) == 1

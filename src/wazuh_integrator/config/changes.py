@@ -15,12 +15,13 @@ __all__ = ["RESTART_ONLY_KEYS", "keys_needing_restart", "running_settings", "sam
 
 # integrator.toml key -> Settings field, for what is fixed once the daemon runs:
 # the state database and the metrics listener are opened at start, the line
-# limit sizes the open reader, plugin modules cannot be unloaded, and a cluster
-# role keeps the Redis connection and stream it started with.
+# limit sizes and follow sets up the open reader, plugin modules cannot be
+# unloaded, and a cluster role keeps the Redis connection and stream it started with.
 RESTART_ONLY_KEYS: dict[str, str] = {
     "state_dir": "state_dir",
     "metrics_address": "metrics_address",
     "max_line_bytes": "max_line_bytes",
+    "follow": "follow",
     "plugins": "plugins",
     "cluster": "cluster",
 }

@@ -251,6 +251,10 @@ class Settings:
     path: Path | None = None
     state_dir: Path | None = None  # None: <home>/var/integrator
     max_line_bytes: int = 1024 * 1024
+    # How alerts.json is followed: "auto" (inotify where it works, else a
+    # poll every 10 ms) or "poll" (for files on NFS, where inotify misses
+    # writes made on other machines).
+    follow: str = "auto"
     metrics_address: str | None = None  # "host:port", None disables the endpoint
     grace_period_s: float = 10.0
     plugins: tuple[str, ...] = ()

@@ -47,6 +47,7 @@ _PLUGIN = re.compile(r"[A-Za-z_][\w]*(?:\.[A-Za-z_]\w*)*:[A-Za-z_]\w*")
 _HOST_PORT = re.compile(r"(\[[0-9A-Fa-f:.]+\]|[^\s:\[\]]+):([0-9]{1,5})")
 _BLOCK_TABLE = re.compile(r"(.+)#([0-9]+)")
 _API_VERSIONS = ("v2", "v3")
+_FOLLOW_MODES = ("auto", "poll")
 _VERSIONED_INTEGRATION = "virustotal"
 
 
@@ -149,6 +150,12 @@ def _api_version(value: object) -> str:
     return str(value)
 
 
+def _follow_mode(value: object) -> str:
+    if value not in _FOLLOW_MODES:
+        raise _Invalid(f"{value!r} is not one of {', '.join(map(repr, _FOLLOW_MODES))}")
+    return str(value)
+
+
 @dataclass(frozen=True)
 class _Key:
     field: str
@@ -158,6 +165,7 @@ class _Key:
 _TOP_LEVEL: dict[str, _Key] = {
     "state_dir": _Key("state_dir", _path),
     "max_line_bytes": _Key("max_line_bytes", _int_at_least(1024)),
+    "follow": _Key("follow", _follow_mode),
     "metrics_address": _Key("metrics_address", _host_port),
     "grace_period": _Key("grace_period_s", parse_duration),
     "plugins": _Key("plugins", _plugins),

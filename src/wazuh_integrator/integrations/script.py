@@ -3,8 +3,9 @@
 The argv contract is stock's (REFERENCE.md, "Calling a script"), minus its
 bugs: no shell and no splitting on spaces, no stray ninth argument, and the
 alert and options files are readable by the owner only, inside a private
-directory that is removed whatever happens. The script runs in its own process
-group so that a time-out kills whatever it started too.
+directory that is emptied whatever happens (and kept for the next run:
+:mod:`~wazuh_integrator.integrations.workdirs`). The script runs in its own
+process group so that a time-out kills whatever it started too.
 """
 
 from __future__ import annotations
@@ -13,12 +14,10 @@ import asyncio
 import errno
 import logging
 import os
-import shutil
 import signal
 import subprocess
-import tempfile
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager, suppress
+from collections.abc import Mapping
+from contextlib import suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -27,9 +26,10 @@ import orjson
 from wazuh_integrator import compat
 from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
 from wazuh_integrator.errors import Permanent, Timeout, Transient
-from wazuh_integrator.integrations.base import Alert, Integration
+from wazuh_integrator.integrations.base import Alert, Integration, IntegrationContext
 from wazuh_integrator.integrations.flood_marks import digest_of
 from wazuh_integrator.integrations.legacy_format import format_legacy_alert
+from wazuh_integrator.integrations.workdirs import Workdirs
 from wazuh_integrator.secret import longest_form_bytes, redact_urls_in, scrub
 
 __all__ = ["OUTPUT_LIMIT_BYTES", "ScriptIntegration"]
@@ -64,6 +64,10 @@ class ScriptIntegration(Integration):
     retry_by_default = False
     default_concurrency = 4
 
+    def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
+        super().__init__(block, context)
+        self._workdirs = Workdirs(context.state_dir.absolute() / "tmp")
+
     @property
     def attempt_timeout_s(self) -> float:
         # The script gets <timeout> and <retries> and, like stock's own
@@ -75,10 +79,13 @@ class ScriptIntegration(Integration):
     def script_path(self) -> Path:
         return WazuhPaths.from_home(self.context.home.absolute()).integrations_dir / self.block.name
 
+    async def close(self) -> None:
+        self._workdirs.close()
+
     async def send(self, alert: Alert) -> None:
         script = self._existing_script()
         alert_bytes = self._alert_bytes(alert)
-        with _private_directory(self.context.state_dir.absolute() / "tmp") as workdir:
+        with self._workdirs.lend() as workdir:
             argv = self._prepare_files(script, workdir, alert_bytes)
             logger.debug("running %s for alert %s", script, alert.get("id"))
             run = await self._run(argv)
@@ -318,21 +325,6 @@ def _plain(value: object) -> object:
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
-
-
-@contextmanager
-def _private_directory(parent: Path) -> Iterator[Path]:
-    """A fresh directory only the daemon's user can enter, removed on exit."""
-    try:
-        parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-        path = Path(tempfile.mkdtemp(prefix="script-", dir=parent))
-    except OSError as exc:
-        raise Transient(f"cannot create a private directory under {parent}: {exc}") from exc
-    try:
-        os.chmod(path, 0o700)  # mkdtemp's mode is reduced by the umask; say it outright
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _write_private(path: Path, content: bytes) -> None:

@@ -12,11 +12,15 @@ from types import TracebackType
 from wazuh_integrator.source.locate import default_search_dirs
 from wazuh_integrator.source.opening import Opener, OpenFile
 from wazuh_integrator.source.positions import FileId, Line, Position
+from wazuh_integrator.source.watch import ChangeWatch
 
 log = logging.getLogger(__name__)
 
 # Big reads keep the syscalls per alert far below one; 256 KiB holds ~250 alerts.
 CHUNK_BYTES = 256 * 1024
+# With inotify, polling only covers an event that never came (a write on
+# another machine to a file shared over NFS, say): it need not be quick.
+SAFETY_POLL_S = 1.0
 
 
 class AlertTailer:
@@ -31,9 +35,11 @@ class AlertTailer:
     checkpoint's file (:mod:`~wazuh_integrator.source.fingerprint`): a file with
     the same identity but other first bytes is read from its start.
 
-    With ``follow`` it polls for new data every ``poll_interval_s`` when idle
-    and runs until :meth:`stop`; without, it stops at the end of the data
-    (after finishing any rotated file it had to read first).
+    With ``follow`` it runs until :meth:`stop`, and when idle waits for new
+    data: woken by inotify (``watch_changes``, where the kernel offers it),
+    with a poll every ``safety_poll_s`` in case an event never comes; else
+    polling every ``poll_interval_s``. Without ``follow`` it stops at the end
+    of the data (after finishing any rotated file it had to read first).
     """
 
     def __init__(
@@ -45,6 +51,8 @@ class AlertTailer:
         max_line_bytes: int = 1024 * 1024,
         follow: bool = True,
         poll_interval_s: float = 0.01,
+        watch_changes: bool = True,
+        safety_poll_s: float = SAFETY_POLL_S,
         search_dirs: Sequence[Path] = (),
         start_head: str | None = None,
     ) -> None:
@@ -54,6 +62,9 @@ class AlertTailer:
         self._from_start = from_start
         self._follow = follow
         self._poll_interval_s = poll_interval_s
+        self._watch_changes = watch_changes and follow
+        self._safety_poll_s = safety_poll_s
+        self._watch: ChangeWatch | None = None
         self._opener = Opener(path, max_line_bytes, tuple(search_dirs) or default_search_dirs(path))
         self._resolved = False
         self._file: OpenFile | None = None
@@ -93,6 +104,8 @@ class AlertTailer:
     async def batches(self) -> AsyncGenerator[list[Line], None]:
         """The lines, a list per read (one or more lines each)."""
         self._resolve()
+        if self._watch_changes and self._watch is None:
+            self._watch = ChangeWatch.start(self._path, self._wake)
         try:
             while not self._stopped:
                 current = self._file
@@ -128,9 +141,7 @@ class AlertTailer:
     async def stop(self) -> None:
         """Ends the iteration at its next step; an idle wait ends at once."""
         self._stopped = True
-        waiter = self._waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        self._wake()
 
     async def close(self) -> None:
         await self.stop()
@@ -211,10 +222,17 @@ class AlertTailer:
             self._file, self._next = self._next, None
         return last
 
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
     async def _idle(self) -> None:
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[None] = loop.create_future()
-        timer = loop.call_later(self._poll_interval_s, _wake, waiter)
+        watched = self._watch is not None and self._watch.complete
+        pause_s = self._safety_poll_s if watched else self._poll_interval_s
+        timer = loop.call_later(pause_s, _wake, waiter)
         self._waiter = waiter
         try:
             await waiter
@@ -231,6 +249,9 @@ class AlertTailer:
             self._between = self._opener.between
 
     def _close_files(self) -> None:
+        if self._watch is not None:
+            self._watch.close()
+            self._watch = None
         for opened in (self._file, *self._between, self._next):
             if opened is not None:
                 opened.close()
