@@ -253,11 +253,6 @@ async def test_a_429_seen_by_one_worker_pauses_the_other(redis_server: RedisServ
     assert sum("every worker waits" in log for log in logs) == 1, logs
 
 
-@pytest.mark.xfail(
-    reason="under a loaded full run some rows are not retried after the restart"
-    " (passes alone); open, see the cpark report",
-    strict=False,
-)
 async def test_parked_rows_outlive_a_redis_restart(
     redis_server: RedisServer, receiver: Receiver
 ) -> None:

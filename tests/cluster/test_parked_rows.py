@@ -95,6 +95,25 @@ async def test_a_lapsed_claim_is_due_again_and_a_held_one_is_renewed(client: red
     assert kept.id != lost.id
 
 
+async def test_an_abandoned_claim_lapses_while_the_held_ones_are_renewed(
+    client: redis.Redis,
+) -> None:
+    """A row the retry loop could not give back (Redis was away) is abandoned:
+    the worker stops renewing its claim, so another worker retries it."""
+    rows = RedisParkedRows(client, PREFIX, claim_s=1)
+    park(rows, 1, due=5.0)
+    park(rows, 2, due=6.0)
+    await rows.flush()
+    kept, dropped = await rows.claim_due(KEY, now=10.0, limit=10)
+    rows.abandon(dropped)
+    for _ in range(6):  # 1.5 s: past the 1 s claim
+        await asyncio.sleep(0.25)
+        await rows.renew_claims()
+    other = RedisParkedRows(client, PREFIX, claim_s=30)
+    assert [row.id for row in await other.claim_due(KEY, now=1e12, limit=10)] == [dropped.id]
+    assert kept.id != dropped.id
+
+
 async def test_rows_given_back(client: redis.Redis) -> None:
     rows = RedisParkedRows(client, PREFIX, claim_s=30)
     park(rows, 1, due=5.0)

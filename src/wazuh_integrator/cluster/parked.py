@@ -292,20 +292,22 @@ class RedisParkedRows:
         row = _row_json(parked.alert, attempts, parked.first_failed_at, last_error)
         await self._hand_back(parked, next_attempt_at, row)
 
-    def _let_go(self, parked: ParkedDelivery) -> None:
-        # Before the command: if Redis does not answer it, the claim is no
-        # longer renewed and lapses after claim_idle, and the row is retried.
+    def abandon(self, parked: ParkedDelivery) -> None:
+        """Stop renewing the claim of a row this worker no longer holds in
+        memory: the claim lapses after claim_idle and the row is retried."""
         self._held.get(parked.integration_key, set()).discard(parked.id)
 
     async def _hand_back(self, parked: ParkedDelivery, due: float, row: bytes) -> None:
-        self._let_go(parked)
+        # Before the command: if Redis does not answer it, the row comes back
+        # when its claim lapses.
+        self.abandon(parked)
         await self._give_back(
             keys=self._keys(parked.integration_key), args=[parked.id, repr(due), row]
         )
 
     async def remove(self, parked: ParkedDelivery) -> None:
         due, claims, rows = self._keys(parked.integration_key)
-        self._let_go(parked)
+        self.abandon(parked)
         async with self._client.pipeline(transaction=True) as pipe:
             pipe.zrem(claims, parked.id)
             pipe.zrem(due, parked.id)

@@ -224,7 +224,11 @@ class Outcomes:
         if not self.receiver_back:
             return
         self.receiver_back = False
-        brought = await self.parked_rows.bring_forward(self.key, self._clock())
+        try:
+            brought = await self.parked_rows.bring_forward(self.key, self._clock())
+        except BaseException:
+            self.receiver_back = True  # tried again on the loop's next turn
+            raise
         log.info(
             "Integration '%s': the receiver answers again; circuit closed,"
             " %d parked deliveries due now.",

@@ -106,8 +106,19 @@ class ParkedRetries:
         changed.clear()
 
     async def _retry_due(self, now: float) -> None:
-        probing = self._circuit.is_open
         batch = await self._rows.claim_due(self.key, now, self._batch)
+        try:
+            await self._try_claimed(batch, now)
+        except Exception:
+            # Whatever was not given back (Redis went away mid-batch) is no
+            # longer this loop's: left held, its claim would be renewed for
+            # ever and the row never retried. Abandoned, its claim lapses.
+            for parked in batch:
+                self._rows.abandon(parked)
+            raise
+
+    async def _try_claimed(self, batch: list[ParkedDelivery], now: float) -> None:
+        probing = self._circuit.is_open
         to_try: list[ParkedDelivery] = []
         for parked in batch:
             if probing and now - parked.first_failed_at >= self._max_retry_age_s:

@@ -62,6 +62,11 @@ class ParkedRows(Protocol):
         """Forget a claimed row: delivered or dead-lettered."""
         ...
 
+    def abandon(self, parked: ParkedDelivery) -> None:
+        """Let a claimed row go without a word to the backend (the caller can
+        no longer give it back): it is retried once its claim lapses."""
+        ...
+
     async def bring_forward(self, integration_key: str, now: float) -> int:
         """Make every row of one integration that was tried before due at
         ``now`` (the receiver is back); how many moved."""
@@ -119,6 +124,9 @@ class StoreParkedRows:
 
     async def remove(self, parked: ParkedDelivery) -> None:
         self._store.remove_parked(parked.id)
+
+    def abandon(self, parked: ParkedDelivery) -> None:
+        """Nothing to do: a row read here stays due in the table."""
 
     async def bring_forward(self, integration_key: str, now: float) -> int:
         return self._store.bring_forward_parked(integration_key, now)
