@@ -93,9 +93,14 @@ async def answer_ok(head: bytes, body: bytes, writer: asyncio.StreamWriter) -> b
     return True
 
 
-@pytest.fixture
-async def daemon_session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with HttpSessions() as sessions:
+# Every test runs with the pools in the daemon (http_processes = 0) and in an
+# HTTP transport process (1): the answers and errors must be the same.
+TRANSPORTS = pytest.mark.parametrize("processes", [0, 1], ids=["in-process", "transport"])
+
+
+@pytest.fixture(params=[0, 1], ids=["in-process", "transport"])
+async def daemon_session(request: pytest.FixtureRequest) -> AsyncIterator[aiohttp.ClientSession]:
+    async with HttpSessions(request.param) as sessions:
         yield sessions.for_settings(IntegrationSettings())
 
 
@@ -314,10 +319,11 @@ def server_tls(ca: trustme.CA, require_client_cert: bool = False) -> ssl.SSLCont
     return context
 
 
-async def test_tls_with_a_local_ca(ca: trustme.CA, tmp_path: Path) -> None:
+@TRANSPORTS
+async def test_tls_with_a_local_ca(ca: trustme.CA, tmp_path: Path, processes: int) -> None:
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    async with RawServer(answer_ok, server_tls(ca)) as server, HttpSessions() as sessions:
+    async with RawServer(answer_ok, server_tls(ca)) as server, HttpSessions(processes) as sessions:
         trusted = sessions.for_settings(IntegrationSettings(ca_file=ca_file))
         assert pool_for(trusted) is not None
         for _ in range(3):
@@ -328,7 +334,10 @@ async def test_tls_with_a_local_ca(ca: trustme.CA, tmp_path: Path) -> None:
             await send(sessions.for_settings(IntegrationSettings()), server.url())
 
 
-async def test_mutual_tls_presents_the_client_certificate(ca: trustme.CA, tmp_path: Path) -> None:
+@TRANSPORTS
+async def test_mutual_tls_presents_the_client_certificate(
+    ca: trustme.CA, tmp_path: Path, processes: int
+) -> None:
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     client = ca.issue_cert("integrator.example")
@@ -336,7 +345,7 @@ async def test_mutual_tls_presents_the_client_certificate(ca: trustme.CA, tmp_pa
     client.cert_chain_pems[0].write_to_path(str(cert_file))
     client.private_key_pem.write_to_path(str(key_file))
     tls = server_tls(ca, require_client_cert=True)
-    async with RawServer(answer_ok, tls) as server, HttpSessions() as sessions:
+    async with RawServer(answer_ok, tls) as server, HttpSessions(processes) as sessions:
         with_cert = IntegrationSettings(ca_file=ca_file, client_cert=cert_file, client_key=key_file)
         await send(sessions.for_settings(with_cert), server.url())
         assert len(server.requests) == 1
