@@ -12,6 +12,7 @@ from tests.delivery.support import Harness, Receiver
 
 from wazuh_integrator.config.models import IntegrationSettings
 from wazuh_integrator.integrations.sessions import HttpSessions
+from wazuh_integrator.integrations.transport import processes_for
 from wazuh_integrator.metrics import Metrics
 from wazuh_integrator.store import StateStore
 
@@ -26,8 +27,9 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    # The daemon's own session: webhooks go through its lean HTTP/1.1 pool.
-    async with HttpSessions() as sessions:
+    # The daemon's own session: webhooks go through its lean HTTP/1.1 pool,
+    # in an HTTP transport process where the daemon would use one (http_processes = "auto").
+    async with HttpSessions(processes_for(None)) as sessions:
         yield sessions.for_settings(IntegrationSettings())
 
 

@@ -23,6 +23,7 @@ from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Timeout, Transient
 from wazuh_integrator.integrations.base import IntegrationContext
 from wazuh_integrator.integrations.sessions import HttpSessions
+from wazuh_integrator.integrations.transport import processes_for
 from wazuh_integrator.store import StateStore
 
 GOLDEN_ROOT = Path(__file__).resolve().parent.parent / "data" / "golden"
@@ -163,7 +164,8 @@ async def session(request: pytest.FixtureRequest) -> AsyncIterator[aiohttp.Clien
         async with aiohttp.ClientSession() as client:
             yield client
         return
-    async with HttpSessions() as sessions:
+    # As the daemon by default: in an HTTP transport process when there are 2 CPUs.
+    async with HttpSessions(processes_for(None)) as sessions:
         yield sessions.for_settings(IntegrationSettings())
 
 

@@ -185,6 +185,7 @@ class HttpProcesses:
         self._reaping: set[asyncio.Task[None]] = set()
         self._local: dict[TlsPaths, Http1Pool] = {}
         self._local_only = False
+        self._gave_up = False  # and said so
         self._closed = False
 
     def pool(self, tls: TlsPaths) -> RemotePool:
@@ -257,11 +258,14 @@ class HttpProcesses:
         return channel
 
     def _give_up(self, reason: str) -> None:
-        if not self._local_only:
+        if not self._gave_up:
             log.error("%s; webhooks are sent from the daemon's own process.", reason)
-        self._local_only = True
+        self._gave_up = self._local_only = True
 
     def _lost(self, channel: _Channel) -> None:
+        if not channel.ready and not channel.closing:
+            # Decided now, before another request would start another such process.
+            self._local_only = True
         task = asyncio.ensure_future(self._reap(channel))
         self._reaping.add(task)
         task.add_done_callback(self._reaping.discard)

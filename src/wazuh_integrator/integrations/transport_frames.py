@@ -18,7 +18,6 @@ import asyncio
 import socket
 import ssl
 import struct
-from collections.abc import Callable
 from pathlib import Path
 
 from wazuh_integrator.integrations.http1 import Answer, BadAnswer, ServerDisconnected, Target
@@ -71,7 +70,7 @@ _TEXT = struct.Struct("<h")  # a text's length; -1 for None
 
 # The types an error may come back as; any other name comes back as an
 # OSError whose text starts with the name, still a connection failure.
-_ERROR_TYPES: dict[str, Callable[[str], BaseException]] = {
+_ERROR_TYPES: dict[str, type[BaseException]] = {
     cls.__name__: cls
     for cls in (
         OSError,
@@ -92,6 +91,7 @@ _ERROR_TYPES: dict[str, Callable[[str], BaseException]] = {
         BadAnswer,
     )
 }
+_SSL_ERRORS = frozenset(name for name, cls in _ERROR_TYPES.items() if issubclass(cls, ssl.SSLError))
 
 
 def _text(value: str | None) -> bytes:
@@ -213,6 +213,9 @@ def rebuild_error(kind: int, name: str, text: str) -> BaseException:
         return asyncio.TimeoutError(text)
     known = _ERROR_TYPES.get(name)
     if known is not None:
+        if name in _SSL_ERRORS:
+            # An SSLError's text is its strerror, which only the two-argument form sets.
+            return known(0, text)
         return known(text)
     return OSError(f"{name}: {text}" if text else name)
 
