@@ -151,6 +151,8 @@ class Daemon:
     process: asyncio.subprocess.Process | None = None
     # What runs ``-m wazuh_integrator ...``: the interpreter, or a wrapper around it.
     launcher: list[str] = field(default_factory=lambda: [sys.executable])
+    # In a process group of its own (with its children), as systemd's cgroup is.
+    own_process_group: bool = False
 
     @property
     def log_path(self) -> Path:
@@ -173,6 +175,7 @@ class Daemon:
             stderr=log_file,
             stdin=asyncio.subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=self.own_process_group,
         )
         log_file.close()
 

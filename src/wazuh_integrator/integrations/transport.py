@@ -263,14 +263,17 @@ class HttpProcesses:
         self._gave_up = self._local_only = True
 
     def _lost(self, channel: _Channel) -> None:
-        if not channel.ready and not channel.closing:
+        # Judged now: closing, we may mark it closing before it is reaped.
+        unexpected = not channel.closing
+        failed_on_start = unexpected and not channel.ready
+        if failed_on_start:
             # Decided now, before another request would start another such process.
             self._local_only = True
-        task = asyncio.ensure_future(self._reap(channel))
+        task = asyncio.ensure_future(self._reap(channel, unexpected, failed_on_start))
         self._reaping.add(task)
         task.add_done_callback(self._reaping.discard)
 
-    async def _reap(self, channel: _Channel) -> None:
+    async def _reap(self, channel: _Channel, unexpected: bool, failed_on_start: bool) -> None:
         process = channel.process
         loop = asyncio.get_running_loop()
         try:
@@ -280,9 +283,9 @@ class HttpProcesses:
         except asyncio.TimeoutError:
             process.kill()
             status = await loop.run_in_executor(None, process.wait)
-        if channel.closing:
+        if not unexpected:
             return
-        if not channel.ready:
+        if failed_on_start:
             self._give_up(f"the HTTP transport process exited on start with status {status}")
             return
         log.warning(
