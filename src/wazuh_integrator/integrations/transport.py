@@ -181,7 +181,7 @@ class HttpProcesses:
         self._slots: list[_Channel | None] = [None] * count
         self._next_slot = 0
         self._target_ids: dict[tuple[TlsPaths, Target], int] = {}
-        self._starting: dict[int, asyncio.Task[_Channel | None]] = {}
+        self._starting: dict[int, asyncio.Future[_Channel | None]] = {}
         self._reaping: set[asyncio.Task[None]] = set()
         self._local: dict[TlsPaths, Http1Pool] = {}
         self._local_only = False
@@ -189,6 +189,15 @@ class HttpProcesses:
         self._closed = False
 
     def pool(self, tls: TlsPaths) -> RemotePool:
+        """The pool for one TLS setting; the processes start now, so that the
+        first alerts do not wait for an interpreter to start."""
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:
+            pass  # no event loop yet: they start with the first request
+        else:
+            for slot in range(len(self._slots)):
+                self._start_soon(slot)
         return RemotePool(self, tls)
 
     def request(
@@ -232,13 +241,23 @@ class HttpProcesses:
         channel = self._slots[slot]
         if channel is not None and not channel.ended:
             return channel
+        return await asyncio.shield(self._start_soon(slot))
+
+    def _start_soon(self, slot: int) -> asyncio.Future[_Channel | None]:
         starting = self._starting.get(slot)
         if starting is None:
+            channel = self._slots[slot]
+            if channel is not None and not channel.ended:
+                done: asyncio.Future[_Channel | None] = asyncio.get_running_loop().create_future()
+                done.set_result(channel)
+                return done
             starting = self._starting[slot] = asyncio.ensure_future(self._start(slot))
             starting.add_done_callback(lambda _: self._starting.pop(slot, None))
-        return await asyncio.shield(starting)
+        return starting
 
     async def _start(self, slot: int) -> _Channel | None:
+        if self._local_only or self._closed:
+            return None
         loop = asyncio.get_running_loop()
         ours, theirs = socket.socketpair()
         try:
