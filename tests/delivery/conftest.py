@@ -9,8 +9,8 @@ from pathlib import Path
 import aiohttp
 import pytest
 from tests.delivery.support import Harness, Receiver
+from tests.integrations.transport_support import ready_session
 
-from wazuh_integrator.config.models import IntegrationSettings
 from wazuh_integrator.integrations.sessions import HttpSessions
 from wazuh_integrator.integrations.transport import processes_for
 from wazuh_integrator.metrics import Metrics
@@ -30,7 +30,7 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
     # The daemon's own session: webhooks go through its lean HTTP/1.1 pool,
     # in an HTTP transport process where the daemon would use one (http_processes = "auto").
     async with HttpSessions(processes_for(None)) as sessions:
-        yield sessions.for_settings(IntegrationSettings())
+        yield await ready_session(sessions)
 
 
 @pytest.fixture

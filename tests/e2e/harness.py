@@ -161,6 +161,10 @@ class Daemon:
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
 
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
     async def start(self) -> None:
         log_file = self.log_path.open("ab")
         self.process = await asyncio.create_subprocess_exec(

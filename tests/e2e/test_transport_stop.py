@@ -1,7 +1,7 @@
-"""A stop signalled to the daemon's whole process group, as systemd and Ctrl-C
-do, while its HTTP transport process (http_processes = "auto") has requests
-in flight: the transport outlives the daemon's drain, exits with it, and no
-accepted alert is lost."""
+"""A stop signalled to the daemon's whole process group, as Ctrl-C does, while
+its HTTP transport process (http_processes = "auto") has requests in flight:
+the transport outlives the daemon's drain, exits with it, and no accepted
+alert is lost."""
 
 from __future__ import annotations
 
@@ -34,6 +34,14 @@ pytestmark = pytest.mark.skipif(
 )
 
 
+def sockets(pid: int) -> int:
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+    except OSError:
+        return 0
+
+
 async def test_sigterm_to_the_process_group_during_a_burst_loses_nothing(
     home: Path, receiver: Receiver
 ) -> None:
@@ -43,12 +51,14 @@ async def test_sigterm_to_the_process_group_during_a_burst_loses_nothing(
     path.write_bytes(b"")
     daemon = Daemon(home, own_process_group=True)
     await daemon.start()
-    assert daemon.process is not None
     await daemon.wait_for_log("Reading")
     append_alerts(path, range(COUNT))
+    await until(lambda: len(transport_children(daemon.pid())) == 1, 60, "a transport", daemon)
+    (transport,) = transport_children(daemon.pid())
+    # Its socket pair and connections to the receiver: it is sending.
+    await until(lambda: sockets(transport) > 2, 60, "the transport's requests", daemon)
     await until(lambda: len(receiver.ids(HOOK)) >= 100, 60, "the first deliveries", daemon)
-    (transport,) = transport_children(daemon.process.pid)
-    os.killpg(daemon.process.pid, signal.SIGTERM)
+    os.killpg(daemon.pid(), signal.SIGTERM)
     assert await daemon.wait(60) == 0, daemon.log()[-3000:]
     await until(lambda: gone(transport), 10, "the transport process to exit")
     log = daemon.log()

@@ -17,6 +17,7 @@ import orjson
 import pytest
 from aiohttp import web
 from enrich_support import DatagramReceiver, FakeService, analysisd_receiver
+from tests.integrations.transport_support import ready_session
 
 from wazuh_integrator.analysisd import AnalysisdSocket
 from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings
@@ -166,7 +167,7 @@ async def session(request: pytest.FixtureRequest) -> AsyncIterator[aiohttp.Clien
         return
     # As the daemon by default: in an HTTP transport process when there are 2 CPUs.
     async with HttpSessions(processes_for(None)) as sessions:
-        yield sessions.for_settings(IntegrationSettings())
+        yield await ready_session(sessions)
 
 
 @pytest.fixture

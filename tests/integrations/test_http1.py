@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import trustme
+from tests.integrations.transport_support import ready_session
 
 from wazuh_integrator.config.models import IntegrationSettings
 from wazuh_integrator.errors import Permanent, RateLimited, Timeout, Transient
@@ -101,7 +102,7 @@ TRANSPORTS = pytest.mark.parametrize("processes", [0, 1], ids=["in-process", "tr
 @pytest.fixture(params=[0, 1], ids=["in-process", "transport"])
 async def daemon_session(request: pytest.FixtureRequest) -> AsyncIterator[aiohttp.ClientSession]:
     async with HttpSessions(request.param) as sessions:
-        yield sessions.for_settings(IntegrationSettings())
+        yield await ready_session(sessions)
 
 
 async def send(session: aiohttp.ClientSession, url: str, data: bytes = b"{}", **kw: object) -> None:
@@ -324,7 +325,7 @@ async def test_tls_with_a_local_ca(ca: trustme.CA, tmp_path: Path, processes: in
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     async with RawServer(answer_ok, server_tls(ca)) as server, HttpSessions(processes) as sessions:
-        trusted = sessions.for_settings(IntegrationSettings(ca_file=ca_file))
+        trusted = await ready_session(sessions, IntegrationSettings(ca_file=ca_file))
         assert pool_for(trusted) is not None
         for _ in range(3):
             await send(trusted, server.url())
@@ -347,7 +348,7 @@ async def test_mutual_tls_presents_the_client_certificate(
     tls = server_tls(ca, require_client_cert=True)
     async with RawServer(answer_ok, tls) as server, HttpSessions(processes) as sessions:
         with_cert = IntegrationSettings(ca_file=ca_file, client_cert=cert_file, client_key=key_file)
-        await send(sessions.for_settings(with_cert), server.url())
+        await send(await ready_session(sessions, with_cert), server.url())
         assert len(server.requests) == 1
         with pytest.raises(Transient):
             await send(sessions.for_settings(IntegrationSettings(ca_file=ca_file)), server.url())

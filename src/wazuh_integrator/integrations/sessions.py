@@ -39,6 +39,11 @@ class HttpSessions:
         self._pools: list[Http1Pool] = []
         self._processes = HttpProcesses(http_processes) if http_processes > 0 else None
 
+    @property
+    def processes(self) -> HttpProcesses | None:
+        """The HTTP transport processes; None when requests are sent from here."""
+        return self._processes
+
     def for_settings(self, settings: IntegrationSettings) -> aiohttp.ClientSession:
         key = (settings.ca_file, settings.client_cert, settings.client_key)
         session = self._sessions.get(key)

@@ -9,8 +9,9 @@ the in-process pool would have. Outcomes are still decided in the daemon, so
 the checkpoint, retries and parking do not change.
 
 A transport process that dies fails its requests in flight as connection
-errors (retried or parked, as any), and the next request starts another. One
-that cannot start at all leaves the daemon on its in-process pools.
+errors (retried or parked, as any), and another starts. Until one is ready
+(at start, after a death), requests are sent from the daemon's own process,
+as they are for good when none can start at all.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ class HttpProcesses:
         self._slots: list[_Channel | None] = [None] * count
         self._next_slot = 0
         self._target_ids: dict[tuple[TlsPaths, Target], int] = {}
-        self._starting: dict[int, asyncio.Future[_Channel | None]] = {}
+        self._starting: dict[int, asyncio.Task[_Channel | None]] = {}
         self._reaping: set[asyncio.Task[None]] = set()
         self._local: dict[TlsPaths, Http1Pool] = {}
         self._local_only = False
@@ -200,19 +201,22 @@ class HttpProcesses:
                 self._start_soon(slot)
         return RemotePool(self, tls)
 
+    @property
+    def count(self) -> int:
+        return len(self._slots)
+
+    def ready(self) -> int:
+        """How many transport processes run and take requests now."""
+        return sum(1 for c in self._slots if c is not None and c.ready and not c.ended)
+
     def request(
         self, tls: TlsPaths, target: Target, body: bytes, timeout_s: float
     ) -> Awaitable[Answer]:
         slot = self._next_slot
         self._next_slot = (slot + 1) % len(self._slots)
         channel = self._slots[slot]
-        if channel is None or channel.ended or self._local_only or self._closed:
-            return self._request_slowly(slot, tls, target, body, timeout_s)
-        return self._forward(channel, tls, target, body, timeout_s)
-
-    def _forward(
-        self, channel: _Channel, tls: TlsPaths, target: Target, body: bytes, timeout_s: float
-    ) -> asyncio.Future[Answer]:
+        if channel is None or not channel.ready or channel.ended:
+            return self._request_in_process(slot, tls, target, body, timeout_s)
         key = (tls, target)
         target_id = self._target_ids.get(key)
         if target_id is None:
@@ -221,15 +225,16 @@ class HttpProcesses:
             channel.register(target_id, target, tls)
         return channel.request(target_id, body, timeout_s)
 
-    async def _request_slowly(
+    async def _request_in_process(
         self, slot: int, tls: TlsPaths, target: Target, body: bytes, timeout_s: float
     ) -> Answer:
+        """A request while this slot has no transport ready: sent from here,
+        rather than made to wait for an interpreter to start."""
         if self._closed:
             raise TransportLost("the HTTP client is closed")
-        channel = None if self._local_only else await self._channel(slot)
-        if channel is None or channel.ended:
-            return await self._local_pool(tls).request(target, body, timeout_s)
-        return await self._forward(channel, tls, target, body, timeout_s)
+        if not self._local_only:
+            self._start_soon(slot)
+        return await self._local_pool(tls).request(target, body, timeout_s)
 
     def _local_pool(self, tls: TlsPaths) -> Http1Pool:
         pool = self._local.get(tls)
@@ -237,23 +242,15 @@ class HttpProcesses:
             pool = self._local[tls] = Http1Pool(ssl_context(*tls))
         return pool
 
-    async def _channel(self, slot: int) -> _Channel | None:
+    def _start_soon(self, slot: int) -> None:
+        """Start a transport in ``slot`` unless one runs or is starting there."""
+        if slot in self._starting or self._local_only or self._closed:
+            return
         channel = self._slots[slot]
         if channel is not None and not channel.ended:
-            return channel
-        return await asyncio.shield(self._start_soon(slot))
-
-    def _start_soon(self, slot: int) -> asyncio.Future[_Channel | None]:
-        starting = self._starting.get(slot)
-        if starting is None:
-            channel = self._slots[slot]
-            if channel is not None and not channel.ended:
-                done: asyncio.Future[_Channel | None] = asyncio.get_running_loop().create_future()
-                done.set_result(channel)
-                return done
-            starting = self._starting[slot] = asyncio.ensure_future(self._start(slot))
-            starting.add_done_callback(lambda _: self._starting.pop(slot, None))
-        return starting
+            return
+        starting = self._starting[slot] = asyncio.ensure_future(self._start(slot))
+        starting.add_done_callback(lambda _: self._starting.pop(slot, None))
 
     async def _start(self, slot: int) -> _Channel | None:
         if self._local_only or self._closed:
@@ -341,6 +338,9 @@ def _spawn(fd: int) -> subprocess.Popen[bytes]:
         close_fds=True,
         stdin=subprocess.DEVNULL,
         env=env,
+        # Out of the daemon's process group: Ctrl-C and a signal to the group
+        # cannot reach it in the moment before it ignores them.
+        start_new_session=True,
     )
 
 
