@@ -101,7 +101,7 @@ TRANSPORTS = pytest.mark.parametrize("processes", [0, 1], ids=["in-process", "tr
 
 @pytest.fixture(params=[0, 1], ids=["in-process", "transport"])
 async def daemon_session(request: pytest.FixtureRequest) -> AsyncIterator[aiohttp.ClientSession]:
-    async with HttpSessions(request.param) as sessions:
+    async with HttpSessions(request.param, in_process_below=0) as sessions:
         yield await ready_session(sessions)
 
 
@@ -324,7 +324,10 @@ def server_tls(ca: trustme.CA, require_client_cert: bool = False) -> ssl.SSLCont
 async def test_tls_with_a_local_ca(ca: trustme.CA, tmp_path: Path, processes: int) -> None:
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    async with RawServer(answer_ok, server_tls(ca)) as server, HttpSessions(processes) as sessions:
+    async with (
+        RawServer(answer_ok, server_tls(ca)) as server,
+        HttpSessions(processes, in_process_below=0) as sessions,
+    ):
         trusted = await ready_session(sessions, IntegrationSettings(ca_file=ca_file))
         assert pool_for(trusted) is not None
         for _ in range(3):
@@ -346,7 +349,10 @@ async def test_mutual_tls_presents_the_client_certificate(
     client.cert_chain_pems[0].write_to_path(str(cert_file))
     client.private_key_pem.write_to_path(str(key_file))
     tls = server_tls(ca, require_client_cert=True)
-    async with RawServer(answer_ok, tls) as server, HttpSessions(processes) as sessions:
+    async with (
+        RawServer(answer_ok, tls) as server,
+        HttpSessions(processes, in_process_below=0) as sessions,
+    ):
         with_cert = IntegrationSettings(ca_file=ca_file, client_cert=cert_file, client_key=key_file)
         await send(await ready_session(sessions, with_cert), server.url())
         assert len(server.requests) == 1

@@ -71,6 +71,15 @@ def gone(pid: int) -> bool:
     return state == "Z"
 
 
+def sockets(pid: int) -> int:
+    """How many sockets ``pid`` holds open."""
+    fds = Path(f"/proc/{pid}/fd")
+    try:
+        return sum(1 for fd in fds.iterdir() if os.readlink(fd).startswith("socket:"))
+    except OSError:
+        return 0
+
+
 def reaped(pid: int) -> bool:
     return not os.path.exists(f"/proc/{pid}")
 
@@ -81,7 +90,7 @@ async def hang(head: bytes, body: bytes, writer: asyncio.StreamWriter) -> bool:
 
 
 async def failure(processes: int, url: str, **kw: object) -> DeliveryError:
-    async with HttpSessions(processes) as sessions:
+    async with HttpSessions(processes, in_process_below=0) as sessions:
         session = await ready_session(sessions, IntegrationSettings(**kw))  # type: ignore[arg-type]
         with pytest.raises(DeliveryError) as caught:
             await send(session, url, timeout_s=0.5)
@@ -156,7 +165,7 @@ async def test_a_killed_transport_fails_its_requests_and_the_next_starts_another
     async with (
         RawServer(hang) as slow,
         RawServer(answer_ok) as fast,
-        HttpSessions(1) as sessions,
+        HttpSessions(1, in_process_below=0) as sessions,
     ):
         session = await ready_session(sessions)
         await send(session, fast.url())
@@ -189,7 +198,7 @@ async def test_a_killed_transport_fails_its_requests_and_the_next_starts_another
 
 async def test_a_transport_ignores_sigterm_and_sigint_and_is_reaped_on_close() -> None:
     async with RawServer(answer_ok) as server:
-        async with HttpSessions(1) as sessions:
+        async with HttpSessions(1, in_process_below=0) as sessions:
             session = await ready_session(sessions)
             await send(session, server.url())
             (child,) = transport_children(os.getpid())
@@ -230,12 +239,25 @@ async def test_a_transport_that_cannot_start_leaves_requests_in_process(
 
 
 async def test_requests_are_spread_over_several_transports(tmp_path: Path) -> None:
-    async with RawServer(answer_ok) as server, HttpSessions(2) as sessions:
+    async with RawServer(answer_ok) as server, HttpSessions(2, in_process_below=0) as sessions:
         session = await ready_session(sessions)
         await asyncio.gather(*(send(session, server.url()) for _ in range(20)))
         assert len(transport_children(os.getpid())) == 2
         assert len(server.requests) == 20
         assert server.connections >= 2
+
+
+async def test_a_trickle_is_sent_in_process_and_a_burst_through_the_transport() -> None:
+    async with RawServer(answer_ok) as server, HttpSessions(1) as sessions:
+        session = await ready_session(sessions)
+        (child,) = transport_children(os.getpid())
+        idle = sockets(child)  # its socket pair, its event loop's own
+        for _ in range(5):
+            await send(session, server.url())
+        assert sockets(child) == idle  # no connection of its own
+        await asyncio.gather(*(send(session, server.url()) for _ in range(40)))
+        assert sockets(child) > idle
+        assert len(server.requests) == 45
 
 
 DAEMON = textwrap.dedent(
@@ -246,7 +268,7 @@ DAEMON = textwrap.dedent(
     from wazuh_integrator.integrations.sessions import HttpSessions
 
     async def main():
-        async with HttpSessions(1) as sessions:
+        async with HttpSessions(1, in_process_below=0) as sessions:
             await send(sessions.for_settings(IntegrationSettings()), sys.argv[1])
             print("sent", flush=True)
             await asyncio.sleep(60)

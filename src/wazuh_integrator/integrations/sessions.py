@@ -21,7 +21,7 @@ import aiohttp
 
 from wazuh_integrator.config.models import IntegrationSettings
 from wazuh_integrator.integrations.http1 import Http1Pool, attach_pool
-from wazuh_integrator.integrations.transport import HttpProcesses
+from wazuh_integrator.integrations.transport import IN_PROCESS_BELOW, HttpProcesses
 from wazuh_integrator.tls import ssl_context
 
 __all__ = ["HttpSessions"]
@@ -32,12 +32,15 @@ _TlsKey = tuple[Path | None, Path | None, Path | None]
 class HttpSessions:
     """The daemon's HTTP sessions: one for the defaults, one per distinct TLS setting."""
 
-    def __init__(self, http_processes: int = 0) -> None:
+    def __init__(self, http_processes: int = 0, *, in_process_below: int | None = None) -> None:
         """``http_processes``: how many HTTP transport processes send the
-        webhooks' requests; 0 sends them from this process."""
+        webhooks' requests; 0 sends them from this process. ``in_process_below``:
+        with fewer requests in flight, they are sent from here all the same
+        (None: :data:`~.transport.IN_PROCESS_BELOW`; 0: never)."""
         self._sessions: dict[_TlsKey, aiohttp.ClientSession] = {}
         self._pools: list[Http1Pool] = []
-        self._processes = HttpProcesses(http_processes) if http_processes > 0 else None
+        below = IN_PROCESS_BELOW if in_process_below is None else in_process_below
+        self._processes = HttpProcesses(http_processes, below) if http_processes > 0 else None
 
     @property
     def processes(self) -> HttpProcesses | None:
