@@ -8,6 +8,7 @@ parity over every server behaviour is in test_http1.py, run both ways.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import signal
@@ -194,6 +195,30 @@ async def test_a_killed_transport_fails_its_requests_and_the_next_starts_another
         f"The HTTP transport process {first} exited with status -9; its requests in flight "
         "are retried, and the next request starts another."
     ]
+
+
+async def test_a_stopped_transport_is_killed_and_replaced(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(transport, "STUCK_GRACE_S", 0.5)
+    async with (
+        RawServer(answer_ok) as server,
+        HttpSessions(1, in_process_below=0) as sessions,
+    ):
+        session = await ready_session(sessions)
+        (child,) = transport_children(os.getpid())
+        os.kill(child, signal.SIGSTOP)
+        try:
+            with pytest.raises(Transient, match="TransportLost"):
+                await asyncio.wait_for(send(session, server.url(), timeout_s=0.2), 30)
+        finally:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(child, signal.SIGCONT)
+        await send(session, server.url())  # in process, starting another transport
+        await ready_session(sessions)
+        await send(session, server.url())
+        assert child not in transport_children(os.getpid())
+    assert any("has not answered within its time-out" in r.getMessage() for r in caplog.records)
 
 
 async def test_a_transport_ignores_sigterm_and_sigint_and_is_reaped_on_close() -> None:

@@ -23,6 +23,7 @@ import socket
 import subprocess
 import sys
 from collections.abc import Awaitable, Callable
+from typing import cast
 
 from wazuh_integrator.integrations.http1 import Answer, Http1Pool, Target
 from wazuh_integrator.integrations.transport_frames import (
@@ -95,7 +96,8 @@ class _Channel(asyncio.Protocol):
     # -- asyncio.Protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport  # type: ignore[assignment]
+        # uvloop's transports are not asyncio.Transport subclasses, only alike.
+        self._transport = cast(asyncio.Transport, transport)
         self._sweeper = self._loop.call_later(1.0, self._sweep)
 
     def data_received(self, data: bytes) -> None:
