@@ -35,7 +35,7 @@ from wazuh_integrator.integrations.options import OptionsError, OptionsReader
 from wazuh_integrator.integrations.smtp_connections import SmtpConnections
 from wazuh_integrator.integrations.templated import OutputTemplates
 from wazuh_integrator.secret import scrub
-from wazuh_integrator.templating import TemplateFormat, default_template
+from wazuh_integrator.templating import TemplateFormat
 from wazuh_integrator.tls import TlsError, ssl_context
 
 __all__ = [
@@ -165,6 +165,8 @@ class EmailParts:
 
 
 def _render_default(name: str, alert: Alert) -> str:
+    from wazuh_integrator.templating import default_template
+
     return default_template(name).render(alert=alert, options={}, integration="email")
 
 

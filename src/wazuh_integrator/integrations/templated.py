@@ -9,17 +9,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wazuh_integrator.errors import Permanent
-from wazuh_integrator.templating import (
-    Template,
-    TemplateError,
-    TemplateFormat,
-    default_template,
-    load_template,
-    read_template_text,
-)
+from wazuh_integrator.templating import TemplateError, TemplateFormat
+
+if TYPE_CHECKING:
+    from wazuh_integrator.templating import Template
 
 __all__ = ["OutputTemplates"]
 
@@ -36,6 +32,11 @@ class OutputTemplates:
         self._templates: dict[str, Template] = {}
         self._errors: dict[str, TemplateError] = {}
         self._files: dict[str, Path] = {}
+        if not configured:
+            return
+        # Jinja2 is imported here, at start-up, when a template is configured.
+        from wazuh_integrator.templating import load_template
+
         for role, path in configured.items():
             template_format = formats.get(role)
             if template_format is None:
@@ -63,6 +64,9 @@ class OutputTemplates:
         error = self._errors.get(role)
         if error is not None:
             raise Permanent(f"template {error}")
+        # An output that renders its shipped default imports Jinja2 on its first alert.
+        from wazuh_integrator.templating import default_template
+
         return default_template(default)
 
     def render(
@@ -103,6 +107,10 @@ class OutputTemplates:
 
         Read on a reload only: the same path in integrator.toml says nothing
         about what the file holds, and an editor may keep its mtime."""
+        if not self._files:
+            return []
+        from wazuh_integrator.templating import read_template_text
+
         changed = []
         for role, path in self._files.items():
             compiled = self._templates.get(role)

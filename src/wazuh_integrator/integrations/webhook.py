@@ -15,7 +15,7 @@ import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -29,7 +29,10 @@ from wazuh_integrator.integrations.base import (
 )
 from wazuh_integrator.integrations.http import USER_AGENT, send_body
 from wazuh_integrator.integrations.templated import OutputTemplates
-from wazuh_integrator.templating import Template, TemplateFormat
+from wazuh_integrator.templating import TemplateFormat
+
+if TYPE_CHECKING:
+    from wazuh_integrator.templating import Template
 
 __all__ = ["Body", "WebhookIntegration", "basic_auth", "json_body"]
 
