@@ -124,17 +124,19 @@ def local_verdicts(
 
 def check_before_run(
     options: GlobalOptions, alerts: Path | None = None, *, reads_alerts: bool = True
-) -> None:
+) -> ConfigurationReport:
     """``run``'s start-up checks of this machine: a failure raises ConfigError
     (one line each, nothing started), a warning is logged. A configuration
-    with errors is left to the loader, which reports them itself."""
+    with errors is left to the loader, which reports them itself.
+
+    Returns the configuration as read, so that ``run`` does not read it twice."""
     from wazuh_integrator.config.loading import inspect_configuration
     from wazuh_integrator.environment import Outcome
     from wazuh_integrator.errors import ConfigError, ConfigIssue
 
     report = inspect_configuration(options.paths)
     if report.errors:
-        return
+        return report
     integrations = _integrations(report, options)
     verdicts = local_verdicts(report, options, integrations, alerts, reads_alerts=reads_alerts)
     for verdict in verdicts:
@@ -145,6 +147,7 @@ def check_before_run(
         raise ConfigError(
             [ConfigIssue(verdict.subject, None, None, verdict.detail) for verdict in failed]
         )
+    return report
 
 
 def environment_verdicts(report: ConfigurationReport, options: GlobalOptions) -> list[Verdict]:
