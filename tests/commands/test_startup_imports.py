@@ -108,3 +108,15 @@ def test_a_metrics_address_brings_aiohttps_server_in(home: WazuhHome, tmp_path: 
 
     assert "aiohttp.web" in imported
     assert "jinja2" not in imported
+
+
+def test_an_output_that_renders_a_shipped_default_compiles_it_at_start_up(
+    home: WazuhHome, tmp_path: Path
+) -> None:
+    home.write_config(
+        ossec_conf(integration_block("teams", hook_url=HOOK, alert_format="json", level="15"))
+    )
+
+    imported = imported_by_run(home, tmp_path)
+
+    assert {"jinja2", "wazuh_integrator.templating.template"} <= imported

@@ -265,7 +265,10 @@ class EmailIntegration(Integration):
     def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
         super().__init__(block, context)
         self._templates = OutputTemplates(
-            TEMPLATE_FORMATS, context.settings.templates, context.home
+            TEMPLATE_FORMATS,
+            context.settings.templates,
+            context.home,
+            defaults=(SUBJECT_TEMPLATE, TEXT_TEMPLATE, HTML_TEMPLATE),
         )
         self._options = EmailOptions.read(block.options)
         self._server = SmtpServer.parse(block.hook_url.reveal() if block.hook_url else "")

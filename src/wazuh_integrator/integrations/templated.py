@@ -7,7 +7,7 @@ file changed since it was compiled, so that a reload compiles it again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -21,20 +21,26 @@ __all__ = ["OutputTemplates"]
 
 
 class OutputTemplates:
-    """The templates of one block, by role (``template``, ``subject_template``...)."""
+    """The templates of one block, by role (``template``, ``subject_template``...).
+
+    ``defaults`` names the shipped templates the output renders when none is
+    configured: they are compiled here, at start-up, like configured ones. An
+    output with neither (Slack without a template) never imports Jinja2.
+    """
 
     def __init__(
         self,
         formats: Mapping[str, TemplateFormat],
         configured: Mapping[str, Path],
         home: Path,
+        defaults: Iterable[str] = (),
     ) -> None:
         self._templates: dict[str, Template] = {}
         self._errors: dict[str, TemplateError] = {}
         self._files: dict[str, Path] = {}
+        self._compile_defaults(defaults)
         if not configured:
             return
-        # Jinja2 is imported here, at start-up, when a template is configured.
         from wazuh_integrator.templating import load_template
 
         for role, path in configured.items():
@@ -51,6 +57,16 @@ class OutputTemplates:
                 # reported on each alert, which is then dead-lettered.
                 self._errors[role] = error
 
+    @staticmethod
+    def _compile_defaults(names: Iterable[str]) -> None:
+        names = tuple(names)
+        if not names:
+            return
+        from wazuh_integrator.templating import default_template
+
+        for name in names:
+            default_template(name)  # cached: the first alert finds it compiled
+
     def configured(self, role: str) -> bool:
         """Whether integrator.toml names a template for ``role``."""
         return role in self._files
@@ -64,7 +80,6 @@ class OutputTemplates:
         error = self._errors.get(role)
         if error is not None:
             raise Permanent(f"template {error}")
-        # An output that renders its shipped default imports Jinja2 on its first alert.
         from wazuh_integrator.templating import default_template
 
         return default_template(default)

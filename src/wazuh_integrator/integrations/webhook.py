@@ -84,11 +84,17 @@ class WebhookIntegration(Integration):
     required: ClassVar[tuple[str, ...]] = ("hook_url",)
     default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
     template_formats: ClassVar[Mapping[str, TemplateFormat]] = {}
+    # The shipped templates the output renders when none is configured,
+    # compiled at start-up (Slack builds its payload in code: none).
+    default_templates: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
         super().__init__(block, context)
         self._templates = OutputTemplates(
-            self.template_formats, context.settings.templates, context.home
+            self.template_formats,
+            context.settings.templates,
+            context.home,
+            defaults=self.default_templates,
         )
         self._headers_cache: dict[str, str] | None = None
         # The block does not change while this output lives; worked out per
