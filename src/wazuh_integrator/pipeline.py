@@ -27,6 +27,7 @@ from wazuh_integrator.catchup import catch_up_since
 from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
 from wazuh_integrator.decode import AlertDecodeError, AlertTooDeepError, decode_alert
 from wazuh_integrator.delivery import Deliverer, Delivery
+from wazuh_integrator.delivery.intake import IntakeGroup
 from wazuh_integrator.delivery.parked_rows import ParkedRows
 from wazuh_integrator.filters import compile_filter
 from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
@@ -150,6 +151,9 @@ class Pipeline:
         # receiver's 429 pauses all of them (None: the state store, in process).
         self._parked_rows: ParkedRows | None = None
         self._shared_pause: SharedPauseFactory | None = None
+        # Every deliverer's intake, so that a full queue holds the reader
+        # rather than overflow while the other integrations have work.
+        self._intakes = IntakeGroup()
 
     @property
     def routes(self) -> list[Route]:
@@ -397,6 +401,7 @@ class Pipeline:
             shared_limits=self._shared_limits,
             parked_rows=self._parked_rows,
             shared_pause=self._shared_pause,
+            intake_group=self._intakes,
         )
         matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
         shaper = None

@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import orjson
 
@@ -44,12 +44,13 @@ class FloodCounters:
     digests: _Count
 
 
-@dataclass(frozen=True, slots=True)
-class Shaped:
+class Shaped(NamedTuple):
     """The stage's decision on one alert for one block.
 
     ``alert``/``raw`` are what to deliver now (None: nothing now); ``reason``
     says why not, as ``test`` shows it; ``digest`` is the group it joined.
+    A named tuple: one is made per alert and block, and a frozen dataclass
+    took three times as long to build.
     """
 
     alert: dict[str, Any] | None
