@@ -21,7 +21,7 @@ from tests.delivery.support import (
 )
 
 from wazuh_integrator.config.models import IntegrationSettings
-from wazuh_integrator.delivery.intake import SPILL_AFTER_S, IntakeGroup
+from wazuh_integrator.delivery.intake import HOLD_AT_MOST_S, SPILL_AFTER_S, IntakeGroup
 
 
 async def test_deliveries_arrive_and_settle_once(harness: Harness, receiver: Receiver) -> None:
@@ -189,3 +189,23 @@ async def test_a_full_queue_holds_the_reader_while_the_others_have_work(
         receiver.released.set()
     finally:
         await other_receiver.stop()
+
+
+async def test_a_queue_that_makes_no_room_holds_the_reader_a_second_at_most(
+    harness: Harness, receiver: Receiver
+) -> None:
+    receiver.default = Answer(hang=True)
+    settings = IntegrationSettings(concurrency=1, queue_size=1)
+    deliverer = harness.make(
+        PostIntegration, url=receiver.url(), settings=settings, intake_group=IntakeGroup()
+    )
+    await deliverer.start()
+    await deliverer.submit(harness.delivery(0))
+    await until(lambda: receiver.attempts == 1, "the worker busy")
+    await deliverer.submit(harness.delivery(1))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(deliverer.submit(harness.delivery(2)), 10 * HOLD_AT_MOST_S)
+    assert loop.time() - started >= HOLD_AT_MOST_S
+    assert deliverer.stats()["queued"] == 2  # the second in the queue, the third in the overflow
+    receiver.released.set()

@@ -11,10 +11,10 @@ alert stream cannot slow the other integrations, and memory stays bounded.
 The overflow is for the other integrations' sake. The intakes one reader
 feeds share an :class:`IntakeGroup`: while every other intake of it still has
 work queued (or there is no other), holding the reader starves no one, so a
-full queue keeps it waiting past ``SPILL_AFTER_S``. Without that, a pause of
-the whole process (a loaded machine, a slow disk) sent a fast integration's
-alerts through the overflow and the store, which costs each of them a store
-write and a parked retry.
+full queue keeps it waiting past ``SPILL_AFTER_S``, up to ``HOLD_AT_MOST_S``.
+Without that, a pause of the whole process (a loaded machine, a slow disk)
+sent a fast integration's alerts through the overflow and the store, which
+costs each of them a store write and a parked retry.
 """
 
 from __future__ import annotations
@@ -30,13 +30,25 @@ from wazuh_integrator.delivery.outcomes import Outcomes
 from wazuh_integrator.metrics import Metrics
 from wazuh_integrator.ratelimit import Clock
 
-__all__ = ["OVERFLOW_BYTES", "RECHECK_S", "SPILLED_NOTE", "SPILL_AFTER_S", "Intake", "IntakeGroup"]
+__all__ = [
+    "HOLD_AT_MOST_S",
+    "OVERFLOW_BYTES",
+    "RECHECK_S",
+    "SPILLED_NOTE",
+    "SPILL_AFTER_S",
+    "Intake",
+    "IntakeGroup",
+]
 
 log = logging.getLogger(__name__)
 
 SPILL_AFTER_S: Final = 0.05
-# Past SPILL_AFTER_S, how often a waiting submit looks again at the others.
+# Past SPILL_AFTER_S, how often a waiting submit looks again at the others,
+# and how long it waits at most: a queue that makes no room for that long
+# belongs to a receiver that stopped (a long 429 pause), not to a pause of
+# the whole process, and the reader goes on.
 RECHECK_S: Final = 0.005
+HOLD_AT_MOST_S: Final = 1.0
 # Another intake "has work" while at least this share of its queue is taken.
 BUSY_SHARE: Final = 0.25
 OVERFLOW_BYTES: Final = 16 * 1024 * 1024
@@ -128,17 +140,25 @@ class Intake:
 
     async def _put_waiting(self, delivery: Delivery) -> bool:
         """Put ``delivery`` once there is room: within ``SPILL_AFTER_S``, or
-        later while every other intake of the group still has work. False:
-        not put (a cancelled put puts nothing), it goes to the overflow."""
+        up to ``HOLD_AT_MOST_S`` while every other intake of the group still
+        has work. False: not put (a cancelled put puts nothing), it goes to
+        the overflow."""
         timeout_s = SPILL_AFTER_S
+        waited_s = 0.0
         while True:
             try:
                 async with compat.timeout(timeout_s):
                     await self._queue.put(delivery)
                 return True
             except compat.TIMEOUT_ERRORS:
+                waited_s += timeout_s
                 group = self._group
-                if group is None or self._stopping.is_set() or not group.others_have_work(self):
+                if (
+                    group is None
+                    or waited_s >= HOLD_AT_MOST_S
+                    or self._stopping.is_set()
+                    or not group.others_have_work(self)
+                ):
                     return False
             timeout_s = RECHECK_S
 
