@@ -96,7 +96,7 @@ def run(context: Context) -> Outcome:
     outcome.notes.append(
         f"{count:,} alerts, each matching both a `slack` block ({kind}, answers at once) "
         f"and a `shuffle` block (our receiver, answers after {SLOW_DELAY_MS} ms), default "
-        "settings (concurrency 32, queue 1,000 each). Throughput of the fast one = alerts "
+        "settings (concurrency 32, queue 256 each). Throughput of the fast one = alerts "
         "it received / seconds from the daemon's start until it had them all, alone "
         "(only the slack block) and beside the slow one; the second is bounded at five "
         "times the first (at least 30 s) and counts what arrived by then."

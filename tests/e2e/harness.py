@@ -183,6 +183,12 @@ class Daemon:
         assert self.process is not None
         return await asyncio.wait_for(self.process.wait(), timeout_s)
 
+    async def reload(self, outcome: str, count: int) -> None:
+        """Send SIGHUP and wait for the ``count``-th log line saying ``outcome``."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGHUP)
+        await until(lambda: self.log().count(outcome) >= count, 20, f"reload #{count}", self)
+
     async def stop(self, signum: int = signal.SIGTERM) -> int:
         assert self.process is not None
         if self.process.returncode is None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import signal
 from pathlib import Path
 
 import aiohttp
@@ -20,13 +19,6 @@ from tests.e2e.harness import (
 
 HOOK = "/services/T0/B0/reload-token"
 OPTIONS = '<options>{"pretext": "from the options"}</options>'
-
-
-async def reload(daemon: Daemon, outcome: str, count: int) -> None:
-    """Send SIGHUP and wait for the ``count``-th log line saying ``outcome``."""
-    assert daemon.process is not None
-    daemon.process.send_signal(signal.SIGHUP)
-    await until(lambda: daemon.log().count(outcome) >= count, 20, f"reload #{count}", daemon)
 
 
 async def reload_counter(port: int) -> str:
@@ -57,15 +49,15 @@ async def test_reloads_apply_again_and_again_with_options(home: Path, receiver: 
 
         # 1st reload: a level filter; level-5 alerts now stop at the filter.
         write_config(home, slack_block(receiver.url(HOOK), OPTIONS + "<level>10</level>"), settings)
-        await reload(daemon, "Configuration reloaded:", 1)
+        await daemon.reload("Configuration reloaded:", 1)
         append_alerts(alerts, range(2, 4), level=5)
         append_alerts(alerts, range(4, 5), level=12)
         await until(lambda: len(receiver.received.get(HOOK, [])) == 3, 15, "level 12", daemon)
 
         # 2nd: the filter goes again. 3rd: nothing changed at all.
         write_config(home, slack_block(receiver.url(HOOK), OPTIONS), settings)
-        await reload(daemon, "Configuration reloaded:", 2)
-        await reload(daemon, "Configuration reloaded:", 3)
+        await daemon.reload("Configuration reloaded:", 2)
+        await daemon.reload("Configuration reloaded:", 3)
         append_alerts(alerts, range(5, 6), level=5)
         await until(lambda: len(receiver.received.get(HOOK, [])) == 4, 15, "after 3rd", daemon)
         applied = await reload_counter(port)
@@ -96,12 +88,12 @@ async def test_a_broken_configuration_is_refused_and_the_old_one_runs_on(
             "<ossec_config><integration><name>slack</name><options>[1]</options>"
             "</integration></ossec_config>"
         )
-        await reload(daemon, "New configuration refused", 1)
+        await daemon.reload("New configuration refused", 1)
         append_alerts(alerts, range(0, 1))
         await until(lambda: len(receiver.received.get(HOOK, [])) == 1, 15, "old config", daemon)
         # A good configuration after a refused one is applied.
         write_config(home, slack_block(receiver.url(HOOK), "<level>12</level>"))
-        await reload(daemon, "Configuration reloaded:", 1)
+        await daemon.reload("Configuration reloaded:", 1)
         append_alerts(alerts, range(1, 2), level=10)
         append_alerts(alerts, range(2, 3), level=13)
         await until(lambda: len(receiver.received.get(HOOK, [])) == 2, 15, "new config", daemon)
@@ -127,7 +119,7 @@ async def test_integrator_toml_changes_apply_live_or_are_named_for_a_restart(
             'state_dir = "var/elsewhere"\n'
             '[integrations.slack]\nrate_limit = "1/hour"\n'
         )
-        await reload(daemon, "Configuration reloaded:", 1)
+        await daemon.reload("Configuration reloaded:", 1)
         append_alerts(alerts, range(0, 3))
         await until(lambda: len(receiver.received.get(HOOK, [])) >= 1, 15, "one send", daemon)
         # The new limit holds the other two back: none arrives while we watch.

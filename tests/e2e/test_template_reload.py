@@ -5,7 +5,6 @@ text does not compile, as a bad ossec.conf is kept out on a reload."""
 from __future__ import annotations
 
 import os
-import signal
 from pathlib import Path
 
 from tests.e2e.harness import (
@@ -32,12 +31,6 @@ def write_template(path: Path, text: str, *, mtime_of: os.stat_result | None = N
         os.utime(path, ns=(mtime_of.st_atime_ns, mtime_of.st_mtime_ns))
 
 
-async def reload(daemon: Daemon, outcome: str, count: int) -> None:
-    assert daemon.process is not None
-    daemon.process.send_signal(signal.SIGHUP)
-    await until(lambda: daemon.log().count(outcome) >= count, 20, f"reload #{count}", daemon)
-
-
 def texts(receiver: Receiver) -> list[str]:
     return [body["text"] for body in receiver.received.get(HOOK, [])]
 
@@ -58,12 +51,12 @@ async def test_a_template_edited_in_place_applies_on_reload(home: Path, receiver
 
         # Same length, same mtime: only the text says it changed.
         write_template(template, '{"text": "again {{ alert.id }}"}\n', mtime_of=template.stat())
-        await reload(daemon, "Configuration reloaded:", 1)
+        await daemon.reload("Configuration reloaded:", 1)
         append_alerts(alerts, range(1, 2))
         await until(lambda: len(texts(receiver)) == 2, 15, "after the edit", daemon)
 
         # A reload with the template as it is changes nothing.
-        await reload(daemon, "Configuration reloaded:", 2)
+        await daemon.reload("Configuration reloaded:", 2)
     finally:
         assert await daemon.stop() == 0
     assert texts(receiver) == ["first 1764262800.0", "again 1764262800.1"]
@@ -87,13 +80,13 @@ async def test_a_template_that_no_longer_compiles_keeps_the_running_one(
     try:
         await daemon.wait_for_log("Reading")
         write_template(template, '{"text": "broken",\n "n": {{ alert.id }\n}\n')
-        await reload(daemon, "New configuration refused", 1)
+        await daemon.reload("New configuration refused", 1)
         append_alerts(alerts, range(0, 1))
         await until(lambda: len(texts(receiver)) == 1, 15, "the running template", daemon)
 
         # Mended, it applies on the next reload.
         write_template(template, '{"text": "mended {{ alert.id }}"}\n')
-        await reload(daemon, "Configuration reloaded:", 1)
+        await daemon.reload("Configuration reloaded:", 1)
         append_alerts(alerts, range(1, 2))
         await until(lambda: len(texts(receiver)) == 2, 15, "the mended template", daemon)
     finally:

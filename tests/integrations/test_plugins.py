@@ -259,3 +259,36 @@ def test_entry_point_name_must_match_the_class_name(plugin_module: str, plugin_p
         f"entry point 'custom-greeting' in group '{ENTRY_POINT_GROUP}' loads"
         f" '{plugin_module}:Hello', whose name is 'custom-hello': the two must be the same"
     )
+
+
+def test_a_check_under_its_old_name_is_warned_about(
+    write_module: ModuleWriter, caplog: pytest.LogCaptureFixture
+) -> None:
+    module = write_module(
+        """\
+        from wazuh_integrator.integrations.base import Integration
+
+
+        class Strict(Integration):
+            name = "custom-strict"
+
+            def options_problem(self, block):
+                return "queue is required"
+
+            async def send(self, alert):
+                pass
+        """
+    )
+    with caplog.at_level("WARNING"):
+        Registry(plugins=(f"{module}:Strict",), entry_point_plugins=False)
+    (record,) = [r for r in caplog.records if "options_problem" in r.getMessage()]
+    assert f"{module}:Strict" in record.getMessage()
+    assert "block_problem" in record.getMessage()
+
+
+def test_a_plugin_with_block_problem_loads_without_a_warning(
+    plugin_module: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with caplog.at_level("WARNING"):
+        Registry(plugins=(f"{plugin_module}:Hello",), entry_point_plugins=False)
+    assert not [r for r in caplog.records if r.levelname == "WARNING"]

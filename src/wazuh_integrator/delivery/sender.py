@@ -1,5 +1,6 @@
 """One attempt: a rate-limit slot, a send slot, the integration's ``send``
-inside a safety time-out, and the answer as a :class:`DeliveryError` or None.
+under a safety time-out (:mod:`.watchdog`), and the answer as a
+:class:`DeliveryError` or None.
 
 Both the live workers and the parked-retry loop send through here, so the
 rate limits and the ``concurrency`` bound hold across them.
@@ -15,6 +16,7 @@ import traceback
 from wazuh_integrator import compat
 from wazuh_integrator.backoff import retry_wait_s
 from wazuh_integrator.delivery.outcomes import Outcomes
+from wazuh_integrator.delivery.watchdog import Watchdog
 from wazuh_integrator.errors import DeliveryError, RateLimited, Timeout, Transient
 from wazuh_integrator.integrations.base import Alert, Integration
 from wazuh_integrator.metrics import Metrics
@@ -66,6 +68,7 @@ class Sender:
         self._pause = pause
         self._shared_wait_s = 0.0
         self.attempt_timeout_s = attempt_timeout_s
+        self._watchdog = Watchdog(attempt_timeout_s)
         self._outcomes = outcomes
         self._stopping = stopping
         self._monotonic = monotonic
@@ -132,19 +135,21 @@ class Sender:
             alert
         )
         started = self._monotonic()
-        deadline = compat.timeout(self.attempt_timeout_s)
         error: DeliveryError | None = None
         async with self._send_slots:
+            task = self._watchdog.watch()
             try:
-                async with deadline:
-                    await self.integration.send(alert)
+                await self.integration.send(alert)
             except DeliveryError as exc:
                 error = exc
+            except asyncio.CancelledError:
+                if not self._watchdog.release(task):
+                    raise
+                error = Timeout(f"no answer within {self.attempt_timeout_s:g} s")
             except Exception as exc:
-                if isinstance(exc, compat.TIMEOUT_ERRORS) and compat.timeout_expired(deadline):
-                    error = Timeout(f"no answer within {self.attempt_timeout_s:g} s")
-                else:
-                    error = self._unexpected(exc, alert, attempt)
+                error = self._unexpected(exc, alert, attempt)
+            finally:
+                self._watchdog.release(task)
         self._seconds_metric.observe(max(0.0, self._monotonic() - started))
         if counted_by_shared_limits and self._shared is not None:
             await self._shared.sent()

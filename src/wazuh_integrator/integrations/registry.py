@@ -12,10 +12,13 @@ from __future__ import annotations
 
 import importlib
 import inspect
+import logging
 from importlib.metadata import entry_points
 
 from wazuh_integrator.errors import IntegratorError
 from wazuh_integrator.integrations.base import Integration
+
+log = logging.getLogger(__name__)
 
 ENTRY_POINT_GROUP = "wazuh_integrator.integrations"
 
@@ -102,6 +105,14 @@ class Registry:
             raise PluginError(
                 f"plugin {target!r} claims the name {name!r}, already taken by"
                 f" {known.__module__}:{known.__qualname__}"
+            )
+        if callable(getattr(cls, "options_problem", None)):
+            # The check's earlier name: a plugin written for it would run
+            # blocks its author meant to refuse, without a word.
+            log.warning(
+                "Plugin %r defines options_problem(), which is no longer called: its"
+                " checks do not run. Rename it to the classmethod block_problem(block).",
+                target,
             )
         self._plugins[name] = cls
 
