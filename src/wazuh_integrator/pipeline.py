@@ -132,6 +132,10 @@ class Pipeline:
         self._started_at = time.time()
         self._watermark: Watermark[Position] = Watermark(None)
         self._last_checkpoint_save = 0.0
+        # Where the floods stage's state was last saved in full (the
+        # checkpoint may not pass it), and the checkpoint last written.
+        self._floods_cover: Position | None = None
+        self._written: Position | None = None
         self._state_error: str | None = None
         self._heads = _HeadFingerprints()
         self.replayed_lines = 0
@@ -711,13 +715,21 @@ class Pipeline:
             return
         self._last_checkpoint_save = now
         try:
-            # Flood windows first: a saved checkpoint must never be ahead of them.
+            # Flood windows first: a saved checkpoint must never be ahead of
+            # them. A throttle with many changed windows may put its save off
+            # (Throttle.persist): the checkpoint then goes no further than
+            # where the last complete save left it.
+            held = False
             for route in self.routes:
-                if route.shaper is not None:
-                    route.shaper.persist()
-            if self._watermark.advanced or force:
-                store.save_checkpoint(_checkpoint_of(position, self._heads.of(position)))
-                self._watermark.advanced = False
+                if route.shaper is not None and not route.shaper.persist(force=force):
+                    held = True
+            if not held:
+                self._floods_cover = position
+                if self._watermark.advanced or force:
+                    self._write_checkpoint(store, position)
+                    self._watermark.advanced = False
+            elif self._floods_cover is not None and self._floods_cover != self._written:
+                self._write_checkpoint(store, self._floods_cover)  # the rest stays "advanced"
             if force:
                 store.flush()
             else:
@@ -726,11 +738,16 @@ class Pipeline:
             # A full disk, most likely. The saved checkpoint stays where it
             # was: the next start reads again from there, so nothing is lost.
             self._watermark.advanced = True
+            self._written = None
             self._state_write_failed(f"cannot save the checkpoint: {exc}")
             return
         if self._state_error is not None:
             log.warning("The state database takes writes again.")
             self._state_error = None
+
+    def _write_checkpoint(self, store: StateStore, position: Position) -> None:
+        store.save_checkpoint(_checkpoint_of(position, self._heads.of(position)))
+        self._written = position
 
     def _state_write_failed(self, text: str) -> None:
         # Logged once per distinct problem, not at every attempt.

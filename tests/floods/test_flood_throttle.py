@@ -10,7 +10,12 @@ from tests.floods.alerts import alert
 
 from wazuh_integrator.config.models import ThrottleSettings
 from wazuh_integrator.floods.marks import Mark
-from wazuh_integrator.floods.throttle import Throttle, format_duration, ordinal
+from wazuh_integrator.floods.throttle import (
+    PERSIST_ROWS_AT_ONCE,
+    Throttle,
+    format_duration,
+    ordinal,
+)
 from wazuh_integrator.store import StateStore
 
 KEY = ("rule.id", "agent.id")
@@ -205,3 +210,23 @@ def test_a_row_of_an_unknown_version_starts_that_window_afresh(tmp_path: Path) -
         throttle = Throttle(HOUR, integration_key="slack#0", store=store)
         verdict = throttle.decide(alert(0), now=11.0, mark=Mark(1, 2, 0))
     assert verdict.send and verdict.note is None
+
+
+def test_a_save_of_many_changed_windows_is_put_off_unless_forced(tmp_path: Path) -> None:
+    """Past PERSIST_ROWS_AT_ONCE changed windows within a second of the last
+    save, persist() writes nothing and says so (the pipeline then keeps the
+    checkpoint where that save left it); a forced save writes them all."""
+    by_source = ThrottleSettings(key=("data.srcip",), window_s=3600.0, limit=2)
+    with StateStore(tmp_path / "state.db") as store:
+        throttle = Throttle(by_source, integration_key="slack#0", store=store)
+        throttle.decide(alert(0, data={"srcip": "10.0.0.1"}), now=1.0)
+        assert throttle.persist(now=1.0)
+        for n in range(PERSIST_ROWS_AT_ONCE + 1):
+            source = f"10.1.{n // 256}.{n % 256}"
+            throttle.decide(alert(n, data={"srcip": source}), now=1.0)
+        assert not throttle.persist(now=1.0)
+        assert len(store.load_throttle_windows("slack#0")) == 1
+        assert throttle.persist(now=1.0, force=True)
+        assert len(store.load_throttle_windows("slack#0")) == PERSIST_ROWS_AT_ONCE + 2
+        throttle.decide(alert(0, data={"srcip": "10.0.0.1"}), now=2.0)
+        assert throttle.persist(now=2.0)  # one changed window: at once

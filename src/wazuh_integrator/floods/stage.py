@@ -132,10 +132,13 @@ class Shaper:
             return Shaped(None, None, f"digest: held for group {group}", group)
         return Shaped(alert, raw)
 
-    def persist(self) -> None:
-        """Save what is kept only in memory; called before each checkpoint save."""
+    def persist(self, *, force: bool = False) -> bool:
+        """Save what is kept only in memory; called before each checkpoint
+        save. False: put off (:meth:`Throttle.persist`), and the checkpoint
+        must stay where it was when this last returned True."""
         if self._throttle is not None:
-            self._throttle.persist(self._clock())
+            return self._throttle.persist(self._clock(), force=force)
+        return True
 
     # -- sending digests (daemon only) ---------------------------------------
 

@@ -11,6 +11,7 @@ written to the state store with the checkpoint (see :meth:`Throttle.persist`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -26,6 +27,12 @@ __all__ = ["Throttle", "ThrottleStore", "Verdict", "format_duration", "ordinal"]
 
 # How often expired windows without suppressed alerts are forgotten.
 PRUNE_EVERY_S: Final = 60.0
+# A save of more changed windows than this (about a millisecond's worth of
+# rows) is put off until PERSIST_AT_LEAST_EVERY_S has passed since the last
+# one: many keys at a high rate would otherwise write a row for most alerts.
+# The pipeline holds the checkpoint back meanwhile (see Throttle.persist).
+PERSIST_ROWS_AT_ONCE: Final = 256
+PERSIST_AT_LEAST_EVERY_S: Final = 1.0
 # The first member of a window's row (a JSON array); rows of an unknown
 # version are not read (that window starts afresh).
 _ROW_VERSION: Final = 1
@@ -173,6 +180,7 @@ class Throttle:
         self._windows: dict[str, _Window] = {}
         self._dirty: set[str] = set()
         self._pruned_at = float("-inf")
+        self._persisted_at = float("-inf")  # time.monotonic()
         self._window_words = format_duration(settings.window_s)
         if store is not None:
             for key, data in store.load_throttle_windows(integration_key).items():
@@ -243,18 +251,30 @@ class Throttle:
                 return Verdict(send=False, reason=f"throttled: counted for {key} before a restart")
         return Verdict(send=True)
 
-    def persist(self, now: float) -> None:
-        """Write the windows changed since the last call (before the
-        checkpoint is saved, so a saved checkpoint never runs ahead of them)."""
+    def persist(self, now: float, *, force: bool = False) -> bool:
+        """Write the windows changed since the last call, before the
+        checkpoint is saved, so that a saved checkpoint never runs ahead of
+        them. False: put off (more than ``PERSIST_ROWS_AT_ONCE`` changed
+        within ``PERSIST_AT_LEAST_EVERY_S`` of the last save); the caller
+        then keeps the checkpoint where it was at the last save."""
         store = self._store
         if store is None:
-            return
+            return True
+        moment = time.monotonic()
+        if (
+            not force
+            and len(self._dirty) > PERSIST_ROWS_AT_ONCE
+            and moment - self._persisted_at < PERSIST_AT_LEAST_EVERY_S
+        ):
+            return False
+        self._persisted_at = moment
         if now - self._pruned_at >= PRUNE_EVERY_S:
             self._prune(now)
         windows = self._windows
         rows = [(key, windows[key].dumps()) for key in self._dirty if key in windows]
         store.save_throttle_windows(self._integration_key, rows)
         self._dirty.clear()
+        return True
 
     def _prune(self, now: float) -> None:
         assert self._store is not None
