@@ -31,6 +31,7 @@ from packaging.utils import NormalizedName, canonicalize_name, parse_wheel_filen
 from packaging.version import Version
 
 from wazuh_integrator import __version__
+from wazuh_integrator.bundle_defaults import ARCHITECTURES, DEFAULT_GLIBC, DEFAULT_PYTHON
 from wazuh_integrator.errors import IntegratorError
 
 __all__ = [
@@ -50,11 +51,6 @@ __all__ = [
 ]
 
 PROJECT = "wazuh-integrator"
-# Every Wazuh 4.x manager carries CPython 3.10 under /var/ossec/framework/python.
-DEFAULT_PYTHON = "3.10"
-ARCHITECTURES = ("x86_64", "aarch64")
-# glibc 2.17 (manylinux2014) installs on every Linux Wazuh 4.x supports.
-DEFAULT_GLIBC = "2.17"
 CHECKSUMS = "SHA256SUMS"
 INSTRUCTIONS = "INSTALL.txt"
 # Each round downloads what the last one found missing; a tree this size closes in two or three.

@@ -19,15 +19,17 @@ import os
 import platform
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 import orjson
 import prometheus_client
-from aiohttp import web
 from prometheus_client import CollectorRegistry, ProcessCollector
 
 from wazuh_integrator import __version__
 from wazuh_integrator.errors import IntegratorError
+
+if TYPE_CHECKING:
+    from aiohttp import web
 
 __all__ = [
     "CONTENT_TYPE",
@@ -355,6 +357,8 @@ async def serve_metrics(
     or ``degraded`` (or absent), 503 for any other status (``stopping``,
     ``starting``, ``down`` …), and 500 if ``health`` itself fails.
     """
+    # Only a daemon that serves metrics needs aiohttp's server side.
+    from aiohttp import web
 
     async def metrics_page(request: web.Request) -> web.Response:
         return web.Response(body=metrics.render().encode(), headers={"Content-Type": CONTENT_TYPE})

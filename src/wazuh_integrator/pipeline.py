@@ -24,6 +24,7 @@ from typing import Any
 from wazuh_integrator import compat
 from wazuh_integrator.analysisd import AnalysisdSocket
 from wazuh_integrator.catchup import catch_up_since
+from wazuh_integrator.config.loading import ConfigurationReport
 from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
 from wazuh_integrator.decode import AlertDecodeError, AlertTooDeepError, decode_alert
 from wazuh_integrator.delivery import Deliverer, Delivery
@@ -826,9 +827,12 @@ def event_loop_factory() -> Callable[[], asyncio.AbstractEventLoop] | None:
     return uvloop.new_event_loop
 
 
-def run_pipeline(paths: WazuhPaths, options: RunOptions) -> int:
-    """Load the configuration and run until stopped; the ``run`` command."""
-    configuration = load_configuration(paths)
+def run_pipeline(
+    paths: WazuhPaths, options: RunOptions, report: ConfigurationReport | None = None
+) -> int:
+    """Load the configuration (from ``report`` when the files were read already)
+    and run until stopped; the ``run`` command."""
+    configuration = load_configuration(paths, report)
     return run_until_done(Pipeline(paths, configuration, options))
 
 

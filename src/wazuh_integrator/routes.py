@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
-from wazuh_integrator.config.loading import inspect_configuration
+from wazuh_integrator.config.loading import ConfigurationReport, inspect_configuration
 from wazuh_integrator.config.models import IntegrationBlock, Settings, WazuhPaths
 from wazuh_integrator.delivery import Deliverer
 from wazuh_integrator.errors import ConfigError
@@ -42,12 +42,16 @@ class LoadedConfiguration:
     registry: Registry
 
 
-def load_configuration(paths: WazuhPaths) -> LoadedConfiguration:
-    """Read both files; raise ConfigError carrying every problem found.
+def load_configuration(
+    paths: WazuhPaths, report: ConfigurationReport | None = None
+) -> LoadedConfiguration:
+    """Read both files, unless ``report`` holds them as read already (``run``'s
+    start-up checks read them first); raise ConfigError carrying every problem found.
 
     Blocks that are only disabled are logged and left out, as stock does.
     """
-    report = inspect_configuration(paths)
+    if report is None:
+        report = inspect_configuration(paths)
     if report.errors:
         raise ConfigError(report.errors)
     for warning in report.warnings:

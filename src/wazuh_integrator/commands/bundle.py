@@ -12,7 +12,7 @@ _THIS_ARCH = {"x86_64": "x86_64", "amd64": "x86_64", "aarch64": "aarch64", "arm6
 
 
 def _add_arguments(parser: argparse.ArgumentParser) -> None:
-    from wazuh_integrator.bundle import ARCHITECTURES, DEFAULT_GLIBC, DEFAULT_PYTHON
+    from wazuh_integrator.bundle_defaults import ARCHITECTURES, DEFAULT_GLIBC, DEFAULT_PYTHON
 
     parser.add_argument(
         "--python",

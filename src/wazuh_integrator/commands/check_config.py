@@ -10,16 +10,15 @@ run, 1 otherwise.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import logging
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from wazuh_integrator.commands import Command, GlobalOptions
-from wazuh_integrator.config.loading import ConfigurationReport, inspect_configuration
 
 if TYPE_CHECKING:
+    from wazuh_integrator.config.loading import ConfigurationReport
     from wazuh_integrator.environment import Verdict
     from wazuh_integrator.integrations.base import Integration
 
@@ -125,16 +124,19 @@ def local_verdicts(
 
 def check_before_run(
     options: GlobalOptions, alerts: Path | None = None, *, reads_alerts: bool = True
-) -> None:
+) -> ConfigurationReport:
     """``run``'s start-up checks of this machine: a failure raises ConfigError
     (one line each, nothing started), a warning is logged. A configuration
-    with errors is left to the loader, which reports them itself."""
+    with errors is left to the loader, which reports them itself.
+
+    Returns the configuration as read, so that ``run`` does not read it twice."""
+    from wazuh_integrator.config.loading import inspect_configuration
     from wazuh_integrator.environment import Outcome
     from wazuh_integrator.errors import ConfigError, ConfigIssue
 
     report = inspect_configuration(options.paths)
     if report.errors:
-        return
+        return report
     integrations = _integrations(report, options)
     verdicts = local_verdicts(report, options, integrations, alerts, reads_alerts=reads_alerts)
     for verdict in verdicts:
@@ -145,6 +147,7 @@ def check_before_run(
         raise ConfigError(
             [ConfigIssue(verdict.subject, None, None, verdict.detail) for verdict in failed]
         )
+    return report
 
 
 def environment_verdicts(report: ConfigurationReport, options: GlobalOptions) -> list[Verdict]:
@@ -165,6 +168,8 @@ def environment_verdicts(report: ConfigurationReport, options: GlobalOptions) ->
         context = ssl_context(settings.ca_file, settings.client_cert, settings.client_key)
         if context is not None:
             tls[integration.block.key] = context
+    import asyncio
+
     verdicts = asyncio.run(check_receivers(receivers, tls=tls))
     return local_verdicts(report, options, integrations) + verdicts
 
@@ -204,6 +209,8 @@ def print_cluster(report: ConfigurationReport, out: TextIO) -> bool:
         out.write(f"\nCluster\n  FAIL  redis-py is not installed ({error.name}):")
         out.write(" pip install 'wazuh-integrator[cluster]'\n")
         return False
+    import asyncio
+
     lines, ok = asyncio.run(check_cluster(cluster))
     out.write("\nCluster\n")
     for line in lines:
@@ -213,6 +220,8 @@ def print_cluster(report: ConfigurationReport, out: TextIO) -> bool:
 
 
 def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
+    from wazuh_integrator.config.loading import inspect_configuration
+
     report = inspect_configuration(options.paths)
     print_report(report, options, sys.stdout)
     ok = not (report.errors or report.disabled)

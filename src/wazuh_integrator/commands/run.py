@@ -89,8 +89,8 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
     try:
         if args.role is not None:
             return _run_role(args, options, run_options)
-        check_before_run(options, args.alerts)
-        return run_pipeline(options.paths, run_options)
+        report = check_before_run(options, args.alerts)
+        return run_pipeline(options.paths, run_options, report)
     except ConfigError as exc:
         problems = [str(issue) for issue in exc.issues]
         _refuse([*problems, "Configuration refused: not starting."], args.log_file is not None)

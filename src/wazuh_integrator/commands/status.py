@@ -17,8 +17,6 @@ import io
 import json
 import sys
 import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
@@ -85,6 +83,10 @@ def _health(address: str | None) -> dict[str, Any]:
             "address": None,
             "note": "metrics_address is not set in integrator.toml: the daemon cannot be asked",
         }
+    # Here, not at the top: every command module is imported for --help and run.
+    import urllib.error
+    import urllib.request
+
     host, _, port = address.rpartition(":")
     url = f"http://{host or '127.0.0.1'}:{port}/health"
     try:

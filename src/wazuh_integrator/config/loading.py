@@ -17,7 +17,7 @@ from wazuh_integrator.config.ossec import count_integration_blocks, read_ossec_c
 from wazuh_integrator.config.settings import load_settings, settings_key_line
 from wazuh_integrator.errors import ConfigError, ConfigIssue
 from wazuh_integrator.integrations.registry import PluginError, Registry
-from wazuh_integrator.templating import TemplateError, load_template
+from wazuh_integrator.templating import TemplateError
 
 __all__ = ["ConfigurationReport", "inspect_configuration"]
 
@@ -109,6 +109,9 @@ def template_issues(
                     )
                 )
                 continue
+            # Jinja2 is imported here, when a template is configured: never otherwise.
+            from wazuh_integrator.templating import load_template
+
             try:
                 load_template(
                     paths.home / path,

@@ -23,6 +23,7 @@ _TEXT_OPTIONS = ("username", "avatar_url", "content")
 class DiscordIntegration(WebhookIntegration):
     name = "discord"
     template_formats = {"template": "json"}
+    default_templates = (DEFAULT_TEMPLATE,)
 
     @classmethod
     def block_problem(cls, block: IntegrationBlock) -> str | None:

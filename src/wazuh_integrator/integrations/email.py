@@ -35,7 +35,7 @@ from wazuh_integrator.integrations.options import OptionsError, OptionsReader
 from wazuh_integrator.integrations.smtp_connections import SmtpConnections
 from wazuh_integrator.integrations.templated import OutputTemplates
 from wazuh_integrator.secret import scrub
-from wazuh_integrator.templating import TemplateFormat, default_template
+from wazuh_integrator.templating import TemplateFormat
 from wazuh_integrator.tls import TlsError, ssl_context
 
 __all__ = [
@@ -165,6 +165,8 @@ class EmailParts:
 
 
 def _render_default(name: str, alert: Alert) -> str:
+    from wazuh_integrator.templating import default_template
+
     return default_template(name).render(alert=alert, options={}, integration="email")
 
 
@@ -263,7 +265,10 @@ class EmailIntegration(Integration):
     def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
         super().__init__(block, context)
         self._templates = OutputTemplates(
-            TEMPLATE_FORMATS, context.settings.templates, context.home
+            TEMPLATE_FORMATS,
+            context.settings.templates,
+            context.home,
+            defaults=(SUBJECT_TEMPLATE, TEXT_TEMPLATE, HTML_TEMPLATE),
         )
         self._options = EmailOptions.read(block.options)
         self._server = SmtpServer.parse(block.hook_url.reveal() if block.hook_url else "")

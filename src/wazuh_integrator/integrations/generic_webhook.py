@@ -105,6 +105,7 @@ def _options_problem(options: Mapping[str, Any]) -> str | None:
 class GenericWebhookIntegration(WebhookIntegration):
     name = "webhook"
     template_formats = {"template": "json"}
+    default_templates = (DEFAULT_TEMPLATE,)
     required: ClassVar[tuple[str, ...]] = ("hook_url",)
 
     @classmethod

@@ -74,6 +74,7 @@ class JiraIntegration(WebhookIntegration):
     name = "jira"
     required: ClassVar[tuple[str, ...]] = ("hook_url", "api_key")
     template_formats = {"template": "text", "summary_template": "text"}
+    default_templates = (DEFAULT_SUMMARY_TEMPLATE, DEFAULT_DESCRIPTION_TEMPLATE)
 
     @classmethod
     def block_problem(cls, block: IntegrationBlock) -> str | None:

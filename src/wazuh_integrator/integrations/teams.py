@@ -21,6 +21,7 @@ DEFAULT_TEMPLATE = "teams.json.j2"
 class TeamsIntegration(WebhookIntegration):
     name = "teams"
     template_formats = {"template": "json"}
+    default_templates = (DEFAULT_TEMPLATE,)
 
     def preview(self, alert: Alert) -> Any:
         return self.render_json("template", DEFAULT_TEMPLATE, alert)

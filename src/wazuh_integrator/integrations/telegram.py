@@ -82,6 +82,7 @@ class TelegramIntegration(WebhookIntegration):
     name = "telegram"
     required: ClassVar[tuple[str, ...]] = ("api_key",)
     template_formats = {"template": "markdownv2"}
+    default_templates = (DEFAULT_TEMPLATE,)
 
     @classmethod
     def block_problem(cls, block: IntegrationBlock) -> str | None:

@@ -7,35 +7,42 @@ file changed since it was compiled, so that a reload compiles it again.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from wazuh_integrator.errors import Permanent
-from wazuh_integrator.templating import (
-    Template,
-    TemplateError,
-    TemplateFormat,
-    default_template,
-    load_template,
-    read_template_text,
-)
+from wazuh_integrator.templating import TemplateError, TemplateFormat
+
+if TYPE_CHECKING:
+    from wazuh_integrator.templating import Template
 
 __all__ = ["OutputTemplates"]
 
 
 class OutputTemplates:
-    """The templates of one block, by role (``template``, ``subject_template``...)."""
+    """The templates of one block, by role (``template``, ``subject_template``...).
+
+    ``defaults`` names the shipped templates the output renders when none is
+    configured: they are compiled here, at start-up, like configured ones. An
+    output with neither (Slack without a template) never imports Jinja2.
+    """
 
     def __init__(
         self,
         formats: Mapping[str, TemplateFormat],
         configured: Mapping[str, Path],
         home: Path,
+        defaults: Iterable[str] = (),
     ) -> None:
         self._templates: dict[str, Template] = {}
         self._errors: dict[str, TemplateError] = {}
         self._files: dict[str, Path] = {}
+        self._compile_defaults(defaults)
+        if not configured:
+            return
+        from wazuh_integrator.templating import load_template
+
         for role, path in configured.items():
             template_format = formats.get(role)
             if template_format is None:
@@ -50,6 +57,16 @@ class OutputTemplates:
                 # reported on each alert, which is then dead-lettered.
                 self._errors[role] = error
 
+    @staticmethod
+    def _compile_defaults(names: Iterable[str]) -> None:
+        names = tuple(names)
+        if not names:
+            return
+        from wazuh_integrator.templating import default_template
+
+        for name in names:
+            default_template(name)  # cached: the first alert finds it compiled
+
     def configured(self, role: str) -> bool:
         """Whether integrator.toml names a template for ``role``."""
         return role in self._files
@@ -63,6 +80,8 @@ class OutputTemplates:
         error = self._errors.get(role)
         if error is not None:
             raise Permanent(f"template {error}")
+        from wazuh_integrator.templating import default_template
+
         return default_template(default)
 
     def render(
@@ -103,6 +122,10 @@ class OutputTemplates:
 
         Read on a reload only: the same path in integrator.toml says nothing
         about what the file holds, and an editor may keep its mtime."""
+        if not self._files:
+            return []
+        from wazuh_integrator.templating import read_template_text
+
         changed = []
         for role, path in self._files.items():
             compiled = self._templates.get(role)

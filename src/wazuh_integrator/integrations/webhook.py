@@ -15,7 +15,7 @@ import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import orjson
 
@@ -29,7 +29,10 @@ from wazuh_integrator.integrations.base import (
 )
 from wazuh_integrator.integrations.http import USER_AGENT, send_body
 from wazuh_integrator.integrations.templated import OutputTemplates
-from wazuh_integrator.templating import Template, TemplateFormat
+from wazuh_integrator.templating import TemplateFormat
+
+if TYPE_CHECKING:
+    from wazuh_integrator.templating import Template
 
 __all__ = ["Body", "WebhookIntegration", "basic_auth", "json_body"]
 
@@ -81,11 +84,17 @@ class WebhookIntegration(Integration):
     required: ClassVar[tuple[str, ...]] = ("hook_url",)
     default_concurrency: ClassVar[int] = WEBHOOK_CONCURRENCY
     template_formats: ClassVar[Mapping[str, TemplateFormat]] = {}
+    # The shipped templates the output renders when none is configured,
+    # compiled at start-up (Slack builds its payload in code: none).
+    default_templates: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
         super().__init__(block, context)
         self._templates = OutputTemplates(
-            self.template_formats, context.settings.templates, context.home
+            self.template_formats,
+            context.settings.templates,
+            context.home,
+            defaults=self.default_templates,
         )
         self._headers_cache: dict[str, str] | None = None
         # The block does not change while this output lives; worked out per

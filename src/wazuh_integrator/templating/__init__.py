@@ -11,18 +11,28 @@ inside of a JSON string, so that ``"title": "{{ alert.rule.description }}"``
 stays valid JSON whatever the description holds) and ``markdownv2``
 (Telegram's MarkdownV2). ``| tojson`` writes a whole JSON value in ``json``
 templates; ``| safe`` writes a value as is.
+
+Naming :data:`FORMATS`, :class:`TemplateError` or :data:`TemplateFormat`
+imports nothing more; the rest loads Jinja2 on first use (import those inside
+the function that compiles or renders), so that a daemon whose outputs use no
+template never pays for it.
 """
 
-from wazuh_integrator.templating.template import (
-    FORMATS,
-    Template,
-    TemplateError,
-    TemplateFormat,
-    default_template,
-    load_template,
-    read_template_text,
-    template_from_text,
-)
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from wazuh_integrator.templating.basics import FORMATS, TemplateError, TemplateFormat
+
+if TYPE_CHECKING:
+    from wazuh_integrator.templating.template import (
+        Template,
+        default_template,
+        load_template,
+        read_template_text,
+        template_from_text,
+    )
 
 __all__ = [
     "FORMATS",
@@ -34,3 +44,14 @@ __all__ = [
     "read_template_text",
     "template_from_text",
 ]
+
+_COMPILING = frozenset(
+    {"Template", "default_template", "load_template", "read_template_text", "template_from_text"}
+)
+
+
+def __getattr__(name: str) -> Any:
+    # PEP 562: the Jinja2 side of the package, imported when first named.
+    if name in _COMPILING:
+        return getattr(importlib.import_module("wazuh_integrator.templating.template"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

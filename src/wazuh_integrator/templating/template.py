@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from importlib.resources import files
 from pathlib import Path
 from types import BuiltinMethodType, TracebackType
-from typing import Any, Literal, NoReturn
+from typing import Any, NoReturn
 
 import jinja2
 import orjson
@@ -21,8 +21,8 @@ from jinja2.exceptions import SecurityError
 from jinja2.sandbox import SandboxedEnvironment
 from markupsafe import Markup
 
-from wazuh_integrator.errors import IntegratorError
 from wazuh_integrator.templating import filters
+from wazuh_integrator.templating.basics import FORMATS, TemplateError, TemplateFormat
 
 __all__ = [
     "FORMATS",
@@ -35,8 +35,6 @@ __all__ = [
     "template_from_text",
 ]
 
-TemplateFormat = Literal["text", "html", "json", "markdownv2"]
-FORMATS: tuple[TemplateFormat, ...] = ("text", "html", "json", "markdownv2")
 _SUFFIX_FORMATS: dict[str, TemplateFormat] = {
     ".html": "html",
     ".htm": "html",
@@ -47,17 +45,6 @@ _SUFFIX_FORMATS: dict[str, TemplateFormat] = {
 MAX_TEMPLATE_BYTES = 256 * 1024
 _REFUSED = "refused by the sandbox: "
 _DEFAULTS = files("wazuh_integrator.templating") / "defaults"
-
-
-class TemplateError(IntegratorError):
-    """A template that does not compile or did not render, located to its line."""
-
-    def __init__(self, path: str, line: int | None, message: str) -> None:
-        self.path = path
-        self.line = line
-        self.message = message
-        where = f"{path}:{line}" if line is not None else path
-        super().__init__(f"{where}: {message}")
 
 
 class _MissingValue(jinja2.StrictUndefined):
