@@ -28,6 +28,7 @@ from wazuh_integrator.config.loading import ConfigurationReport
 from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
 from wazuh_integrator.decode import AlertDecodeError, AlertTooDeepError, decode_alert
 from wazuh_integrator.delivery import Deliverer, Delivery
+from wazuh_integrator.delivery.intake import IntakeGroup
 from wazuh_integrator.delivery.parked_rows import ParkedRows
 from wazuh_integrator.filters import compile_filter
 from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
@@ -70,7 +71,10 @@ class RunOptions:
 
 
 def _mark_of(position: Position) -> Mark:
-    return Mark(position.file_id.device, position.file_id.inode, position.offset)
+    # Once per line a floods stage sees: tuple.__new__ builds the named tuple
+    # without the Python-level __new__ it generates (half the time).
+    file_id = position.file_id
+    return tuple.__new__(Mark, (file_id.device, file_id.inode, position.offset))
 
 
 def _checkpoint_of(position: Position, head: str | None = None) -> Checkpoint:
@@ -133,6 +137,10 @@ class Pipeline:
         self._started_at = time.time()
         self._watermark: Watermark[Position] = Watermark(None)
         self._last_checkpoint_save = 0.0
+        # Where the floods stage's state was last saved in full (the
+        # checkpoint may not pass it), and the checkpoint last written.
+        self._floods_cover: Position | None = None
+        self._written: Position | None = None
         self._state_error: str | None = None
         self._heads = _HeadFingerprints()
         self.replayed_lines = 0
@@ -152,6 +160,9 @@ class Pipeline:
         # receiver's 429 pauses all of them (None: the state store, in process).
         self._parked_rows: ParkedRows | None = None
         self._shared_pause: SharedPauseFactory | None = None
+        # Every deliverer's intake, so that a full queue holds the reader
+        # rather than overflow while the other integrations have work.
+        self._intakes = IntakeGroup()
 
     @property
     def routes(self) -> list[Route]:
@@ -399,6 +410,7 @@ class Pipeline:
             shared_limits=self._shared_limits,
             parked_rows=self._parked_rows,
             shared_pause=self._shared_pause,
+            intake_group=self._intakes,
         )
         matched_total = self.metrics.alerts_matched_total.labels(integration=block.key)
         shaper = None
@@ -708,13 +720,21 @@ class Pipeline:
             return
         self._last_checkpoint_save = now
         try:
-            # Flood windows first: a saved checkpoint must never be ahead of them.
+            # Flood windows first: a saved checkpoint must never be ahead of
+            # them. A throttle with many changed windows may put its save off
+            # (Throttle.persist): the checkpoint then goes no further than
+            # where the last complete save left it.
+            held = False
             for route in self.routes:
-                if route.shaper is not None:
-                    route.shaper.persist()
-            if self._watermark.advanced or force:
-                store.save_checkpoint(_checkpoint_of(position, self._heads.of(position)))
-                self._watermark.advanced = False
+                if route.shaper is not None and not route.shaper.persist(force=force):
+                    held = True
+            if not held:
+                self._floods_cover = position
+                if self._watermark.advanced or force:
+                    self._write_checkpoint(store, position)
+                    self._watermark.advanced = False
+            elif self._floods_cover is not None and self._floods_cover != self._written:
+                self._write_checkpoint(store, self._floods_cover)  # the rest stays "advanced"
             if force:
                 store.flush()
             else:
@@ -723,11 +743,16 @@ class Pipeline:
             # A full disk, most likely. The saved checkpoint stays where it
             # was: the next start reads again from there, so nothing is lost.
             self._watermark.advanced = True
+            self._written = None
             self._state_write_failed(f"cannot save the checkpoint: {exc}")
             return
         if self._state_error is not None:
             log.warning("The state database takes writes again.")
             self._state_error = None
+
+    def _write_checkpoint(self, store: StateStore, position: Position) -> None:
+        store.save_checkpoint(_checkpoint_of(position, self._heads.of(position)))
+        self._written = position
 
     def _state_write_failed(self, text: str) -> None:
         # Logged once per distinct problem, not at every attempt.

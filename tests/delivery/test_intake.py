@@ -21,6 +21,7 @@ from tests.delivery.support import (
 )
 
 from wazuh_integrator.config.models import IntegrationSettings
+from wazuh_integrator.delivery.intake import HOLD_AT_MOST_S, SPILL_AFTER_S, IntakeGroup
 
 
 async def test_deliveries_arrive_and_settle_once(harness: Harness, receiver: Receiver) -> None:
@@ -116,3 +117,95 @@ async def test_join_with_nothing_submitted_returns(harness: Harness) -> None:
     await deliverer.start()
     await asyncio.wait_for(deliverer.join(), timeout=5)
     assert deliverer.stats()["delivered_total"] == 0
+
+
+async def test_alone_in_its_group_a_full_queue_holds_the_reader_instead_of_spilling(
+    harness: Harness, receiver: Receiver
+) -> None:
+    """A receiver slower than SPILL_AFTER_S per answer, but answering: with
+    no other integration to starve, the submits wait for room, and nothing
+    goes through the overflow or the store."""
+    receiver.default = Answer(delay_s=4 * SPILL_AFTER_S)
+    settings = IntegrationSettings(concurrency=1, queue_size=1)
+    deliverer = harness.make(
+        PostIntegration, url=receiver.url(), settings=settings, intake_group=IntakeGroup()
+    )
+    await deliverer.start()
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    for number in range(5):
+        await deliverer.submit(harness.delivery(number))
+        assert deliverer.stats()["queued"] <= 1
+    # Three of them waited for an answer each: the reader was held.
+    assert loop.time() - started >= 2 * 4 * SPILL_AFTER_S
+    await deliverer.join()
+    assert sorted(receiver.accepted) == [f"1764262800.{n}" for n in range(5)]
+    assert deliverer.stats()["parked_total"] == 0
+    assert harness.store.count_parked(deliverer.key) == 0
+
+
+async def test_a_full_queue_holds_the_reader_while_the_others_have_work(
+    harness: Harness, receiver: Receiver
+) -> None:
+    """The reader waits on one integration's full queue while the other
+    still has a quarter of its queue to do, and stops waiting (to the
+    overflow) once the other has drained below that."""
+    other_receiver = Receiver()
+    await other_receiver.start()
+    try:
+        receiver.default = Answer(hang=True)
+        other_receiver.default = Answer(hang=True)
+        group = IntakeGroup()
+        slow = harness.make(
+            PostIntegration,
+            url=receiver.url(),
+            settings=IntegrationSettings(concurrency=1, queue_size=1),
+            index=0,
+            intake_group=group,
+        )
+        other = harness.make(
+            PostIntegration,
+            url=other_receiver.url(),
+            settings=IntegrationSettings(concurrency=1, queue_size=4),
+            index=1,
+            intake_group=group,
+        )
+        await slow.start()
+        await other.start()
+        await slow.submit(harness.delivery(0))
+        await other.submit(harness.delivery(100))
+        await until(lambda: receiver.attempts == 1, "the slow worker busy")
+        await until(lambda: other_receiver.attempts == 1, "the other worker busy")
+        await submit_all(other, harness, range(101, 105))
+        await slow.submit(harness.delivery(1))
+        held = asyncio.ensure_future(slow.submit(harness.delivery(2)))
+        await asyncio.sleep(4 * SPILL_AFTER_S)
+        assert not held.done(), "the other has work: the reader waits"
+        other_receiver.released.set()
+        await asyncio.wait_for(held, 5)
+        assert slow.stats()["queued"] == 2  # one in the queue, one in the overflow
+        assert receiver.attempts == 1
+        await until(lambda: len(other_receiver.accepted) == 5, "the other's alerts delivered")
+        receiver.released.set()
+    finally:
+        await other_receiver.stop()
+
+
+async def test_a_queue_that_makes_no_room_holds_the_reader_a_second_at_most(
+    harness: Harness, receiver: Receiver
+) -> None:
+    receiver.default = Answer(hang=True)
+    settings = IntegrationSettings(concurrency=1, queue_size=1)
+    deliverer = harness.make(
+        PostIntegration, url=receiver.url(), settings=settings, intake_group=IntakeGroup()
+    )
+    await deliverer.start()
+    await deliverer.submit(harness.delivery(0))
+    await until(lambda: receiver.attempts == 1, "the worker busy")
+    await deliverer.submit(harness.delivery(1))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    await asyncio.wait_for(deliverer.submit(harness.delivery(2)), 10 * HOLD_AT_MOST_S)
+    assert loop.time() - started >= HOLD_AT_MOST_S
+    assert deliverer.stats()["queued"] == 2  # the second in the queue, the third in the overflow
+    receiver.released.set()

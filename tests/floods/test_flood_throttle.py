@@ -4,12 +4,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from tests.floods.alerts import alert
 
 from wazuh_integrator.config.models import ThrottleSettings
 from wazuh_integrator.floods.marks import Mark
-from wazuh_integrator.floods.throttle import Throttle, format_duration, ordinal
+from wazuh_integrator.floods.throttle import (
+    PERSIST_ROWS_AT_ONCE,
+    Throttle,
+    format_duration,
+    ordinal,
+)
 from wazuh_integrator.store import StateStore
 
 KEY = ("rule.id", "agent.id")
@@ -131,3 +137,96 @@ def test_lines_read_again_across_two_windows_are_told_apart(tmp_path: Path) -> N
     assert [v.send for v in before] == [v.send for v in again] == expected
     assert again[5].note is not None and again[5].note.count == 3
     assert again[5].note == before[5].note
+
+
+def test_windows_saved_as_objects_by_earlier_versions_are_still_read(tmp_path: Path) -> None:
+    """Rows were JSON objects before they became arrays: an upgrade in a flood
+    keeps counting where the old version stopped."""
+    old_row = orjson.dumps(
+        {
+            "started_at": 10.0,
+            "seen": 5,
+            "sent": 2,
+            "suppressed": 3,
+            "suppressed_since": 10.5,
+            "through": [1, 2, 4],
+            "runs": [[[1, 2, 0], [1, 2, 1], None]],
+        }
+    )
+    with StateStore(tmp_path / "state.db") as store:
+        store.save_throttle_windows("slack#0", [("rule.id=5712 agent.id=001", old_row)])
+    with StateStore(tmp_path / "state.db") as store:
+        throttle = Throttle(HOUR, integration_key="slack#0", store=store)
+        again = [throttle.decide(alert(n), now=11.0, mark=Mark(1, 2, n)).send for n in range(5)]
+        fresh = throttle.decide(alert(5), now=11.0, mark=Mark(1, 2, 5))
+        later = throttle.decide(alert(6), now=3611.0, mark=Mark(1, 2, 6))
+    assert again == [True, True, False, False, False]
+    assert fresh.reason is not None and fresh.reason.startswith("throttled: 6th alert")
+    assert later.note is not None and later.note.count == 4
+    assert later.note.since == "1970-01-01T00:00:10.500Z"
+
+
+def test_a_saved_window_reads_back_as_it_was(tmp_path: Path) -> None:
+    """Every member of a window goes through the row: counts, the first
+    suppressed time, the last line counted and the runs with their note."""
+    short = ThrottleSettings(key=KEY, window_s=1.0, limit=2)
+    with StateStore(tmp_path / "state.db") as store:
+        first = Throttle(short, integration_key="slack#0", store=store)
+        for n in range(5):
+            first.decide(alert(n), now=0.0, mark=Mark(1, 2, n))
+        first.decide(alert(5), now=2.0, mark=Mark(1, 2, 5))
+        first.decide(alert(6), now=2.0, mark=Mark(1, 2, 6))
+        first.persist(now=2.0)
+        rows = store.load_throttle_windows("slack#0")
+    with StateStore(tmp_path / "state.db") as store:
+        second = Throttle(short, integration_key="slack#0", store=store)
+        assert second.decide(alert(7), now=2.5, mark=Mark(1, 2, 7)).reason == (
+            "throttled: 3rd alert for rule.id=5712 agent.id=001 within 1s (limit 2)"
+        )
+        second.persist(now=2.5)
+        after = store.load_throttle_windows("slack#0")
+    assert list(rows) == ["rule.id=5712 agent.id=001"]
+    assert orjson.loads(rows["rule.id=5712 agent.id=001"]) == [
+        1,
+        2.0,
+        2,
+        2,
+        0,
+        None,
+        [1, 2, 6],
+        [[[1, 2, 0], [1, 2, 1], None], [[1, 2, 5], [1, 2, 6], {"count": 3, "since": _ISO_0}]],
+    ]
+    assert orjson.loads(after["rule.id=5712 agent.id=001"])[2:7] == [3, 2, 1, 2.5, [1, 2, 7]]
+
+
+_ISO_0 = "1970-01-01T00:00:00.000Z"
+
+
+def test_a_row_of_an_unknown_version_starts_that_window_afresh(tmp_path: Path) -> None:
+    with StateStore(tmp_path / "state.db") as store:
+        row = orjson.dumps([99, 10.0, 9, 2, 7, 10.0, [1, 2, 9], []])
+        store.save_throttle_windows("slack#0", [("rule.id=5712 agent.id=001", row)])
+    with StateStore(tmp_path / "state.db") as store:
+        throttle = Throttle(HOUR, integration_key="slack#0", store=store)
+        verdict = throttle.decide(alert(0), now=11.0, mark=Mark(1, 2, 0))
+    assert verdict.send and verdict.note is None
+
+
+def test_a_save_of_many_changed_windows_is_put_off_unless_forced(tmp_path: Path) -> None:
+    """Past PERSIST_ROWS_AT_ONCE changed windows within a second of the last
+    save, persist() writes nothing and says so (the pipeline then keeps the
+    checkpoint where that save left it); a forced save writes them all."""
+    by_source = ThrottleSettings(key=("data.srcip",), window_s=3600.0, limit=2)
+    with StateStore(tmp_path / "state.db") as store:
+        throttle = Throttle(by_source, integration_key="slack#0", store=store)
+        throttle.decide(alert(0, data={"srcip": "10.0.0.1"}), now=1.0)
+        assert throttle.persist(now=1.0)
+        for n in range(PERSIST_ROWS_AT_ONCE + 1):
+            source = f"10.1.{n // 256}.{n % 256}"
+            throttle.decide(alert(n, data={"srcip": source}), now=1.0)
+        assert not throttle.persist(now=1.0)
+        assert len(store.load_throttle_windows("slack#0")) == 1
+        assert throttle.persist(now=1.0, force=True)
+        assert len(store.load_throttle_windows("slack#0")) == PERSIST_ROWS_AT_ONCE + 2
+        throttle.decide(alert(0, data={"srcip": "10.0.0.1"}), now=2.0)
+        assert throttle.persist(now=2.0)  # one changed window: at once

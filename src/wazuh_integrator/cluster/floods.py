@@ -436,8 +436,9 @@ class ClusterShaper(Shaper):
     async def send_all(self, submit: DigestSubmit) -> None:
         """Workers have no end of file: open batches stay for the cluster."""
 
-    def persist(self) -> None:
+    def persist(self, *, force: bool = False) -> bool:
         """Everything is in Redis already."""
+        return True
 
 
 def shared_stage(

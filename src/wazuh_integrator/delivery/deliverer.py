@@ -40,7 +40,7 @@ from typing import Any, Final
 
 from wazuh_integrator.config.models import IntegrationSettings
 from wazuh_integrator.delivery.circuit import PROBE_CAP_S, Circuit
-from wazuh_integrator.delivery.intake import OVERFLOW_BYTES, Intake
+from wazuh_integrator.delivery.intake import OVERFLOW_BYTES, Intake, IntakeGroup
 from wazuh_integrator.delivery.live import LiveDeliveries
 from wazuh_integrator.delivery.model import Delivery
 from wazuh_integrator.delivery.outcomes import Outcomes
@@ -84,6 +84,7 @@ class Deliverer:
         shared_limits: SharedLimitsFactory | None = None,
         parked_rows: ParkedRows | None = None,
         shared_pause: SharedPauseFactory | None = None,
+        intake_group: IntakeGroup | None = None,
     ) -> None:
         block = integration.block
         self.integration = integration
@@ -130,6 +131,7 @@ class Deliverer:
             metrics=metrics,
             stopping=self._stopping,
             clock=clock,
+            group=intake_group,
         )
         shared = shared_limits(key, limits) if shared_limits is not None and limits else None
         sender = Sender(
@@ -209,6 +211,7 @@ class Deliverer:
             return
         self._stopped = True
         self._stopping.set()
+        self._intake.leave_group()
         self._outcomes.parked_changed.set()
         self._intake.park_all_waiting()
         waiters: set[asyncio.Future[Any]] = {

