@@ -32,6 +32,8 @@ TARGET_ALERTS_PER_S = 5_000
 TARGET_VS_STOCK = 500
 TARGET_VS_BARE_LOOP = 1.0
 BLOCKS = 4
+# integrator.toml for the daemon's requests sent from its own process.
+IN_PROCESS = "http_processes = 0\n"
 STOCK_SCRIPT = Path(__file__).resolve().parent.parent / "stock_slack.py"
 BARE_SCRIPT = Path(__file__).resolve().parent.parent / "bare_post.py"
 
@@ -142,6 +144,7 @@ def run(context: Context) -> Outcome:
         bodies_four = bodies_file(alerts, count, receiver, owner, context.work / "bodies-4.txt")
         runs: list[Finished] = []
         runs_four: list[Finished] = []
+        runs_in_process: list[Finished] = []
         bare: list[tuple[float, float]] = []
         bare_four: list[tuple[float, float]] = []
         receiver_cpu: list[float] = []
@@ -155,6 +158,12 @@ def run(context: Context) -> Outcome:
             if served < count:
                 raise RuntimeError(f"receiver got {served} of {count} alerts")
             bare.append(bare_loop(bodies_one))
+            # The same with the HTTP requests sent from the daemon's own process.
+            home.configure(one_block, IN_PROCESS)
+            before_served = receiver.served()
+            runs_in_process.append(daemon_once(home, alerts))
+            if receiver.served() - before_served < count:
+                raise RuntimeError("receiver missed alerts (requests sent in process)")
             home.configure(four_blocks)
             before_served = receiver.served()
             runs_four.append(daemon_once(home, alerts))
@@ -163,10 +172,12 @@ def run(context: Context) -> Outcome:
                 raise RuntimeError(f"receiver got {served} of {count} alerts (four blocks)")
             bare_four.append(bare_loop(bodies_four))
             log.info(
-                "delivery run %d: %.2fs (bare loop %.2fs), four blocks %.2fs (bare loop %.2fs)",
+                "delivery run %d: %.2fs (bare loop %.2fs, in process %.2fs), "
+                "four blocks %.2fs (bare loop %.2fs)",
                 run_number + 1,
                 runs[-1].wall_s,
                 bare[-1][0],
+                runs_in_process[-1].wall_s,
                 runs_four[-1].wall_s,
                 bare_four[-1][0],
             )
@@ -187,6 +198,8 @@ def run(context: Context) -> Outcome:
     ratio = rate / stock_rate
     cpu_s = median([f.cpu_s for f in runs])
     bare_cpu_s = median([cpu for _, cpu in bare])
+    in_process_wall_s = median([f.wall_s for f in runs_in_process])
+    in_process_cpu_s = median([f.cpu_s for f in runs_in_process])
     outcome.figures.update(
         {
             "alerts": count,
@@ -197,6 +210,11 @@ def run(context: Context) -> Outcome:
             "daemon_cpu_us_per_alert": round(cpu_s / count * 1e6, 1),
             "daemon_max_rss_mb": round(median([f.max_rss_kb for f in runs]) / 1024, 1),
             "receiver_cpu_s": round(median(receiver_cpu), 3),
+            "in_process_daemon_wall_s": round(in_process_wall_s, 3),
+            "in_process_daemon_cpu_s": round(in_process_cpu_s, 3),
+            "in_process_daemon_cpu_us_per_alert": round(in_process_cpu_s / count * 1e6, 1),
+            "in_process_daemon_alerts_per_s": round(per_s(count, in_process_wall_s)),
+            "in_process_ratio_vs_bare_loop": round(per_s(count, in_process_wall_s) / bare_rate, 2),
             "daemon_alerts_per_s": round(rate),
             "bare_loop_wall_s": round(median([wall for wall, _ in bare]), 3),
             "bare_loop_cpu_s": round(bare_cpu_s, 3),
@@ -248,7 +266,10 @@ def run(context: Context) -> Outcome:
         f"{count:,} alerts, every one matching one `slack` block (default settings: "
         f"concurrency 32, no rate limit) posting to {kind} on 127.0.0.1; then the same "
         f"alerts spread over {BLOCKS} `slack` blocks by `<rule_id>` (each alert matches one). "
-        "Daemon time is the whole `run --once` process, start-up and drain included; every "
+        "Daemon time is the whole `run --once` process, start-up and drain included, and its "
+        'CPU includes its HTTP transport process (`http_processes = "auto"`, the default: '
+        "one on this machine); the `in_process_*` figures are the same one-block run with "
+        "`http_processes = 0`, run after each default one. Every "
         "alert was counted at the receiver. Bare loop (`bench/bare_post.py`): one aiohttp "
         "session on uvloop, 32 POSTs in flight, the same bodies to the same URLs, built in "
         "advance; its time is the sending alone. Each daemon run is followed by a bare loop "

@@ -34,6 +34,7 @@ from wazuh_integrator.filters import compile_filter
 from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
 from wazuh_integrator.integrations.base import IntegrationContext, LookupCache
 from wazuh_integrator.integrations.sessions import HttpSessions
+from wazuh_integrator.integrations.transport import processes_for
 from wazuh_integrator.metrics import INVALID_REASONS, Metrics, serve_metrics
 from wazuh_integrator.ratelimit import SharedLimitsFactory, SharedPauseFactory
 from wazuh_integrator.reload import Reloader
@@ -205,7 +206,7 @@ class Pipeline:
         self._store = store
         metrics_runner = None
         try:
-            async with HttpSessions() as sessions:
+            async with HttpSessions(processes_for(settings.http_processes)) as sessions:
                 self._sessions = sessions
                 self._events = AnalysisdSocket(self.paths.analysisd_socket)
                 self.routes = self._build_routes(self.configuration)

@@ -253,7 +253,7 @@ def test_invalid_settings_exit_1(home: WazuhHome) -> None:
     assert result.returncode == 1
     assert result.stderr.splitlines() == [
         "wazuh-integrator: etc/integrator.toml:1: concurrency: unknown key (expected one of: "
-        "state_dir, max_line_bytes, follow, metrics_address, grace_period, plugins)"
+        "state_dir, max_line_bytes, follow, metrics_address, grace_period, http_processes, plugins)"
     ]
 
 

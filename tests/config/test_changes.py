@@ -61,3 +61,10 @@ def test_how_alerts_json_is_followed_is_kept_until_a_restart() -> None:
     new = Settings(follow="poll")
     assert keys_needing_restart(running, new) == ["follow"]
     assert running_settings(running, new).follow == "auto"
+
+
+def test_the_number_of_http_processes_is_kept_until_a_restart() -> None:
+    running = Settings()
+    new = Settings(http_processes=0)
+    assert keys_needing_restart(running, new) == ["http_processes"]
+    assert running_settings(running, new).http_processes is None

@@ -150,19 +150,34 @@ def test_duration_spellings(tmp_path: Path, text: str, seconds: float) -> None:
     assert load_text(tmp_path, f"grace_period = {text}\n").grace_period_s == seconds
 
 
+@pytest.mark.parametrize(("text", "count"), [('"auto"', None), ("0", 0), ("2", 2)])
+def test_http_processes(tmp_path: Path, text: str, count: int | None) -> None:
+    assert load_text(tmp_path, f"http_processes = {text}\n").http_processes == count
+
+
 @pytest.mark.parametrize(
     ("text", "issue"),
     [
         (
             "colour = 1\n",
             "etc/integrator.toml:1: colour: unknown key (expected one of: state_dir, "
-            "max_line_bytes, follow, metrics_address, grace_period, plugins)",
+            "max_line_bytes, follow, metrics_address, grace_period, http_processes, plugins)",
         ),
         (
             'max_line_bytes = "1M"\n',
             "etc/integrator.toml:1: max_line_bytes: '1M' is not an integer",
         ),
         ("max_line_bytes = 10\n", "etc/integrator.toml:1: max_line_bytes: 10 is below 1024"),
+        (
+            "\nhttp_processes = -1\n",
+            'etc/integrator.toml:2: http_processes: -1 is not "auto" or a number of processes '
+            "(0 or more)",
+        ),
+        (
+            'http_processes = "two"\n',
+            "etc/integrator.toml:1: http_processes: 'two' is not \"auto\" or a number of "
+            "processes (0 or more)",
+        ),
         (
             "max_line_bytes = true\n",
             "etc/integrator.toml:1: max_line_bytes: True is not an integer",

@@ -9,9 +9,10 @@ from pathlib import Path
 import aiohttp
 import pytest
 from tests.delivery.support import Harness, Receiver
+from tests.integrations.transport_support import ready_session
 
-from wazuh_integrator.config.models import IntegrationSettings
 from wazuh_integrator.integrations.sessions import HttpSessions
+from wazuh_integrator.integrations.transport import processes_for
 from wazuh_integrator.metrics import Metrics
 from wazuh_integrator.store import StateStore
 
@@ -26,9 +27,10 @@ async def receiver() -> AsyncIterator[Receiver]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    # The daemon's own session: webhooks go through its lean HTTP/1.1 pool.
-    async with HttpSessions() as sessions:
-        yield sessions.for_settings(IntegrationSettings())
+    # The daemon's own session: webhooks go through its lean HTTP/1.1 pool,
+    # in an HTTP transport process where the daemon would use one (http_processes = "auto").
+    async with HttpSessions(processes_for(None)) as sessions:
+        yield await ready_session(sessions)
 
 
 @pytest.fixture

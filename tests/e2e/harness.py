@@ -151,6 +151,8 @@ class Daemon:
     process: asyncio.subprocess.Process | None = None
     # What runs ``-m wazuh_integrator ...``: the interpreter, or a wrapper around it.
     launcher: list[str] = field(default_factory=lambda: [sys.executable])
+    # In a process group of its own (with its children), as systemd's cgroup is.
+    own_process_group: bool = False
 
     @property
     def log_path(self) -> Path:
@@ -158,6 +160,10 @@ class Daemon:
 
     def log(self) -> str:
         return self.log_path.read_text() if self.log_path.exists() else ""
+
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
 
     async def start(self) -> None:
         log_file = self.log_path.open("ab")
@@ -173,6 +179,7 @@ class Daemon:
             stderr=log_file,
             stdin=asyncio.subprocess.DEVNULL,
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=self.own_process_group,
         )
         log_file.close()
 

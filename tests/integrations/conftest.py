@@ -17,12 +17,14 @@ import orjson
 import pytest
 from aiohttp import web
 from enrich_support import DatagramReceiver, FakeService, analysisd_receiver
+from tests.integrations.transport_support import ready_session
 
 from wazuh_integrator.analysisd import AnalysisdSocket
 from wazuh_integrator.config.models import IntegrationBlock, IntegrationSettings
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Timeout, Transient
 from wazuh_integrator.integrations.base import IntegrationContext
 from wazuh_integrator.integrations.sessions import HttpSessions
+from wazuh_integrator.integrations.transport import processes_for
 from wazuh_integrator.store import StateStore
 
 GOLDEN_ROOT = Path(__file__).resolve().parent.parent / "data" / "golden"
@@ -163,8 +165,9 @@ async def session(request: pytest.FixtureRequest) -> AsyncIterator[aiohttp.Clien
         async with aiohttp.ClientSession() as client:
             yield client
         return
-    async with HttpSessions() as sessions:
-        yield sessions.for_settings(IntegrationSettings())
+    # As the daemon by default: in an HTTP transport process when there are 2 CPUs.
+    async with HttpSessions(processes_for(None)) as sessions:
+        yield await ready_session(sessions)
 
 
 @pytest.fixture

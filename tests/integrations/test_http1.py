@@ -17,6 +17,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 import trustme
+from tests.integrations.transport_support import ready_session
 
 from wazuh_integrator.config.models import IntegrationSettings
 from wazuh_integrator.errors import Permanent, RateLimited, Timeout, Transient
@@ -93,10 +94,15 @@ async def answer_ok(head: bytes, body: bytes, writer: asyncio.StreamWriter) -> b
     return True
 
 
-@pytest.fixture
-async def daemon_session() -> AsyncIterator[aiohttp.ClientSession]:
-    async with HttpSessions() as sessions:
-        yield sessions.for_settings(IntegrationSettings())
+# Every test runs with the pools in the daemon (http_processes = 0) and in an
+# HTTP transport process (1): the answers and errors must be the same.
+TRANSPORTS = pytest.mark.parametrize("processes", [0, 1], ids=["in-process", "transport"])
+
+
+@pytest.fixture(params=[0, 1], ids=["in-process", "transport"])
+async def daemon_session(request: pytest.FixtureRequest) -> AsyncIterator[aiohttp.ClientSession]:
+    async with HttpSessions(request.param, in_process_below=0) as sessions:
+        yield await ready_session(sessions)
 
 
 async def send(session: aiohttp.ClientSession, url: str, data: bytes = b"{}", **kw: object) -> None:
@@ -314,11 +320,15 @@ def server_tls(ca: trustme.CA, require_client_cert: bool = False) -> ssl.SSLCont
     return context
 
 
-async def test_tls_with_a_local_ca(ca: trustme.CA, tmp_path: Path) -> None:
+@TRANSPORTS
+async def test_tls_with_a_local_ca(ca: trustme.CA, tmp_path: Path, processes: int) -> None:
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
-    async with RawServer(answer_ok, server_tls(ca)) as server, HttpSessions() as sessions:
-        trusted = sessions.for_settings(IntegrationSettings(ca_file=ca_file))
+    async with (
+        RawServer(answer_ok, server_tls(ca)) as server,
+        HttpSessions(processes, in_process_below=0) as sessions,
+    ):
+        trusted = await ready_session(sessions, IntegrationSettings(ca_file=ca_file))
         assert pool_for(trusted) is not None
         for _ in range(3):
             await send(trusted, server.url())
@@ -328,7 +338,10 @@ async def test_tls_with_a_local_ca(ca: trustme.CA, tmp_path: Path) -> None:
             await send(sessions.for_settings(IntegrationSettings()), server.url())
 
 
-async def test_mutual_tls_presents_the_client_certificate(ca: trustme.CA, tmp_path: Path) -> None:
+@TRANSPORTS
+async def test_mutual_tls_presents_the_client_certificate(
+    ca: trustme.CA, tmp_path: Path, processes: int
+) -> None:
     ca_file = tmp_path / "ca.pem"
     ca.cert_pem.write_to_path(str(ca_file))
     client = ca.issue_cert("integrator.example")
@@ -336,9 +349,12 @@ async def test_mutual_tls_presents_the_client_certificate(ca: trustme.CA, tmp_pa
     client.cert_chain_pems[0].write_to_path(str(cert_file))
     client.private_key_pem.write_to_path(str(key_file))
     tls = server_tls(ca, require_client_cert=True)
-    async with RawServer(answer_ok, tls) as server, HttpSessions() as sessions:
+    async with (
+        RawServer(answer_ok, tls) as server,
+        HttpSessions(processes, in_process_below=0) as sessions,
+    ):
         with_cert = IntegrationSettings(ca_file=ca_file, client_cert=cert_file, client_key=key_file)
-        await send(sessions.for_settings(with_cert), server.url())
+        await send(await ready_session(sessions, with_cert), server.url())
         assert len(server.requests) == 1
         with pytest.raises(Transient):
             await send(sessions.for_settings(IntegrationSettings(ca_file=ca_file)), server.url())

@@ -16,7 +16,8 @@ __all__ = ["RESTART_ONLY_KEYS", "keys_needing_restart", "running_settings", "sam
 # integrator.toml key -> Settings field, for what is fixed once the daemon runs:
 # the state database and the metrics listener are opened at start, the line
 # limit sizes and follow sets up the open reader, plugin modules cannot be
-# unloaded, and a cluster role keeps the Redis connection and stream it started with.
+# unloaded, a cluster role keeps the Redis connection and stream it started with,
+# and the HTTP transport processes live as long as the sessions, for the whole run.
 RESTART_ONLY_KEYS: dict[str, str] = {
     "state_dir": "state_dir",
     "metrics_address": "metrics_address",
@@ -24,6 +25,7 @@ RESTART_ONLY_KEYS: dict[str, str] = {
     "follow": "follow",
     "plugins": "plugins",
     "cluster": "cluster",
+    "http_processes": "http_processes",
 }
 
 

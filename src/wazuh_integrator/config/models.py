@@ -262,6 +262,9 @@ class Settings:
     follow: str = "auto"
     metrics_address: str | None = None  # "host:port", None disables the endpoint
     grace_period_s: float = 10.0
+    # HTTP transport processes that send the webhooks' requests on other
+    # cores; None ("auto"): one when the daemon may run on two CPUs or more.
+    http_processes: int | None = None
     plugins: tuple[str, ...] = ()
     integrations: Mapping[str, IntegrationSettings] = field(default_factory=dict)
     # ``[integrations."<name>#<index>"]``: one block's settings, already merged

@@ -101,6 +101,14 @@ def _int_at_least(low: int) -> Callable[[object], int]:
     return parse
 
 
+def _process_count(value: object) -> int | None:
+    if value == "auto":
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise _Invalid(f'{value!r} is not "auto" or a number of processes (0 or more)')
+    return value
+
+
 def _boolean(value: object) -> bool:
     if not isinstance(value, bool):
         raise _Invalid(f"{value!r} is not true or false")
@@ -168,6 +176,7 @@ _TOP_LEVEL: dict[str, _Key] = {
     "follow": _Key("follow", _follow_mode),
     "metrics_address": _Key("metrics_address", _host_port),
     "grace_period": _Key("grace_period_s", parse_duration),
+    "http_processes": _Key("http_processes", _process_count),
     "plugins": _Key("plugins", _plugins),
 }
 _PER_INTEGRATION: dict[str, _Key] = {

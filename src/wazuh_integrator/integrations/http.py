@@ -28,7 +28,7 @@ from wazuh_integrator.classify import (
     snippet_read_bytes,
 )
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Transient
-from wazuh_integrator.integrations.http1 import Http1Pool, Target, pool_for, request_target
+from wazuh_integrator.integrations.http1 import Requester, Target, pool_for, request_target
 from wazuh_integrator.secret import redact_url, scrub, url_secret_parts
 
 __all__ = [
@@ -313,7 +313,7 @@ async def send_body(
 
 
 async def _send_on_pool(
-    pool: Http1Pool,
+    pool: Requester,
     target: Target,
     url: str,
     data: bytes,

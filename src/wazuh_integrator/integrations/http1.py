@@ -24,8 +24,9 @@ import functools
 import re
 import ssl
 import weakref
+from collections.abc import Awaitable
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, cast
 
 import aiohttp
 import httptools
@@ -35,6 +36,7 @@ __all__ = [
     "Answer",
     "BadAnswer",
     "Http1Pool",
+    "Requester",
     "ServerDisconnected",
     "Target",
     "attach_pool",
@@ -362,14 +364,21 @@ class Http1Pool:
             await asyncio.sleep(0)
 
 
+class Requester(Protocol):
+    """What sends a webhook's request: an :class:`Http1Pool`, or its stand-in
+    for a pool in an HTTP transport process (:class:`~.transport.RemotePool`)."""
+
+    def request(self, target: Target, body: bytes, timeout_s: float) -> Awaitable[Answer]: ...
+
+
 # The pool that goes with each session HttpSessions made; other sessions
 # (a test's, a plugin's own) have none and send through aiohttp.
-_POOLS: weakref.WeakKeyDictionary[aiohttp.ClientSession, Http1Pool] = weakref.WeakKeyDictionary()
+_POOLS: weakref.WeakKeyDictionary[aiohttp.ClientSession, Requester] = weakref.WeakKeyDictionary()
 
 
-def attach_pool(session: aiohttp.ClientSession, pool: Http1Pool) -> None:
+def attach_pool(session: aiohttp.ClientSession, pool: Requester) -> None:
     _POOLS[session] = pool
 
 
-def pool_for(session: aiohttp.ClientSession) -> Http1Pool | None:
+def pool_for(session: aiohttp.ClientSession) -> Requester | None:
     return _POOLS.get(session)
