@@ -394,7 +394,11 @@ class Pipeline:
             state_dir=self.state_dir,
             settings=integration_settings,
             debug=self.options.debug_level > 0,
-            http=self._sessions.for_settings(integration_settings) if self._sessions else None,
+            http=(
+                self._sessions.for_settings(integration_settings)
+                if self._sessions is not None and cls.uses_http
+                else None
+            ),
             events=self._events,
             cache=self._lookup_cache if self._lookup_cache is not None else self._store,
         )

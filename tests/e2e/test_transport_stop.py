@@ -64,3 +64,26 @@ async def test_sigterm_to_the_process_group_during_a_burst_loses_nothing(
         await until(lambda: len(set(receiver.ids(HOOK))) == COUNT, 120, "every alert", restarted)
     finally:
         assert await restarted.stop() == 0, restarted.log()[-3000:]
+
+
+async def test_a_daemon_without_http_outputs_starts_no_transport(home: Path) -> None:
+    record = home / "delivered"
+    script = home / "integrations" / "custom-record"
+    script.write_text(f'#!/bin/sh\ncat "$1" >> {record}\n')
+    script.chmod(0o755)
+    write_config(
+        home,
+        "<integration><name>custom-record</name><alert_format>json</alert_format></integration>",
+    )
+    path = alerts_file(home)
+    path.write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Reading")
+        append_alerts(path, range(1))
+        await until(lambda: record.exists() and record.read_text() != "", 30, "the script", daemon)
+        # Transports start with the routes, before reading: none by now is none at all.
+        assert transport_children(daemon.pid()) == []
+    finally:
+        assert await daemon.stop() == 0, daemon.log()[-3000:]

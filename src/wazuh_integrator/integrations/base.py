@@ -91,6 +91,9 @@ class Integration(ABC):
     retry_by_default: ClassVar[bool] = True
     # Enrichments send their results to analysisd's queue socket.
     sends_to_analysisd: ClassVar[bool] = False
+    # Whether ``context.http`` is used. Outputs that speak another protocol say
+    # False: a daemon made only of them then starts no HTTP session or transport.
+    uses_http: ClassVar[bool] = True
 
     def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
         self.block = block

@@ -257,6 +257,7 @@ def classify_smtp_error(exc: BaseException) -> DeliveryError:
 
 class EmailIntegration(Integration):
     name = "email"
+    uses_http = False
     required = ("hook_url",)
     default_concurrency = 4
 

@@ -58,6 +58,7 @@ class ScriptIntegration(Integration):
     """Any ``custom-*`` block that no Python plugin claims."""
 
     name = "custom-"  # a marker: the real name is self.block.name
+    uses_http = False
     needs_script = True
     # A script may have done half its work before failing: failures go to the
     # dead letters, to be replayed by a person, unless retry = true is set.

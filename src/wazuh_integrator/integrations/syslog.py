@@ -345,6 +345,7 @@ class _Connection:
 
 class SyslogIntegration(Integration):
     name = "syslog"
+    uses_http = False
     required = ("hook_url",)
 
     def __init__(self, block: IntegrationBlock, context: IntegrationContext) -> None:
