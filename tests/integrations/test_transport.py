@@ -236,6 +236,21 @@ async def test_a_transport_ignores_sigterm_and_sigint_and_is_reaped_on_close() -
         assert reaped(child)
 
 
+async def test_closing_while_a_transport_starts_kills_it_rather_than_wait_for_it() -> None:
+    sessions = HttpSessions(1, in_process_below=0)
+    sessions.for_settings(IntegrationSettings())  # the transport starts now
+    await wait_until(lambda: len(transport_children(os.getpid())) == 1, "a transport")
+    (child,) = transport_children(os.getpid())
+    processes = sessions.processes
+    assert processes is not None and processes.ready() == 0  # still importing
+    (channel,) = processes._slots  # its Popen tells how it ended
+    assert channel is not None
+    await sessions.close()
+    # Killed, not asked to exit: a short `run --once` does not wait for its imports.
+    assert reaped(child)
+    assert channel.process.returncode == -signal.SIGKILL
+
+
 async def test_a_transport_that_cannot_start_leaves_requests_in_process(
     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:

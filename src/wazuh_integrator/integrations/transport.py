@@ -339,6 +339,11 @@ class HttpProcesses:
             await asyncio.wait([starting])
         for channel in self._slots:
             if channel is not None:
+                if not channel.ready and not channel.ended:
+                    # Still starting, so it took no request; it would see its
+                    # socket end only after its imports (a quarter of a second
+                    # that every short `run --once` waited for).
+                    channel.process.kill()
                 channel.close()
         for _ in range(2):
             await asyncio.sleep(0)  # connection_lost runs: the reaping starts
