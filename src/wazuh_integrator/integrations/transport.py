@@ -31,6 +31,7 @@ from wazuh_integrator.integrations.transport_frames import (
     ERROR,
     READY,
     FrameReader,
+    FrameWriter,
     TlsPaths,
     read_answer,
     read_error,
@@ -83,7 +84,7 @@ class _Channel(asyncio.Protocol):
         self._on_lost = on_lost
         self._loop = asyncio.get_running_loop()
         self._reader = FrameReader()
-        self._out: list[bytes] = []
+        self._writer = FrameWriter(self._loop)
         self._transport: asyncio.Transport | None = None
         self.pending: dict[int, tuple[asyncio.Future[Answer], float]] = {}
         self._next_id = 0
@@ -97,7 +98,7 @@ class _Channel(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         # uvloop's transports are not asyncio.Transport subclasses, only alike.
-        self._transport = cast(asyncio.Transport, transport)
+        self._transport = self._writer.transport = cast(asyncio.Transport, transport)
         self._sweeper = self._loop.call_later(1.0, self._sweep)
 
     def data_received(self, data: bytes) -> None:
@@ -130,30 +131,15 @@ class _Channel(asyncio.Protocol):
 
     def register(self, target_id: int, target: Target, tls: TlsPaths) -> None:
         self.registered.add(target_id)
-        self._send(target_frame(target_id, target, tls))
+        self._writer.send(target_frame(target_id, target, tls))
 
     def request(self, target_id: int, body: bytes, timeout_s: float) -> asyncio.Future[Answer]:
         request_id = self._next_id
         self._next_id = (request_id + 1) % _REQUEST_IDS
         waiter: asyncio.Future[Answer] = self._loop.create_future()
         self.pending[request_id] = (waiter, self._loop.time() + timeout_s + STUCK_GRACE_S)
-        if not self._out:
-            self._loop.call_soon(self._flush)
-        self._out.append(request_head(request_id, target_id, timeout_s, len(body)))
-        self._out.append(body)
+        self._writer.send(request_head(request_id, target_id, timeout_s, len(body)), body)
         return waiter
-
-    def _send(self, frame: bytes) -> None:
-        if not self._out:
-            self._loop.call_soon(self._flush)
-        self._out.append(frame)
-
-    def _flush(self) -> None:
-        # Every frame of this event-loop iteration, in one write.
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            transport.write(b"".join(self._out))
-        self._out.clear()
 
     def _sweep(self) -> None:
         now = self._loop.time()

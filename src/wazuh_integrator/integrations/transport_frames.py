@@ -32,6 +32,7 @@ __all__ = [
     "REQUEST",
     "TARGET",
     "FrameReader",
+    "FrameWriter",
     "TlsPaths",
     "answer_frame",
     "error_frame",
@@ -218,6 +219,27 @@ def rebuild_error(kind: int, name: str, text: str) -> BaseException:
             return known(0, text)
         return known(text)
     return OSError(f"{name}: {text}" if text else name)
+
+
+class FrameWriter:
+    """Both sides' sending: the frames of one event-loop iteration leave in
+    one write when it ends, so a burst costs a write, not a write per frame."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._out: list[bytes] = []
+        self.transport: asyncio.Transport | None = None  # set once connected
+
+    def send(self, *parts: bytes) -> None:
+        if not self._out:
+            self._loop.call_soon(self._flush)
+        self._out.extend(parts)
+
+    def _flush(self) -> None:
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            transport.write(b"".join(self._out))
+        self._out.clear()
 
 
 class FrameReader:

@@ -22,6 +22,7 @@ from wazuh_integrator.integrations.transport_frames import (
     REQUEST,
     TARGET,
     FrameReader,
+    FrameWriter,
     TlsPaths,
     answer_frame,
     error_frame,
@@ -41,15 +42,14 @@ class _Worker(asyncio.Protocol):
         self._ended = ended
         self._loop = asyncio.get_running_loop()
         self._reader = FrameReader()
-        self._out: list[bytes] = []
-        self._transport: asyncio.Transport | None = None
+        self._writer = FrameWriter(self._loop)
         self._targets: dict[int, tuple[Target, TlsPaths]] = {}
         self.pools: dict[TlsPaths, Http1Pool] = {}
         self._tasks: set[asyncio.Task[None]] = set()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = cast(asyncio.Transport, transport)
-        self._send(bytes((1, 0, 0, 0, READY)))
+        self._writer.transport = cast(asyncio.Transport, transport)
+        self._writer.send(bytes((1, 0, 0, 0, READY)))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if not self._ended.done():
@@ -81,21 +81,9 @@ class _Worker(asyncio.Protocol):
             target, tls = self._targets[target_id]
             answer = await self._pool(tls).request(target, body, timeout_s)
         except Exception as exc:  # every failure goes back to the daemon to classify
-            self._send(error_frame(request_id, *error_of(exc)))
+            self._writer.send(error_frame(request_id, *error_of(exc)))
         else:
-            self._send(answer_frame(request_id, answer))
-
-    def _send(self, frame: bytes) -> None:
-        # Frames written in one event-loop iteration leave in one write.
-        if not self._out:
-            self._loop.call_soon(self._flush)
-        self._out.append(frame)
-
-    def _flush(self) -> None:
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            transport.write(b"".join(self._out))
-        self._out.clear()
+            self._writer.send(answer_frame(request_id, answer))
 
     async def close(self) -> None:
         for task in list(self._tasks):
