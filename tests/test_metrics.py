@@ -428,3 +428,57 @@ def test_two_metrics_objects_do_not_share_series() -> None:
 )
 def test_addresses_are_shown_as_in_a_url(host: str, port: int, shown: str) -> None:
     assert format_address(host, port) == shown
+
+
+# --- updates without prometheus-client's lock ----------------------------------
+
+
+def test_a_labelled_family_still_refuses_updates_without_labels() -> None:
+    counter = Counter("c_total", "c", ("integration",))
+    gauge = Gauge("g", "g", ("integration",))
+
+    with pytest.raises(ValueError, match="missing label values"):
+        counter.inc()
+    with pytest.raises(ValueError, match="missing label values"):
+        gauge.set(1)
+
+
+def test_a_counter_refuses_to_go_down_and_keeps_an_exemplar() -> None:
+    counter = Counter("c_total", "c", ("integration",))
+    child = counter.labels(integration="a")
+
+    with pytest.raises(ValueError, match="non-negative"):
+        child.inc(-1)
+    child.inc(2, exemplar={"trace_id": "abc"})
+
+    assert child.value == 2
+    assert child._value.get_exemplar().labels == {"trace_id": "abc"}
+
+
+def test_a_gauge_set_to_a_function_reads_it_at_each_scrape_and_value() -> None:
+    gauge = Gauge("g", "g", ("integration",))
+    waiting = [3]
+    child = gauge.labels(integration="a")
+    child.set_function(lambda: waiting[0])
+
+    assert child.value == 3
+    assert value_of(render_one(gauge), "g", integration="a") == 3
+    waiting[0] = 7
+    assert child.value == 7
+    assert value_of(render_one(gauge), "g", integration="a") == 7
+
+
+def test_updates_made_in_a_loop_are_all_counted() -> None:
+    counter = Counter("c_total", "c", ("integration",))
+    histogram = Histogram("h_seconds", "h", ("integration",), buckets=(0.5,))
+    child = counter.labels(integration="a")
+    timing = histogram.labels(integration="a")
+    for n in range(10_000):
+        child.inc()
+        timing.observe(n % 2)
+
+    families = render_one(counter)
+    assert value_of(families, "c_total", integration="a") == 10_000
+    assert timing.count == 10_000
+    assert timing.sum == 5_000
+    assert value_of(render_one(histogram), "h_seconds_bucket", integration="a", le="0.5") == 5_000

@@ -104,11 +104,58 @@ def _unregistered(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
+class _UnlockedValue:
+    """A series' number without prometheus-client's lock.
+
+    The daemon updates and reads its metrics on one thread, the event loop's
+    (``/metrics`` is served by the same loop), so the lock taken on every
+    update only cost time: a few updates per alert, on the reader's core.
+    """
+
+    __slots__ = ("_exemplar", "_value")
+    _multiprocess = False
+
+    def __init__(self) -> None:
+        self._value = 0.0
+        self._exemplar: Any = None
+
+    def inc(self, amount: float) -> None:
+        self._value += amount
+
+    def set(self, value: float, timestamp: float | None = None) -> None:
+        self._value = value
+
+    def set_exemplar(self, exemplar: Any) -> None:
+        self._exemplar = exemplar
+
+    def get(self) -> float:
+        return self._value
+
+    def get_exemplar(self) -> Any:
+        return self._exemplar
+
+
 class Counter(_Family, prometheus_client.Counter):
+    # True once a series holds a value: a child, or a counter without labels.
+    # A family with labels is never observable, and the library's own checks
+    # (which raise) are kept for it.
+    _observable = False
+
     def __init__(
         self, name: str, documentation: str, labelnames: Sequence[str] = (), **kwargs: Any
     ) -> None:
         super().__init__(name, documentation, labelnames, **_unregistered(kwargs))
+
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._value = _UnlockedValue()
+        self._observable = True
+
+    def inc(self, amount: float = 1, exemplar: dict[str, str] | None = None) -> None:
+        if amount < 0 or exemplar or not self._observable:
+            super().inc(amount, exemplar)  # raises, or keeps the exemplar
+            return
+        self._value.inc(amount)
 
     @property
     def value(self) -> float:
@@ -117,13 +164,35 @@ class Counter(_Family, prometheus_client.Counter):
 
 
 class Gauge(_Family, prometheus_client.Gauge):
+    _observable = False
+    _function: Callable[[], float] | None = None
+
     def __init__(
         self, name: str, documentation: str, labelnames: Sequence[str] = (), **kwargs: Any
     ) -> None:
         super().__init__(name, documentation, labelnames, **_unregistered(kwargs))
 
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._value = _UnlockedValue()
+        self._observable = True
+
+    def set(self, value: float) -> None:
+        if not self._observable or self._is_most_recent:
+            super().set(value)
+            return
+        self._value.set(float(value))
+
+    def set_function(self, f: Callable[[], float]) -> None:
+        """Read the value from ``f`` when it is asked for (a scrape, ``value``)
+        instead of setting it on every change."""
+        super().set_function(f)
+        self._function = f
+
     @property
     def value(self) -> float:
+        if self._function is not None:
+            return float(self._function())
         return float(self._value.get())
 
 
@@ -138,6 +207,11 @@ class Histogram(_Family, prometheus_client.Histogram):
         **kwargs: Any,
     ) -> None:
         super().__init__(name, documentation, labelnames, buckets=buckets, **_unregistered(kwargs))
+
+    def _metric_init(self) -> None:
+        super()._metric_init()
+        self._sum = _UnlockedValue()
+        self._buckets = [_UnlockedValue() for _ in self._upper_bounds]
 
     @property
     def count(self) -> int:

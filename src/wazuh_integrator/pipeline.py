@@ -32,6 +32,7 @@ from wazuh_integrator.delivery.intake import IntakeGroup
 from wazuh_integrator.delivery.parked_rows import ParkedRows
 from wazuh_integrator.filters import compile_filter
 from wazuh_integrator.floods import DigestSubmit, FloodCounters, Mark, Shaper
+from wazuh_integrator.gc_tuning import tuned_for_the_daemon
 from wazuh_integrator.integrations.base import IntegrationContext, LookupCache
 from wazuh_integrator.integrations.sessions import HttpSessions
 from wazuh_integrator.integrations.transport import processes_for
@@ -661,7 +662,9 @@ class Pipeline:
             return
         settle = watermark.line_with_work(line.end, len(deliveries))
         for route, body, raw in deliveries:
-            await route.deliverer.submit(Delivery(alert=body, raw=raw, on_settled=settle))
+            delivery = Delivery(alert=body, raw=raw, on_settled=settle)
+            if not route.deliverer.offer(delivery):
+                await route.deliverer.submit(delivery)
 
     @staticmethod
     def _shape(
@@ -843,4 +846,5 @@ def run_pipeline(
 
 def run_until_done(pipeline: Pipeline) -> int:
     """Run ``pipeline`` on the daemon's event loop until it stops."""
-    return compat.run(pipeline.run(), event_loop_factory())
+    with tuned_for_the_daemon():
+        return compat.run(pipeline.run(), event_loop_factory())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 
 import orjson
+import pytest
 from tests.delivery.support import (
     Answer,
     Harness,
@@ -209,3 +210,59 @@ async def test_a_queue_that_makes_no_room_holds_the_reader_a_second_at_most(
     assert loop.time() - started >= HOLD_AT_MOST_S
     assert deliverer.stats()["queued"] == 2  # the second in the queue, the third in the overflow
     receiver.released.set()
+
+
+async def test_a_spill_writes_a_sixteenth_of_the_overflow_at_once(
+    harness: Harness, receiver: Receiver
+) -> None:
+    receiver.default = Answer(hang=True)
+    settings = IntegrationSettings(concurrency=1, queue_size=1)
+    one_line = len(harness.delivery(100).raw)  # 100 to 199: lines of one length
+    limit = 64 * one_line
+    deliverer = harness.make(
+        PostIntegration, url=receiver.url(), settings=settings, overflow_bytes=limit
+    )
+    await deliverer.start()
+    await deliverer.submit(harness.delivery(100))
+    await until(lambda: receiver.attempts == 1, "the worker busy")
+    # One in the queue, then 64 lines fill the overflow to its limit exactly.
+    await submit_all(deliverer, harness, range(101, 166))
+    assert harness.store.count_parked(deliverer.key) == 0
+    # The next goes past the limit: the oldest are spilled until a sixteenth
+    # of the limit (4 lines) is free, in one write.
+    await deliverer.submit(harness.delivery(166))
+    spilled = parked_rows(harness.store, deliverer.key)
+    assert sorted(orjson.loads(row.alert)["id"] for row in spilled) == [
+        f"1764262800.{n}" for n in range(102, 107)
+    ]
+    assert all(row.attempts == 0 and "queue was full" in row.last_error for row in spilled)
+    assert deliverer.stats()["queued"] == 1 + 60
+    assert harness.outcome(deliverer, "parked") == 5
+    assert harness.settled == {f"1764262800.{n}": 1 for n in range(102, 107)}
+    # Below the limit again, the next ones wait in the overflow.
+    await submit_all(deliverer, harness, range(167, 171))
+    assert harness.store.count_parked(deliverer.key) == 5
+
+
+async def test_a_spill_the_store_refuses_leaves_the_alerts_behind_the_checkpoint(
+    harness: Harness, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    receiver.default = Answer(hang=True)
+    settings = IntegrationSettings(concurrency=1, queue_size=1)
+    one_line = len(harness.delivery(0).raw)
+    deliverer = harness.make(
+        PostIntegration, url=receiver.url(), settings=settings, overflow_bytes=2 * one_line
+    )
+    await deliverer.start()
+    await deliverer.submit(harness.delivery(0))
+    await until(lambda: receiver.attempts == 1, "the worker busy")
+    await submit_all(deliverer, harness, range(1, 4))
+    harness.store.close()  # a store that takes no more writes
+
+    # The reader is not stopped by it: the spilled alert is abandoned, not
+    # settled (the checkpoint stays before it), and said so.
+    await deliverer.submit(harness.delivery(4))
+    assert "1764262800.2" not in harness.settled
+    assert harness.outcome(deliverer, "failed") == 1
+    assert "will be read again after a restart" in caplog.text
+    assert deliverer.stats()["queued"] == 3

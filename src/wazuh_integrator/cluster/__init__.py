@@ -11,6 +11,7 @@ import asyncio
 
 from wazuh_integrator.config.models import WazuhPaths
 from wazuh_integrator.errors import ConfigError, ConfigIssue
+from wazuh_integrator.gc_tuning import tuned_for_the_daemon
 from wazuh_integrator.pipeline import RunOptions, event_loop_factory
 from wazuh_integrator.routes import load_configuration
 
@@ -51,7 +52,8 @@ def run_role(paths: WazuhPaths, options: RunOptions, role: str) -> int:
     # A loop of our own rather than asyncio.Runner, which Python 3.10 lacks.
     loop = (event_loop_factory() or asyncio.new_event_loop)()
     try:
-        return loop.run_until_complete(pipeline.run())
+        with tuned_for_the_daemon():
+            return loop.run_until_complete(pipeline.run())
     finally:
         loop.run_until_complete(loop.shutdown_asyncgens())
         loop.close()

@@ -27,7 +27,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -203,6 +203,21 @@ class RedisParkedRows:
     ) -> None:
         self._outbox.append(
             _Row(integration_key, alert, attempts, first_failed_at, next_attempt_at, last_error)
+        )
+
+    def park_many(
+        self,
+        integration_key: str,
+        alerts: Sequence[bytes],
+        *,
+        attempts: int,
+        first_failed_at: float,
+        next_attempt_at: float,
+        last_error: str,
+    ) -> None:
+        self._outbox.extend(
+            _Row(integration_key, alert, attempts, first_failed_at, next_attempt_at, last_error)
+            for alert in alerts
         )
 
     @property

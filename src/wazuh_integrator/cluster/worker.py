@@ -473,7 +473,9 @@ class StreamWorker(Pipeline):
                 self._done(entry_id)
 
         for route, body, body_raw in deliveries:
-            await route.deliverer.submit(Delivery(alert=body, raw=body_raw, on_settled=settle))
+            delivery = Delivery(alert=body, raw=body_raw, on_settled=settle)
+            if not route.deliverer.offer(delivery):
+                await route.deliverer.submit(delivery)
 
     def _keep_for_later(self, entry_id: EntryId, raw: bytes, key: str) -> None:
         """A replayed dead letter for a block this worker does not run: a dead

@@ -195,6 +195,11 @@ class Deliverer:
                 self._parked.loop(), name=f"parked retries {self.key}"
             )
 
+    def offer(self, delivery: Delivery) -> bool:
+        """Hand a delivery over if that needs no waiting; False: nothing was
+        done, :meth:`submit` it (see :meth:`Intake.offer`)."""
+        return self._intake.offer(delivery)
+
     async def submit(self, delivery: Delivery) -> None:
         """Hand a delivery over (see :mod:`~wazuh_integrator.delivery.intake`).
         After :meth:`stop` it is parked at once, untried: nothing handed over is lost."""

@@ -25,7 +25,7 @@ from collections import deque
 from typing import Final
 
 from wazuh_integrator import compat
-from wazuh_integrator.delivery.model import Delivery, Job, decode_raw
+from wazuh_integrator.delivery.model import Delivery, decode_raw
 from wazuh_integrator.delivery.outcomes import Outcomes
 from wazuh_integrator.metrics import Metrics
 from wazuh_integrator.ratelimit import Clock
@@ -52,6 +52,8 @@ HOLD_AT_MOST_S: Final = 1.0
 # Another intake "has work" while at least this share of its queue is taken.
 BUSY_SHARE: Final = 0.25
 OVERFLOW_BYTES: Final = 16 * 1024 * 1024
+# A spill takes the overflow this share of its limit below it (see _spill_oldest).
+SPILL_BATCH_SHARE: Final = 16
 SPILLED_NOTE: Final = "the queue was full: kept in the store, due now"
 SHUTTING_DOWN: Final = "shutting down"
 
@@ -99,7 +101,8 @@ class Intake:
         self._outcomes = outcomes
         self._stopping = stopping
         self._clock = clock
-        self._queue_gauge = metrics.queue_depth.labels(integration=key)
+        # Read at a scrape: setting it on every submit and take cost the reader.
+        metrics.queue_depth.labels(integration=key).set_function(self.waiting)
 
     def waiting(self) -> int:
         return self._queue.qsize() + len(self._overflow)
@@ -112,31 +115,42 @@ class Intake:
         if self._group is not None:
             self._group.discard(self)
 
-    async def submit(self, delivery: Delivery) -> None:
-        """Take a delivery (see the module doc). After a stop it is parked at
-        once, untried, so that nothing handed over is lost."""
+    def offer(self, delivery: Delivery) -> bool:
+        """Take a delivery if that needs no waiting: there is room in the
+        queue, the overflow is in use, or the deliverer has stopped (it is
+        then parked at once, untried, so that nothing handed over is lost).
+        False: nothing was done, and :meth:`submit` is to wait for room.
+
+        Not a coroutine, so that the reader hands most deliveries over
+        without creating and running one each.
+        """
+        stopping = self._stopping.is_set()
+        if not (stopping or self._overflow or not self._queue.full()):
+            return False
         self._outcomes.accepted()
-        if self._stopping.is_set():
+        if stopping:
             self._park_untried(delivery, SHUTTING_DOWN)
+        elif self._overflow:
+            self._to_overflow(delivery)
+        else:
+            self._queue.put_nowait(delivery)
+        return True
+
+    async def submit(self, delivery: Delivery) -> None:
+        """Take a delivery (see the module doc and :meth:`offer`)."""
+        if self.offer(delivery):
             return
-        if not self._overflow:
-            if not self._queue.full():
-                self._queue.put_nowait(delivery)  # the common case, without a timer
-                self._queue_gauge.set(self.waiting())
-                return
-            try:
-                put = await self._put_waiting(delivery)
-            except BaseException:
-                self._outcomes.dropped()
-                raise
-            if put:
-                if self._stopping.is_set():
-                    # The stop ran while this waited for room: no worker will take it.
-                    self.park_all_waiting()
-                self._queue_gauge.set(self.waiting())
-                return
-        self._to_overflow(delivery)
-        self._queue_gauge.set(self.waiting())
+        self._outcomes.accepted()
+        try:
+            put = await self._put_waiting(delivery)
+        except BaseException:
+            self._outcomes.dropped()
+            raise
+        if not put:
+            self._to_overflow(delivery)
+        elif self._stopping.is_set():
+            # The stop ran while this waited for room: no worker will take it.
+            self.park_all_waiting()
 
     async def _put_waiting(self, delivery: Delivery) -> bool:
         """Put ``delivery`` once there is room: within ``SPILL_AFTER_S``, or
@@ -166,16 +180,15 @@ class Intake:
         """The next delivery for a worker, refilling the queue from the overflow."""
         delivery = await self._queue.get()
         self._refill()
-        self._queue_gauge.set(self.waiting())
         return delivery
 
     def park_all_waiting(self) -> None:
         """Park, untried, everything in the queue and the overflow (a stop)."""
-        while not self._queue.empty():
-            self._park_untried(self._queue.get_nowait(), SHUTTING_DOWN)
-        while self._overflow:
-            self._park_untried(self._take_overflow(), SHUTTING_DOWN)
-        self._queue_gauge.set(0)
+        waiting = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+        waiting.extend(self._overflow)
+        self._overflow.clear()
+        self._overflow_bytes = 0
+        self._outcomes.park_untried(waiting, note=SHUTTING_DOWN)
 
     def _to_overflow(self, delivery: Delivery) -> None:
         if not self._overflow:
@@ -187,17 +200,27 @@ class Intake:
         delivery.alert = {}  # decoded again when it reaches the queue
         self._overflow.append(delivery)
         self._overflow_bytes += len(delivery.raw)
-        while self._overflow_bytes > self._overflow_limit:
-            self._spill(self._take_overflow())
+        if self._overflow_bytes > self._overflow_limit:
+            self._spill_oldest()
 
-    def _spill(self, delivery: Delivery) -> None:
+    def _spill_oldest(self) -> None:
+        """Spill the oldest of the overflow to the store, untried and due now,
+        down to a sixteenth below the limit: one write for a batch of rows
+        instead of one per alert, each write short enough not to hold the
+        loop (a MiB of alerts with the default limit)."""
+        keep = self._overflow_limit - self._overflow_limit // SPILL_BATCH_SHARE
+        overflow = self._overflow
+        spilled = []
+        while overflow and (
+            self._overflow_bytes > self._overflow_limit
+            or self._overflow_bytes - len(overflow[0].raw) >= keep
+        ):
+            spilled.append(self._take_overflow())
         # Not a failure: logged once per overflow episode, not per alert.
-        self._outcomes.park(
-            Job(delivery), next_attempt_at=self._clock(), note=SPILLED_NOTE, quiet=True
-        )
+        self._outcomes.park_untried(spilled, note=SPILLED_NOTE, quiet=True)
 
     def _park_untried(self, delivery: Delivery, note: str) -> None:
-        self._outcomes.park(Job(delivery), next_attempt_at=self._clock(), note=note)
+        self._outcomes.park_untried([delivery], note=note)
 
     def _take_overflow(self) -> Delivery:
         delivery = self._overflow.popleft()
@@ -210,7 +233,7 @@ class Intake:
             delivery = self._take_overflow()
             alert = decode_raw(delivery.raw)
             if alert is None:  # it decoded when read: only a bug gets here
-                self._spill(delivery)
+                self._outcomes.park_untried([delivery], note=SPILLED_NOTE, quiet=True)
                 continue
             delivery.alert = alert
             self._queue.put_nowait(delivery)

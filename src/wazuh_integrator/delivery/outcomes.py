@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Final
 
 from wazuh_integrator import compat
@@ -150,6 +150,46 @@ class Outcomes:
             )
         self.parked_changed.set()
         self.settle(job.delivery)
+
+    def park_untried(
+        self, deliveries: Sequence[Delivery], *, note: str, quiet: bool = False
+    ) -> None:
+        """Park deliveries never attempted, due now, in one write (a spill, a
+        stop). If the store cannot take them they are abandoned: each stays
+        behind the checkpoint and is read again after a restart."""
+        if not deliveries:
+            return
+        now = self._clock()
+        text = f"not attempted: {note}"
+        try:
+            self.parked_rows.park_many(
+                self.key,
+                [delivery.raw for delivery in deliveries],
+                attempts=0,
+                first_failed_at=now,
+                next_attempt_at=now,
+                last_error=text,
+            )
+        except Exception as exc:
+            for delivery in deliveries:
+                self.abandon(Job(delivery), exc)
+            return
+        count = len(deliveries)
+        self.parked_count_changed(+count)
+        self.counts["parked"] += count
+        self._outcomes["parked"].inc(count)
+        if not quiet:
+            self.failures.failed(
+                "park",
+                text,
+                "Integration '%s': %s parked for a later retry: %s",
+                self.key,
+                "delivery" if count == 1 else f"{count} deliveries",
+                text,
+            )
+        self.parked_changed.set()
+        for delivery in deliveries:
+            self.settle(delivery)
 
     def dead_letter(
         self, raw: bytes, *, attempts: int, first_failed_at: float, error: DeliveryError

@@ -15,6 +15,7 @@ reschedules or releases it, so that two retry loops never send one row at once.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Protocol
 
 from wazuh_integrator.store import ParkedDelivery, StateStore
@@ -34,6 +35,19 @@ class ParkedRows(Protocol):
         last_error: str,
     ) -> None:
         """Keep a delivery for a later attempt (durable after :meth:`flush`)."""
+        ...
+
+    def park_many(
+        self,
+        integration_key: str,
+        alerts: Sequence[bytes],
+        *,
+        attempts: int,
+        first_failed_at: float,
+        next_attempt_at: float,
+        last_error: str,
+    ) -> None:
+        """Keep several deliveries in one state, as :meth:`park` keeps one."""
         ...
 
     async def flush(self) -> None:
@@ -96,6 +110,25 @@ class StoreParkedRows:
         self._store.park(
             integration_key,
             alert,
+            attempts=attempts,
+            first_failed_at=first_failed_at,
+            next_attempt_at=next_attempt_at,
+            last_error=last_error,
+        )
+
+    def park_many(
+        self,
+        integration_key: str,
+        alerts: Sequence[bytes],
+        *,
+        attempts: int,
+        first_failed_at: float,
+        next_attempt_at: float,
+        last_error: str,
+    ) -> None:
+        self._store.park_many(
+            integration_key,
+            alerts,
             attempts=attempts,
             first_failed_at=first_failed_at,
             next_attempt_at=next_attempt_at,
