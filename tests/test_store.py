@@ -293,6 +293,29 @@ def test_park_and_read_back_every_field(store: StateStore) -> None:
     assert parked.last_error == "time-out"
 
 
+def test_park_many_keeps_every_row_in_order_and_survives_a_reopen(store: StateStore) -> None:
+    alerts = [b'{"id": "%d"}' % number for number in range(300)]
+    store.park_many(
+        "shuffle#0",
+        alerts,
+        attempts=0,
+        first_failed_at=4.0,
+        next_attempt_at=4.0,
+        last_error="not attempted: the queue was full",
+    )
+    store.park_many(
+        "shuffle#0", [], attempts=0, first_failed_at=4.0, next_attempt_at=4.0, last_error=""
+    )
+    store.close()
+
+    with StateStore(store.path) as reopened:
+        rows = reopened.due_parked("shuffle#0", now=4.0, limit=1000)
+        assert [row.alert for row in rows] == alerts
+        assert {(row.attempts, row.last_error) for row in rows} == {
+            (0, "not attempted: the queue was full")
+        }
+
+
 def test_due_parked_selects_due_rows_of_one_key_oldest_due_first(store: StateStore) -> None:
     late = park_one(store, next_attempt_at=30.0)
     early = park_one(store, next_attempt_at=10.0)

@@ -59,6 +59,26 @@ async def test_a_parked_row_is_written_only_by_flush(client: redis.Redis) -> Non
     )
 
 
+async def test_rows_parked_together_are_written_by_one_flush(client: redis.Redis) -> None:
+    rows = RedisParkedRows(client, PREFIX, claim_s=30)
+    alerts = [b'{"id": "%d"}' % number for number in range(5)]
+    rows.park_many(
+        KEY,
+        alerts,
+        attempts=0,
+        first_failed_at=2.0,
+        next_attempt_at=2.0,
+        last_error="not attempted: the queue was full",
+    )
+    assert await rows.count(KEY) == 0
+    await rows.flush()
+    claimed = await rows.claim_due(KEY, now=2.0, limit=10)
+    assert sorted(row.alert for row in claimed) == alerts
+    assert {(row.attempts, row.next_attempt_at, row.last_error) for row in claimed} == {
+        (0, 2.0, "not attempted: the queue was full")
+    }
+
+
 async def test_two_workers_claiming_at_once_never_take_one_row_twice(client: redis.Redis) -> None:
     first = RedisParkedRows(client, PREFIX, claim_s=30)
     second = RedisParkedRows(client, PREFIX, claim_s=30)
