@@ -180,6 +180,46 @@ def test_render_json_says_where_the_text_is_not_json() -> None:
     assert "write values with '| tojson' or inside quotes" in str(info.value)
 
 
+@pytest.mark.parametrize(
+    ("text", "template_format", "by_construction"),
+    [
+        ("{{ alert | tojson }}", "json", True),
+        ("{%- set a = {'x': alert.rule} -%}\n{{ a | tojson(indent=2) }}\n", "json", True),
+        ("{% if alert %}{% set a = 1 %}{% endif %}{{ {'a': a} | tojson }}", "text", True),
+        ('{"a": {{ alert | tojson }}}', "json", False),
+        ("{% if alert %}{{ alert | tojson }}{% endif %}", "json", False),
+        ("{{ alert | tojson }}{{ alert | tojson }}", "json", False),
+        ("{% for n in [1] %}{{ alert | tojson }}{% endfor %}", "json", False),
+        ("{% macro m() %}x{% endmacro %}{{ alert | tojson }}", "json", False),
+        ("{% set x %}y{% endset %}{{ alert | tojson }}", "json", False),
+        ("{% filter upper %}{{ alert | tojson }}{% endfilter %}", "json", False),
+        ("{{ alert | tojson | upper }}", "json", False),
+        ("{{ alert | tojson }}", "html", False),  # Jinja2's own tojson
+    ],
+)
+def test_a_template_whose_only_output_is_one_tojson_is_not_read_back(
+    text: str, template_format: Any, by_construction: bool
+) -> None:
+    template = template_from_text(text, "t.j2", template_format)
+    assert template.writes_json is by_construction
+    if by_construction:
+        body = template.render_json_body(alert=ALERT)
+        assert body == template.render_json_text(alert=ALERT)[0]
+        assert orjson.loads(body)
+
+
+def test_a_body_that_is_not_json_by_construction_is_still_checked() -> None:
+    template = template_from_text('{"a": {{ alert.rule.description }}}', "t.j2", "text")
+    assert not template.writes_json
+    with pytest.raises(TemplateError, match="rendered text is not JSON"):
+        template.render_json_body(alert=ALERT)
+
+
+@pytest.mark.parametrize("name", ["slack.json.j2", "teams.json.j2", "discord.json.j2"])
+def test_the_json_defaults_write_json_by_construction(name: str) -> None:
+    assert default_template(name).writes_json
+
+
 # -- formats ------------------------------------------------------------------
 
 

@@ -117,10 +117,11 @@ class GenericWebhookIntegration(WebhookIntegration):
         return self.block.options or {}
 
     def build_body(self, alert: Alert) -> Body:
-        text, value = self.render_json_text("template", DEFAULT_TEMPLATE, alert)
         if str(self._options.get("body", "json")).lower() == "form":
+            value = self.render_json("template", DEFAULT_TEMPLATE, alert)
             return Body(form_encode(value), FORM_CONTENT_TYPE, value)
-        return Body(text.encode(), JSON_CONTENT_TYPE, value)
+        data = self.render_json_body("template", DEFAULT_TEMPLATE, alert)
+        return Body(data, JSON_CONTENT_TYPE)
 
     def preview(self, alert: Alert) -> Any:
         return self.build_body(alert).shown

@@ -111,6 +111,6 @@ class SlackIntegration(WebhookIntegration):
     def build_body(self, alert: Alert) -> Body:
         if self.has_template("template") and digest_of(alert) is None:
             # The JSON the template wrote, sent as written once it is known to be JSON.
-            text, value = self.render_json_text("template", DEFAULT_TEMPLATE, alert)
-            return Body(text.encode(), JSON_CONTENT_TYPE, value)
+            data = self.render_json_body("template", DEFAULT_TEMPLATE, alert)
+            return Body(data, JSON_CONTENT_TYPE)
         return json_body(self.preview(alert))

@@ -116,6 +116,23 @@ class OutputTemplates:
         except TemplateError as failed:
             raise Permanent(f"template {failed}") from None
 
+    def render_json_body(
+        self,
+        role: str,
+        default: str,
+        *,
+        alert: Mapping[str, Any],
+        options: Mapping[str, Any] | None,
+        integration: str,
+    ) -> str:
+        """The JSON text the template wrote, for a request body (see
+        :meth:`Template.render_json_body`); not JSON is Permanent."""
+        template = self.template(role, default)
+        try:
+            return template.render_json_body(alert=alert, options=options, integration=integration)
+        except TemplateError as failed:
+            raise Permanent(f"template {failed}") from None
+
     def changed_on_disk(self) -> list[str]:
         """The configured template files whose text is no longer the one
         compiled (edited in place, or unreadable now), by their shown name.

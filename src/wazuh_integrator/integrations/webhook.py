@@ -15,7 +15,7 @@ import base64
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 import orjson
 
@@ -41,13 +41,24 @@ log = logging.getLogger(__name__)
 JSON_CONTENT_TYPE = "application/json"
 
 
+_READ_FROM_DATA: Final = object()
+
+
 @dataclass(frozen=True)
 class Body:
-    """One request's body: the bytes sent, their type, and what ``test`` shows."""
+    """One request's body: the bytes sent, their type, and the value they
+    hold, when it was at hand (else :attr:`shown` reads it from the JSON)."""
 
     data: bytes
     content_type: str
-    shown: Any
+    value: Any = _READ_FROM_DATA
+
+    @property
+    def shown(self) -> Any:
+        """What ``test`` shows: the value sent."""
+        if self.value is _READ_FROM_DATA:
+            return orjson.loads(self.data)
+        return self.value
 
 
 def json_body(value: Any) -> Body:
@@ -154,6 +165,12 @@ class WebhookIntegration(Integration):
     def render_json(self, role: str, default: str, alert: Alert) -> Any:
         """``alert`` through a template that writes JSON: the value it wrote."""
         return self.render_json_text(role, default, alert)[1]
+
+    def render_json_body(self, role: str, default: str, alert: Alert) -> bytes:
+        """The JSON a template wrote, as a request body; not JSON is Permanent."""
+        return self._templates.render_json_body(
+            role, default, alert=alert, options=self.block.options, integration=self.block.name
+        ).encode()
 
     def render_json_text(self, role: str, default: str, alert: Alert) -> tuple[str, Any]:
         """The JSON text a template wrote, and its value; not JSON is Permanent."""
