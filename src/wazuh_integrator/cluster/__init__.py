@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 
+from wazuh_integrator.config.loading import ConfigurationReport
 from wazuh_integrator.config.models import WazuhPaths
 from wazuh_integrator.errors import ConfigError, ConfigIssue
 from wazuh_integrator.gc_tuning import tuned_for_the_daemon
@@ -20,9 +21,12 @@ __all__ = ["ROLES", "run_role"]
 ROLES = ("reader", "worker")
 
 
-def run_role(paths: WazuhPaths, options: RunOptions, role: str) -> int:
-    """Run one cluster role until stopped; the ``run --role`` command."""
-    configuration = load_configuration(paths)
+def run_role(
+    paths: WazuhPaths, options: RunOptions, role: str, report: ConfigurationReport | None = None
+) -> int:
+    """Run one cluster role until stopped; the ``run --role`` command. The
+    configuration comes from ``report`` when the start-up checks read it."""
+    configuration = load_configuration(paths, report)
     cluster = configuration.settings.cluster
     if cluster is None:
         where = paths.shown(paths.settings)

@@ -116,8 +116,8 @@ def _run_role(args: argparse.Namespace, options: GlobalOptions, run_options: Run
                 )
             ]
         )
-    check_before_run(options, args.alerts, reads_alerts=args.role != "worker")
-    return run_role(options.paths, run_options, args.role)
+    report = check_before_run(options, args.alerts, reads_alerts=args.role != "worker")
+    return run_role(options.paths, run_options, args.role, report)
 
 
 def _refuse(problems: list[str], also_stderr: bool) -> None:
