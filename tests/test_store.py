@@ -17,6 +17,7 @@ import pytest
 from wazuh_integrator.store import (
     SCHEMA_VERSION,
     Checkpoint,
+    ParkState,
     StateReader,
     StateStore,
     StoreError,
@@ -296,16 +297,9 @@ def test_park_and_read_back_every_field(store: StateStore) -> None:
 def test_park_many_keeps_every_row_in_order_and_survives_a_reopen(store: StateStore) -> None:
     alerts = [b'{"id": "%d"}' % number for number in range(300)]
     store.park_many(
-        "shuffle#0",
-        alerts,
-        attempts=0,
-        first_failed_at=4.0,
-        next_attempt_at=4.0,
-        last_error="not attempted: the queue was full",
+        "shuffle#0", alerts, ParkState(0, 4.0, 4.0, "not attempted: the queue was full")
     )
-    store.park_many(
-        "shuffle#0", [], attempts=0, first_failed_at=4.0, next_attempt_at=4.0, last_error=""
-    )
+    store.park_many("shuffle#0", [], ParkState(0, 4.0, 4.0, ""))
     store.close()
 
     with StateStore(store.path) as reopened:

@@ -38,6 +38,7 @@ __all__ = [
     "Checkpoint",
     "DeadLetter",
     "Mark",
+    "ParkState",
     "ParkedDelivery",
     "StateReader",
     "StateStore",
@@ -202,6 +203,16 @@ class StoredGroup:
     group_key: str
     last_flush_at: float
     through: Mark | None
+
+
+@dataclass(frozen=True)
+class ParkState:
+    """Where parked deliveries stand: what several rows parked together share."""
+
+    attempts: int
+    first_failed_at: float
+    next_attempt_at: float
+    last_error: str
 
 
 @dataclass(frozen=True)
@@ -794,27 +805,16 @@ class StateStore(StateReader):
         self._after_write()
         return self._row_id(cursor)
 
-    def park_many(
-        self,
-        integration_key: str,
-        alerts: Sequence[bytes],
-        *,
-        attempts: int,
-        first_failed_at: float,
-        next_attempt_at: float,
-        last_error: str,
-    ) -> None:
+    def park_many(self, integration_key: str, alerts: Sequence[bytes], state: ParkState) -> None:
         """Store deliveries that share one state (a spill of untried ones) in
         one statement: a row each, without a round of Python per row."""
         if not alerts:
             return
+        shared = (state.attempts, state.first_failed_at, state.next_attempt_at, state.last_error)
         self._write_many(
             "INSERT INTO parked (integration_key, alert, attempts, first_failed_at,"
             " next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?, ?)",
-            [
-                (integration_key, alert, attempts, first_failed_at, next_attempt_at, last_error)
-                for alert in alerts
-            ],
+            [(integration_key, alert, *shared) for alert in alerts],
         )
         self._after_write()
 

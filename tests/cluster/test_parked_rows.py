@@ -16,7 +16,7 @@ from tests.cluster.redis_server import RedisServer
 from tests.e2e.harness import Receiver
 
 from wazuh_integrator.cluster.parked import RedisParkedRows
-from wazuh_integrator.store import StateStore
+from wazuh_integrator.store import ParkState, StateStore
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -62,14 +62,7 @@ async def test_a_parked_row_is_written_only_by_flush(client: redis.Redis) -> Non
 async def test_rows_parked_together_are_written_by_one_flush(client: redis.Redis) -> None:
     rows = RedisParkedRows(client, PREFIX, claim_s=30)
     alerts = [b'{"id": "%d"}' % number for number in range(5)]
-    rows.park_many(
-        KEY,
-        alerts,
-        attempts=0,
-        first_failed_at=2.0,
-        next_attempt_at=2.0,
-        last_error="not attempted: the queue was full",
-    )
+    rows.park_many(KEY, alerts, ParkState(0, 2.0, 2.0, "not attempted: the queue was full"))
     assert await rows.count(KEY) == 0
     await rows.flush()
     claimed = await rows.claim_due(KEY, now=2.0, limit=10)

@@ -22,7 +22,24 @@ from tests.delivery.support import (
 )
 
 from wazuh_integrator.config.models import IntegrationSettings
+from wazuh_integrator.delivery import Deliverer
 from wazuh_integrator.delivery.intake import HOLD_AT_MOST_S, SPILL_AFTER_S, IntakeGroup
+
+
+async def stuck_deliverer(
+    harness: Harness, receiver: Receiver, *, queue_size: int, overflow_bytes: int, first: int = 0
+) -> Deliverer:
+    """A started deliverer whose one worker hangs on delivery ``first``: what
+    is submitted next fills its queue, then its overflow."""
+    receiver.default = Answer(hang=True)
+    settings = IntegrationSettings(concurrency=1, queue_size=queue_size)
+    deliverer = harness.make(
+        PostIntegration, url=receiver.url(), settings=settings, overflow_bytes=overflow_bytes
+    )
+    await deliverer.start()
+    await deliverer.submit(harness.delivery(first))
+    await until(lambda: receiver.attempts == 1, "the worker busy")
+    return deliverer
 
 
 async def test_deliveries_arrive_and_settle_once(harness: Harness, receiver: Receiver) -> None:
@@ -42,15 +59,8 @@ async def test_deliveries_arrive_and_settle_once(harness: Harness, receiver: Rec
 async def test_past_the_queue_deliveries_wait_in_the_overflow_then_in_the_store(
     harness: Harness, receiver: Receiver
 ) -> None:
-    receiver.default = Answer(hang=True)
-    settings = IntegrationSettings(concurrency=1, queue_size=2)
     one_line = len(harness.delivery(0).raw)
-    deliverer = harness.make(
-        PostIntegration, url=receiver.url(), settings=settings, overflow_bytes=2 * one_line
-    )
-    await deliverer.start()
-    await deliverer.submit(harness.delivery(0))
-    await until(lambda: receiver.attempts == 1, "the worker busy")
+    deliverer = await stuck_deliverer(harness, receiver, queue_size=2, overflow_bytes=2 * one_line)
     # The reader never waits: 2 fill the queue, 2 the overflow, and the
     # oldest overflow ones go to the store, untried, as more arrive.
     await submit_all(deliverer, harness, range(1, 8))
@@ -215,16 +225,10 @@ async def test_a_queue_that_makes_no_room_holds_the_reader_a_second_at_most(
 async def test_a_spill_writes_a_sixteenth_of_the_overflow_at_once(
     harness: Harness, receiver: Receiver
 ) -> None:
-    receiver.default = Answer(hang=True)
-    settings = IntegrationSettings(concurrency=1, queue_size=1)
     one_line = len(harness.delivery(100).raw)  # 100 to 199: lines of one length
-    limit = 64 * one_line
-    deliverer = harness.make(
-        PostIntegration, url=receiver.url(), settings=settings, overflow_bytes=limit
+    deliverer = await stuck_deliverer(
+        harness, receiver, queue_size=1, overflow_bytes=64 * one_line, first=100
     )
-    await deliverer.start()
-    await deliverer.submit(harness.delivery(100))
-    await until(lambda: receiver.attempts == 1, "the worker busy")
     # One in the queue, then 64 lines fill the overflow to its limit exactly.
     await submit_all(deliverer, harness, range(101, 166))
     assert harness.store.count_parked(deliverer.key) == 0
@@ -247,15 +251,8 @@ async def test_a_spill_writes_a_sixteenth_of_the_overflow_at_once(
 async def test_a_spill_the_store_refuses_leaves_the_alerts_behind_the_checkpoint(
     harness: Harness, receiver: Receiver, caplog: pytest.LogCaptureFixture
 ) -> None:
-    receiver.default = Answer(hang=True)
-    settings = IntegrationSettings(concurrency=1, queue_size=1)
     one_line = len(harness.delivery(0).raw)
-    deliverer = harness.make(
-        PostIntegration, url=receiver.url(), settings=settings, overflow_bytes=2 * one_line
-    )
-    await deliverer.start()
-    await deliverer.submit(harness.delivery(0))
-    await until(lambda: receiver.attempts == 1, "the worker busy")
+    deliverer = await stuck_deliverer(harness, receiver, queue_size=1, overflow_bytes=2 * one_line)
     await submit_all(deliverer, harness, range(1, 4))
     harness.store.close()  # a store that takes no more writes
 

@@ -37,7 +37,8 @@ from redis.exceptions import RedisError
 
 from wazuh_integrator.cluster.connection import connect
 from wazuh_integrator.config.models import ClusterSettings
-from wazuh_integrator.store import ParkedDelivery, StateStore
+from wazuh_integrator.delivery.parked_rows import ParkedRows
+from wazuh_integrator.store import ParkedDelivery, ParkState, StateStore
 
 __all__ = ["RedisParkedRows", "cluster_parked_counts"]
 
@@ -165,7 +166,7 @@ def _parked_of(integration_key: str, row_id: bytes, due: bytes, raw: bytes) -> P
     )
 
 
-class RedisParkedRows:
+class RedisParkedRows(ParkedRows):
     """Every worker's parked deliveries, in Redis (a ``ParkedRows``)."""
 
     def __init__(self, client: redis.Redis, prefix: str, claim_s: float) -> None:
@@ -191,32 +192,16 @@ class RedisParkedRows:
 
     # -- parking -----------------------------------------------------------
 
-    def park(
-        self,
-        integration_key: str,
-        alert: bytes,
-        *,
-        attempts: int,
-        first_failed_at: float,
-        next_attempt_at: float,
-        last_error: str,
-    ) -> None:
-        self._outbox.append(
-            _Row(integration_key, alert, attempts, first_failed_at, next_attempt_at, last_error)
-        )
-
-    def park_many(
-        self,
-        integration_key: str,
-        alerts: Sequence[bytes],
-        *,
-        attempts: int,
-        first_failed_at: float,
-        next_attempt_at: float,
-        last_error: str,
-    ) -> None:
+    def park_many(self, integration_key: str, alerts: Sequence[bytes], state: ParkState) -> None:
         self._outbox.extend(
-            _Row(integration_key, alert, attempts, first_failed_at, next_attempt_at, last_error)
+            _Row(
+                integration_key,
+                alert,
+                state.attempts,
+                state.first_failed_at,
+                state.next_attempt_at,
+                state.last_error,
+            )
             for alert in alerts
         )
 

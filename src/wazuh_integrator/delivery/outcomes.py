@@ -25,7 +25,7 @@ from wazuh_integrator.integrations.base import Alert
 from wazuh_integrator.metrics import DELIVERY_OUTCOMES, Metrics
 from wazuh_integrator.ratelimit import Clock
 from wazuh_integrator.secret import redact_urls_in, scrub
-from wazuh_integrator.store import StateStore
+from wazuh_integrator.store import ParkState, StateStore
 
 __all__ = ["ERROR_TEXT_BYTES", "GAUGE_REFRESH_S", "Outcomes"]
 
@@ -163,12 +163,7 @@ class Outcomes:
         text = f"not attempted: {note}"
         try:
             self.parked_rows.park_many(
-                self.key,
-                [delivery.raw for delivery in deliveries],
-                attempts=0,
-                first_failed_at=now,
-                next_attempt_at=now,
-                last_error=text,
+                self.key, [delivery.raw for delivery in deliveries], ParkState(0, now, now, text)
             )
         except Exception as exc:
             for delivery in deliveries:

@@ -18,12 +18,19 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from wazuh_integrator.store import ParkedDelivery, StateStore
+from wazuh_integrator.store import ParkedDelivery, ParkState, StateStore
 
 __all__ = ["ParkedRows", "StoreParkedRows"]
 
 
 class ParkedRows(Protocol):
+    """What both backends do; each subclasses it, and so takes :meth:`park`."""
+
+    def park_many(self, integration_key: str, alerts: Sequence[bytes], state: ParkState) -> None:
+        """Keep deliveries in one state for a later attempt, in one write
+        (durable after :meth:`flush`)."""
+        ...
+
     def park(
         self,
         integration_key: str,
@@ -34,21 +41,9 @@ class ParkedRows(Protocol):
         next_attempt_at: float,
         last_error: str,
     ) -> None:
-        """Keep a delivery for a later attempt (durable after :meth:`flush`)."""
-        ...
-
-    def park_many(
-        self,
-        integration_key: str,
-        alerts: Sequence[bytes],
-        *,
-        attempts: int,
-        first_failed_at: float,
-        next_attempt_at: float,
-        last_error: str,
-    ) -> None:
-        """Keep several deliveries in one state, as :meth:`park` keeps one."""
-        ...
+        """Keep one delivery for a later attempt (durable after :meth:`flush`)."""
+        state = ParkState(attempts, first_failed_at, next_attempt_at, last_error)
+        self.park_many(integration_key, (alert,), state)
 
     async def flush(self) -> None:
         """Make every row parked so far durable; raises when it cannot."""
@@ -91,49 +86,14 @@ class ParkedRows(Protocol):
         ...
 
 
-class StoreParkedRows:
+class StoreParkedRows(ParkedRows):
     """Parked rows in the state store's SQLite table (one process retries them)."""
 
     def __init__(self, store: StateStore) -> None:
         self._store = store
 
-    def park(
-        self,
-        integration_key: str,
-        alert: bytes,
-        *,
-        attempts: int,
-        first_failed_at: float,
-        next_attempt_at: float,
-        last_error: str,
-    ) -> None:
-        self._store.park(
-            integration_key,
-            alert,
-            attempts=attempts,
-            first_failed_at=first_failed_at,
-            next_attempt_at=next_attempt_at,
-            last_error=last_error,
-        )
-
-    def park_many(
-        self,
-        integration_key: str,
-        alerts: Sequence[bytes],
-        *,
-        attempts: int,
-        first_failed_at: float,
-        next_attempt_at: float,
-        last_error: str,
-    ) -> None:
-        self._store.park_many(
-            integration_key,
-            alerts,
-            attempts=attempts,
-            first_failed_at=first_failed_at,
-            next_attempt_at=next_attempt_at,
-            last_error=last_error,
-        )
+    def park_many(self, integration_key: str, alerts: Sequence[bytes], state: ParkState) -> None:
+        self._store.park_many(integration_key, alerts, state)
 
     async def flush(self) -> None:
         self._store.flush()

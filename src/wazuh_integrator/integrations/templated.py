@@ -7,9 +7,9 @@ file changed since it was compiled, so that a reload compiles it again.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from wazuh_integrator.errors import Permanent
 from wazuh_integrator.templating import TemplateError, TemplateFormat
@@ -18,6 +18,8 @@ if TYPE_CHECKING:
     from wazuh_integrator.templating import Template
 
 __all__ = ["OutputTemplates"]
+
+T = TypeVar("T")
 
 
 class OutputTemplates:
@@ -84,6 +86,14 @@ class OutputTemplates:
 
         return default_template(default)
 
+    def _through(self, role: str, default: str, render: Callable[[Template], T]) -> T:
+        """``render`` with the ``role`` template, else ``default``; a failure is Permanent."""
+        template = self.template(role, default)
+        try:
+            return render(template)
+        except TemplateError as failed:
+            raise Permanent(f"template {failed}") from None
+
     def render(
         self,
         role: str,
@@ -94,11 +104,11 @@ class OutputTemplates:
         integration: str,
     ) -> str:
         """``alert`` through the ``role`` template, else ``default``; a failure is Permanent."""
-        template = self.template(role, default)
-        try:
-            return template.render(alert=alert, options=options, integration=integration)
-        except TemplateError as failed:
-            raise Permanent(f"template {failed}") from None
+        return self._through(
+            role,
+            default,
+            lambda template: template.render(alert=alert, options=options, integration=integration),
+        )
 
     def render_json_text(
         self,
@@ -110,11 +120,13 @@ class OutputTemplates:
         integration: str,
     ) -> tuple[str, Any]:
         """The JSON text the template wrote, and its value; not JSON is Permanent."""
-        template = self.template(role, default)
-        try:
-            return template.render_json_text(alert=alert, options=options, integration=integration)
-        except TemplateError as failed:
-            raise Permanent(f"template {failed}") from None
+        return self._through(
+            role,
+            default,
+            lambda template: template.render_json_text(
+                alert=alert, options=options, integration=integration
+            ),
+        )
 
     def render_json_body(
         self,
@@ -127,11 +139,13 @@ class OutputTemplates:
     ) -> str:
         """The JSON text the template wrote, for a request body (see
         :meth:`Template.render_json_body`); not JSON is Permanent."""
-        template = self.template(role, default)
-        try:
-            return template.render_json_body(alert=alert, options=options, integration=integration)
-        except TemplateError as failed:
-            raise Permanent(f"template {failed}") from None
+        return self._through(
+            role,
+            default,
+            lambda template: template.render_json_body(
+                alert=alert, options=options, integration=integration
+            ),
+        )
 
     def changed_on_disk(self) -> list[str]:
         """The configured template files whose text is no longer the one
