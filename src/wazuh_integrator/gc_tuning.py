@@ -13,7 +13,10 @@ most of what a slow integration cost a fast one beside it (bench scenario 5).
 What is alive once the daemon has started is frozen out of every later
 collection, and collections run less often. Almost everything here is freed
 by reference counting when the last reference goes; the collector is only
-for cycles, which the delivery path does not make per alert.
+for cycles, which the delivery path does not make per alert. A frozen object
+is still freed when its last reference goes; only a cycle of start-up's
+objects that a reload drops stays, once (what later reloads drop was made
+after the freeze and is collected as usual).
 """
 
 from __future__ import annotations
