@@ -7,6 +7,7 @@ a scripted integration (tests/delivery/support.py).
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 import orjson
 import pytest
@@ -23,19 +24,18 @@ from tests.delivery.support import (
 
 from wazuh_integrator.config.models import IntegrationSettings
 from wazuh_integrator.delivery import Deliverer
-from wazuh_integrator.delivery.intake import HOLD_AT_MOST_S, SPILL_AFTER_S, IntakeGroup
+from wazuh_integrator.delivery.intake import HOLD_AT_MOST_S, RECHECK_S, SPILL_AFTER_S, IntakeGroup
 
 
 async def stuck_deliverer(
-    harness: Harness, receiver: Receiver, *, queue_size: int, overflow_bytes: int, first: int = 0
+    harness: Harness, receiver: Receiver, *, queue_size: int = 1, first: int = 0, **make: Any
 ) -> Deliverer:
     """A started deliverer whose one worker hangs on delivery ``first``: what
-    is submitted next fills its queue, then its overflow."""
+    is submitted next fills its queue, then its overflow. ``make``: more of
+    :meth:`Harness.make` (``overflow_bytes``, ``intake_group``, ``index``)."""
     receiver.default = Answer(hang=True)
     settings = IntegrationSettings(concurrency=1, queue_size=queue_size)
-    deliverer = harness.make(
-        PostIntegration, url=receiver.url(), settings=settings, overflow_bytes=overflow_bytes
-    )
+    deliverer = harness.make(PostIntegration, url=receiver.url(), settings=settings, **make)
     await deliverer.start()
     await deliverer.submit(harness.delivery(first))
     await until(lambda: receiver.attempts == 1, "the worker busy")
@@ -205,14 +205,7 @@ async def test_a_full_queue_holds_the_reader_while_the_others_have_work(
 async def test_a_queue_that_makes_no_room_holds_the_reader_a_second_at_most(
     harness: Harness, receiver: Receiver
 ) -> None:
-    receiver.default = Answer(hang=True)
-    settings = IntegrationSettings(concurrency=1, queue_size=1)
-    deliverer = harness.make(
-        PostIntegration, url=receiver.url(), settings=settings, intake_group=IntakeGroup()
-    )
-    await deliverer.start()
-    await deliverer.submit(harness.delivery(0))
-    await until(lambda: receiver.attempts == 1, "the worker busy")
+    deliverer = await stuck_deliverer(harness, receiver, intake_group=IntakeGroup())
     await deliverer.submit(harness.delivery(1))
     loop = asyncio.get_running_loop()
     started = loop.time()
@@ -263,3 +256,41 @@ async def test_a_spill_the_store_refuses_leaves_the_alerts_behind_the_checkpoint
     assert harness.outcome(deliverer, "failed") == 1
     assert "will be read again after a restart" in caplog.text
     assert deliverer.stats()["queued"] == 3
+
+
+async def test_a_wait_ends_once_another_that_had_work_runs_dry(
+    harness: Harness, receiver: Receiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader waits on a full queue while the other integration has work;
+    once the other has none left, the wait ends at once (the next look, not
+    SPILL_AFTER_S later: it is made far longer here, so only that rule can
+    end it), and the alert goes to the overflow."""
+    monkeypatch.setattr("wazuh_integrator.delivery.intake.SPILL_AFTER_S", 60.0)
+    fast_receiver = Receiver()
+    await fast_receiver.start()
+    try:
+        group = IntakeGroup()
+        slow = await stuck_deliverer(harness, receiver, intake_group=group, index=0)
+        fast_receiver.default = Answer(hang=True)
+        fast = harness.make(
+            PostIntegration,
+            url=fast_receiver.url(),
+            settings=IntegrationSettings(concurrency=1, queue_size=8),
+            index=1,
+            intake_group=group,
+        )
+        await fast.start()
+        await submit_all(fast, harness, range(100, 103))  # one sent (hanging), two queued
+        await until(lambda: fast_receiver.attempts == 1, "the fast worker busy")
+        await slow.submit(harness.delivery(1))  # fills the slow queue
+        held = asyncio.ensure_future(slow.submit(harness.delivery(2)))
+        await asyncio.sleep(4 * RECHECK_S)
+        assert not held.done(), "the other still has work: the reader waits"
+        fast_receiver.released.set()
+        await until(lambda: len(fast_receiver.accepted) == 3, "the fast one drained")
+        await asyncio.wait_for(held, 5)
+        assert slow.stats()["queued"] == 2  # one in the queue, one in the overflow
+        assert harness.store.count_parked(slow.key) == 0
+    finally:
+        receiver.released.set()
+        await fast_receiver.stop()

@@ -14,7 +14,9 @@ work queued (or there is no other), holding the reader starves no one, so a
 full queue keeps it waiting past ``SPILL_AFTER_S``, up to ``HOLD_AT_MOST_S``.
 Without that, a pause of the whole process (a loaded machine, a slow disk)
 sent a fast integration's alerts through the overflow and the store, which
-costs each of them a store write and a parked retry.
+costs each of them a store write and a parked retry. The other way round, a
+wait ends early once an intake that had work when it began has none left:
+holding the reader on would starve that one.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 SPILL_AFTER_S: Final = 0.05
-# Past SPILL_AFTER_S, how often a waiting submit looks again at the others,
-# and how long it waits at most: a queue that makes no room for that long
+# How often a waiting submit looks again at the others (one that had work may
+# have run dry), and how long it waits at most: a queue that makes no room for that long
 # belongs to a receiver that stopped (a long 429 pause), not to a pause of
 # the whole process, and the reader goes on.
 RECHECK_S: Final = 0.005
@@ -71,9 +73,12 @@ class IntakeGroup:
         if intake in self._intakes:
             self._intakes.remove(intake)
 
+    def others(self, intake: Intake) -> list[Intake]:
+        return [other for other in self._intakes if other is not intake]
+
     def others_have_work(self, intake: Intake) -> bool:
         """Whether every other intake has a share of its queue still to do."""
-        return all(other.busy() for other in self._intakes if other is not intake)
+        return all(other.busy() for other in self.others(intake))
 
 
 class Intake:
@@ -155,26 +160,31 @@ class Intake:
     async def _put_waiting(self, delivery: Delivery) -> bool:
         """Put ``delivery`` once there is room: within ``SPILL_AFTER_S``, or
         up to ``HOLD_AT_MOST_S`` while every other intake of the group still
-        has work. False: not put (a cancelled put puts nothing), it goes to
-        the overflow."""
-        timeout_s = SPILL_AFTER_S
-        waited_s = 0.0
+        has work; but no longer once another that had work when the wait
+        began has none left, since waiting on would starve it. False: not
+        put (a cancelled put puts nothing), it goes to the overflow."""
+        group = self._group
+        working = [other for other in group.others(self) if other.waiting()] if group else []
+        spill_after = max(1, round(SPILL_AFTER_S / RECHECK_S))
+        hold_at_most = max(1, round(HOLD_AT_MOST_S / RECHECK_S))
+        waited = 0
         while True:
             try:
-                async with compat.timeout(timeout_s):
+                async with compat.timeout(RECHECK_S):
                     await self._queue.put(delivery)
                 return True
             except compat.TIMEOUT_ERRORS:
-                waited_s += timeout_s
-                group = self._group
+                waited += 1
                 if (
-                    group is None
-                    or waited_s >= HOLD_AT_MOST_S
-                    or self._stopping.is_set()
-                    or not group.others_have_work(self)
+                    self._stopping.is_set()
+                    or waited >= hold_at_most
+                    or any(not other.waiting() for other in working)
+                    or (
+                        waited >= spill_after
+                        and (group is None or not group.others_have_work(self))
+                    )
                 ):
                     return False
-            timeout_s = RECHECK_S
 
     async def take(self) -> Delivery:
         """The next delivery for a worker, refilling the queue from the overflow."""
