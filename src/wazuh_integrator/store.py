@@ -584,21 +584,16 @@ class StateStore(StateReader):
 
     # transactions
 
-    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+    def _write(self, sql: str, params: Sequence[Any] = (), *, many: bool = False) -> sqlite3.Cursor:
+        """Execute in the write transaction, opening it first; ``many``: once
+        per row of ``params``."""
         if self._closed:
             raise StoreError(f"{self.path}: the state store is closed")
         if not self._db.in_transaction:
             # IMMEDIATE takes the write lock up front (waiting out a CLI writer
             # within busy_timeout) instead of failing on a stale read snapshot.
             self._db.execute("BEGIN IMMEDIATE")
-        return self._guarded(sql, params)
-
-    def _write_many(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        if self._closed:
-            raise StoreError(f"{self.path}: the state store is closed")
-        if not self._db.in_transaction:
-            self._db.execute("BEGIN IMMEDIATE")  # as in _write
-        self._guarded(sql, rows, many=True)
+        return self._guarded(sql, params, many=many)
 
     def _guarded(
         self, sql: str, params: Sequence[Any] = (), *, many: bool = False
@@ -811,10 +806,11 @@ class StateStore(StateReader):
         if not alerts:
             return
         shared = (state.attempts, state.first_failed_at, state.next_attempt_at, state.last_error)
-        self._write_many(
+        self._write(
             "INSERT INTO parked (integration_key, alert, attempts, first_failed_at,"
             " next_attempt_at, last_error) VALUES (?, ?, ?, ?, ?, ?)",
             [(integration_key, alert, *shared) for alert in alerts],
+            many=True,
         )
         self._after_write()
 

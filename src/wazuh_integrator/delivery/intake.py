@@ -134,7 +134,7 @@ class Intake:
             return False
         self._outcomes.accepted()
         if stopping:
-            self._park_untried(delivery, SHUTTING_DOWN)
+            self._outcomes.park_untried([delivery], note=SHUTTING_DOWN)
         elif self._overflow:
             self._to_overflow(delivery)
         else:
@@ -228,9 +228,6 @@ class Intake:
             spilled.append(self._take_overflow())
         # Not a failure: logged once per overflow episode, not per alert.
         self._outcomes.park_untried(spilled, note=SPILLED_NOTE, quiet=True)
-
-    def _park_untried(self, delivery: Delivery, note: str) -> None:
-        self._outcomes.park_untried([delivery], note=note)
 
     def _take_overflow(self) -> Delivery:
         delivery = self._overflow.popleft()

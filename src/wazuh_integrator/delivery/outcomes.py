@@ -138,18 +138,7 @@ class Outcomes:
             next_attempt_at=next_attempt_at,
             last_error=text,
         )
-        self.parked_count_changed(+1)
-        self.count("parked")
-        if not quiet:
-            self.failures.failed(
-                "park",
-                text,
-                "Integration '%s': delivery parked for a later retry: %s",
-                self.key,
-                text,
-            )
-        self.parked_changed.set()
-        self.settle(job.delivery)
+        self._parked((job.delivery,), text, quiet)
 
     def park_untried(
         self, deliveries: Sequence[Delivery], *, note: str, quiet: bool = False
@@ -169,10 +158,13 @@ class Outcomes:
             for delivery in deliveries:
                 self.abandon(Job(delivery), exc)
             return
+        self._parked(deliveries, text, quiet)
+
+    def _parked(self, deliveries: Sequence[Delivery], text: str, quiet: bool) -> None:
+        """Record deliveries the store now holds, and let them go."""
         count = len(deliveries)
         self.parked_count_changed(+count)
-        self.counts["parked"] += count
-        self._outcomes["parked"].inc(count)
+        self.count("parked", count)
         if not quiet:
             self.failures.failed(
                 "park",
@@ -282,9 +274,9 @@ class Outcomes:
 
     # -- counts and gauges ---------------------------------------------------
 
-    def count(self, outcome: str) -> None:
-        self.counts[outcome] += 1
-        self._outcomes[outcome].inc()
+    def count(self, outcome: str, times: int = 1) -> None:
+        self.counts[outcome] += times
+        self._outcomes[outcome].inc(times)
 
     def parked_count_changed(self, delta: int) -> None:
         self.parked_now = max(0, self.parked_now + delta)
