@@ -3,6 +3,7 @@ secret in scrubbed."""
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import quote, quote_plus
 
 import pytest
@@ -46,6 +47,20 @@ def test_each_encoding_of_a_secret_is_scrubbed(echoed: str) -> None:
 
 def test_the_v2_key_echoed_url_encoded() -> None:
     assert scrub("bad key VT+KEY/SIX%2B", [API_KEY]) == "bad key <secret>"
+
+
+@pytest.mark.parametrize(
+    ("user_info", "sent"),
+    [
+        ("hookUser:pa%20ss%40word", b"hookUser:pa ss@word"),  # percent-decoded, as sent
+        ("tokenAsUser", b"tokenAsUser:"),  # a user alone is sent with an empty password
+        ("user:p%C3%A4ss", "user:päss".encode("latin-1")),  # aiohttp's default encoding
+    ],
+)
+def test_the_basic_credentials_of_a_url_are_secret(user_info: str, sent: bytes) -> None:
+    echoed = f"Authorization: Basic {base64.b64encode(sent).decode()}"
+    parts = url_secret_parts(f"https://{user_info}@example.com/hook")
+    assert scrub(echoed, parts) == "Authorization: Basic <secret>"
 
 
 def test_a_key_with_white_space_is_scrubbed_before_and_after_collapsing() -> None:
