@@ -9,7 +9,13 @@ from urllib.parse import quote, quote_plus
 import pytest
 
 from wazuh_integrator.classify import BODY_SNIPPET_BYTES, classify_status
-from wazuh_integrator.secret import redact_url, redact_urls_in, scrub, url_secret_parts
+from wazuh_integrator.secret import (
+    header_secret_parts,
+    redact_url,
+    redact_urls_in,
+    scrub,
+    url_secret_parts,
+)
 
 HOOK_SECRET = "sec ret|tok/9+Z"
 API_KEY = "VT KEY/SIX+"
@@ -61,6 +67,24 @@ def test_the_basic_credentials_of_a_url_are_secret(user_info: str, sent: bytes) 
     echoed = f"Authorization: Basic {base64.b64encode(sent).decode()}"
     parts = url_secret_parts(f"https://{user_info}@example.com/hook")
     assert scrub(echoed, parts) == "Authorization: Basic <secret>"
+
+
+def test_credential_headers_are_secret_and_others_are_not() -> None:
+    headers = {
+        "Authorization": "Bearer tokAA11",
+        "X-API-Key": "keyBB22",
+        "X-Auth-Token": "tokCC33",
+        "X-Hub-Signature-256": "sha256=sigDD44",
+        "Cookie": "session=ckEE55",
+        "X-Source": "wazuhFF66",
+        "Content-Type": "application/json",
+        "X-Key": "abc",  # too short to scrub without eating words
+    }
+    parts = header_secret_parts(headers)
+    for value in ("Bearer tokAA11", "tokAA11", "keyBB22", "tokCC33", "sha256=sigDD44"):
+        assert value in parts
+    assert "session=ckEE55" in parts
+    assert not {"wazuhFF66", "application/json", "abc"} & set(parts)
 
 
 def test_a_key_with_white_space_is_scrubbed_before_and_after_collapsing() -> None:

@@ -8,7 +8,7 @@ import functools
 import html
 import json
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 _REDACTED = "<secret>"
@@ -116,6 +116,27 @@ def url_secret_parts(url: str) -> list[str]:
     )
     if parts.username or parts.password:  # a user alone is sent too, as "user:"
         found.extend(_basic_credentials(parts.username or "", parts.password or ""))
+    return found
+
+
+# Request headers whose value is a credential, by name: Authorization and
+# Proxy-Authorization, and the custom ones services use (X-API-Key, X-Auth-Token,
+# X-Gitlab-Token, X-Hub-Signature, Cookie...). Others (X-Source: wazuh) stay quotable.
+_CREDENTIAL_HEADER = re.compile(
+    r"auth|key|token|secret|passw|signature|cookie|session|credential", re.IGNORECASE
+)
+
+
+def header_secret_parts(headers: Mapping[str, str]) -> list[str]:
+    """The values of ``headers`` that are credentials (by the header's
+    name), each also without its scheme word (``Bearer``, ``Basic``): a
+    receiver that echoes its request headers, or only the token, echoes these."""
+    found: list[str] = []
+    for name, value in headers.items():
+        if _CREDENTIAL_HEADER.search(name):
+            found.extend(
+                part for part in (value, value.partition(" ")[2]) if len(part) >= _TOKEN_MIN_CHARS
+            )
     return found
 
 

@@ -316,3 +316,40 @@ async def test_the_basic_credentials_of_a_hook_url_are_never_echoed(
         if form in text
     ]
     assert found == []
+
+
+# Credentials a generic webhook sends in headers of its own (<options>
+# "headers"): services that take an API key in X-API-Key and the like.
+HEADER_SECRETS = {
+    "X-API-Key": "hdrKeyNN44secret",
+    "X-Gitlab-Token": "gitlabTokOO55",
+    "Proxy-Authorization": "Basic cHJveHlQUDY2Og==",
+}
+
+
+async def test_credentials_in_custom_headers_are_never_echoed(
+    home: Path, echo: EchoService
+) -> None:
+    options = json.dumps({"headers": {**HEADER_SECRETS, "X-Source": "wazuhSourceQQ77"}})
+    (home / "etc" / "ossec.conf").write_text(
+        "<ossec_config>\n<integration><name>webhook</name>"
+        f"<hook_url>{echo.url}/incoming</hook_url><alert_format>json</alert_format>"
+        f"<options>{options}</options></integration>\n</ossec_config>\n"
+    )
+    append_alerts(alerts_file(home), range(2))
+    daemon = await run_once(home, "--from-start", status=4)  # each given up: a 400
+    outputs = {"log": daemon.log(), "state database": database_text(home)}
+    for args in (["dead-letter", "list", "--json"], ["dead-letter", "show", "1"], ["status"]):
+        status, out, err = await cli(home, *args)
+        assert status in (0, 1), err  # status: 1 = the daemon is not running
+        outputs[" ".join(args)] = out + err
+    # The echo got that far, and a header that is no credential stays readable.
+    assert "wazuhSourceQQ77" in outputs["dead-letter show 1"]
+    found = [
+        f"{where}: {secret!r} as {form!r}"
+        for where, text in outputs.items()
+        for secret in (*HEADER_SECRETS.values(), "cHJveHlQUDY2Og==")
+        for form in encodings(secret)
+        if form in text
+    ]
+    assert found == []
