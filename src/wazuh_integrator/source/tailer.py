@@ -210,7 +210,7 @@ class AlertTailer:
             "%s was rotated: finishing the old file%s (read up to offset %d), then "
             "reading the new one from its start.",
             self._path,
-            "" if moved_to is None else f", now {moved_to},",
+            "" if moved_to is None else f", now {moved_to}",
             fed,
         )
         self._next = replacement
