@@ -402,12 +402,15 @@ class StreamWorker(Pipeline):
         if raw is None:
             self._skip(entry_id, "an entry without an alert")
             return None
-        only = fields.get(FIELD_ONLY)
+        only_field = fields.get(FIELD_ONLY)
+        # Anyone may XADD to the stream: a block key that is not UTF-8 names no
+        # block, and must not stop the worker (nor every worker that claims it).
+        only = only_field.decode("utf-8", "replace") if only_field is not None else None
         try:
             if only is not None:  # a replayed dead letter: its block only, filters skipped
-                matched = [route for route in self.routes if route.block.key == only.decode()]
+                matched = [route for route in self.routes if route.block.key == only]
                 if not matched:
-                    self._keep_for_later(entry_id, raw, only.decode())
+                    self._keep_for_later(entry_id, raw, only)
                     return None
             else:
                 matched = list(self._router.routes_for(raw) or ())
