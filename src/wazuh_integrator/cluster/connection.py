@@ -16,7 +16,7 @@ import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import ResponseError
+from redis.exceptions import OutOfMemoryError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from wazuh_integrator.config.models import ClusterSettings
@@ -90,11 +90,26 @@ async def ensure_group(client: redis.Redis, settings: ClusterSettings) -> bool:
     """
     try:
         await client.xgroup_create(settings.stream, settings.group, id="0", mkstream=True)
+    except OutOfMemoryError:
+        # Refused before Redis looks for the group: one that exists is all a
+        # worker needs to deliver (and acknowledge) what the stream holds.
+        if await _group_exists(client, settings):
+            return False
+        raise
     except ResponseError as error:
         if "BUSYGROUP" in str(error):
             return False
         raise
     return True
+
+
+async def _group_exists(client: redis.Redis, settings: ClusterSettings) -> bool:
+    try:
+        groups = await client.xinfo_groups(settings.stream)
+    except ResponseError:  # no such stream
+        return False
+    wanted = {settings.group, settings.group.encode()}
+    return any(group.get("name") in wanted for group in groups)
 
 
 class Outage:

@@ -26,7 +26,7 @@ from typing import Any
 
 import orjson
 import redis.asyncio as redis
-from redis.exceptions import RedisError, ResponseError
+from redis.exceptions import OutOfMemoryError, RedisError, ResponseError
 
 from wazuh_integrator.cluster.cache import RedisLookupCache
 from wazuh_integrator.cluster.connection import (
@@ -104,6 +104,9 @@ class StreamWorker(Pipeline):
         self._parked_in_redis: RedisParkedRows | None = None
         self._entries: dict[EntryId, int] = {}  # entry id -> deliveries not yet settled
         self._to_ack: list[EntryId] = []
+        # Settled here, not yet acknowledged (Redis refusing the parked rows or
+        # the XACK): still this worker's, touched and never claimed back from itself.
+        self._unacked: set[EntryId] = set()
         self._ack_wanted = asyncio.Event()
         self._room = asyncio.Event()
         self._counts = {"read": 0, "claimed": 0, "acked": 0, "invalid": 0}
@@ -273,13 +276,17 @@ class StreamWorker(Pipeline):
             try:
                 await step()
             except (RedisError, OSError) as error:
-                if isinstance(error, ResponseError) and "NOGROUP" not in str(error):
+                stream_lost = isinstance(error, ResponseError) and "NOGROUP" in str(error)
+                # Redis at maxmemory refuses writes (scripts, XGROUP) until
+                # memory is freed: waited out like an outage, not a bug.
+                out_of_memory = isinstance(error, OutOfMemoryError)
+                if isinstance(error, ResponseError) and not (stream_lost or out_of_memory):
                     raise
                 self._outage.failed(error)
                 self.cluster_metrics.redis_up.set(0)
                 await asyncio.sleep(wait_s)
                 wait_s = min(wait_s * 2, RETRY_MAX_S)
-                if isinstance(error, ResponseError):  # the stream was lost: start it again
+                if stream_lost:  # start it again
                     with contextlib.suppress(RedisError, OSError):
                         await self._create_group()
                 continue
@@ -339,7 +346,7 @@ class StreamWorker(Pipeline):
 
     async def _touch_own(self) -> None:
         assert self._client is not None
-        ids: list[Any] = list(self._entries)
+        ids: list[Any] = [*self._entries, *self._unacked.difference(self._entries)]
         for start in range(0, len(ids), TOUCH_CHUNK):
             await self._client.xclaim(
                 self.cluster.stream,
@@ -367,16 +374,18 @@ class StreamWorker(Pipeline):
             claimed = [
                 (entry_id, fields)
                 for entry_id, fields in entries
-                if entry_id not in self._entries and fields is not None
+                if entry_id not in self._entries
+                and entry_id not in self._unacked
+                and fields is not None
             ]
             self._counts["claimed"] += len(claimed)
             self.cluster_metrics.claimed_total.inc(len(claimed))
             await self._take_batch(claimed)
-            if entries:
+            if claimed:
                 log.warning(
                     "Claimed %d stream entries idle for %.0f s or more (a worker stopped"
                     " answering); delivering them here.",
-                    len(entries),
+                    len(claimed),
                     self.cluster.claim_idle_s,
                 )
             if start in (b"0-0", "0-0"):
@@ -507,6 +516,7 @@ class StreamWorker(Pipeline):
 
     def _done(self, entry_id: EntryId) -> None:
         self._to_ack.append(entry_id)
+        self._unacked.add(entry_id)
         self._ack_wanted.set()
         self._room.set()
 
@@ -532,6 +542,7 @@ class StreamWorker(Pipeline):
         except BaseException:
             self._to_ack[:0] = ids
             raise
+        self._unacked.difference_update(ids)
         self._counts["acked"] += len(ids)
         self.cluster_metrics.acked_total.inc(len(ids))
 
