@@ -7,7 +7,14 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from tests.cluster.harness import HOOK, Role, alerts_path, cluster_home, delivered_ids, removed_after
+from tests.cluster.harness import (
+    HOOK,
+    Role,
+    alerts_path,
+    cluster_home,
+    delivered_ids,
+    removed_after,
+)
 from tests.cluster.redis_server import RedisServer
 from tests.e2e.harness import Receiver, append_alerts, until
 
