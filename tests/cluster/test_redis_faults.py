@@ -5,6 +5,7 @@ Redis behaves again; neither role stops."""
 from __future__ import annotations
 
 import asyncio
+import signal
 
 import pytest
 from tests.cluster.harness import (
@@ -94,3 +95,38 @@ async def test_a_worker_parking_while_redis_is_out_of_memory_waits(
         assert set(received) == alert_ids(range(100))
         assert max(received.values()) == 1  # each parked once, delivered once
         assert "Worker stopping" not in worker.log()
+
+
+async def test_after_an_outage_longer_than_claim_idle_no_worker_claims_a_live_ones_entries(
+    redis_server: RedisServer, receiver: Receiver
+) -> None:
+    """Every pending entry looks idle once Redis is back from an outage longer
+    than claim_idle: the first worker back must not take (and deliver again)
+    what the other, alive, still holds."""
+    receiver.delay_s[HOOK] = 0.2  # entries stay in flight across the outage
+    home = cluster_home(redis_server.url, receiver, node="manager-a")
+    with removed_after(home):
+        append_alerts(alerts_path(home), range(600))
+        reader = Role(home, ["--role", "reader", "--from-start", "--once"], name="reader")
+        workers = [Role(home, ["--role", "worker"], name=f"worker{n}") for n in range(2)]
+        try:
+            await reader.start()
+            assert await reader.wait(60) == 0, reader.log()
+            for worker in workers:
+                await worker.start()
+            await until(lambda: len(delivered_ids(receiver)) >= 100, 60, "100", workers[0])
+            assert redis_server.process is not None
+            redis_server.process.send_signal(signal.SIGSTOP)  # as a network partition
+            await asyncio.sleep(4)  # twice claim_idle
+            redis_server.process.send_signal(signal.SIGCONT)
+            await until(lambda: len(delivered_ids(receiver)) >= 600, 120, "all 600", workers[0])
+            await asyncio.sleep(3)  # a late claim would deliver again now
+        finally:
+            for role in (reader, *workers):
+                if role.process is not None and role.process.returncode is None:
+                    await role.stop()
+        received = delivered_ids(receiver)
+        assert set(received) == alert_ids(range(600))
+        claims = [worker.log().count("Claimed") for worker in workers]
+        duplicates = sum(received.values()) - len(received)
+        assert (claims, duplicates) == ([0, 0], 0)

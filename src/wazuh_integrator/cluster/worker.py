@@ -337,12 +337,34 @@ class StreamWorker(Pipeline):
         )
 
     async def _claim_loop(self) -> None:
-        """Keep this worker's own entries fresh, and take over the stale ones of others."""
-        interval_s = max(0.2, self.cluster.claim_idle_s / 4)
+        """Keep this worker's own entries fresh, and take over the stale ones of others.
+
+        When this worker could not touch its entries for a while (Redis
+        unreachable, frozen, partitioned away), no other worker could either,
+        and every pending entry now looks idle: it waits one more ``claim_idle``
+        (and a retry's backoff) before claiming, so that the living workers
+        touch theirs first rather than have them delivered twice.
+        """
+        idle_s = self.cluster.claim_idle_s
+        interval_s = max(0.2, idle_s / 4)
+        touched_at = time.monotonic()
+        claims_from = 0.0
         while not self._stop.is_set():
             await asyncio.sleep(interval_s)
             await self._retrying(self._touch_own)
-            await self._retrying(self._claim_stale)
+            now = time.monotonic()
+            if now - touched_at > interval_s + idle_s / 4 and now + idle_s > claims_from:
+                claims_from = now + idle_s + RETRY_MAX_S
+                log.info(
+                    "Stream entries went %.1f s untouched (Redis did not answer): claiming"
+                    " none for %.0f s, while the other workers touch theirs.",
+                    now - touched_at,
+                    claims_from - now,
+                )
+            touched_at = now
+            if now >= claims_from:
+                await self._retrying(self._claim_stale)
+                touched_at = time.monotonic()
 
     async def _touch_own(self) -> None:
         assert self._client is not None
