@@ -257,6 +257,23 @@ def test_invalid_settings_exit_1(home: WazuhHome) -> None:
     ]
 
 
+def test_no_enabled_block_is_an_error_that_names_the_moved_blocks(home: WazuhHome) -> None:
+    """After the cutover the blocks live in etc/integrations.conf; a `test` that
+    read the emptied ossec.conf printed "no enabled integration" and exited 0."""
+    moved = home.root / "etc" / "integrations.conf"
+    moved.write_text(home.ossec_conf.read_text())
+    home.write_config("<ossec_config></ossec_config>\n")
+
+    result = run_test(home, stdin=(ALERTS / "ssh_brute_force.json").read_text())
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"nothing to test; to test the blocks of {moved}, add --config {moved}" in result.stderr
+
+    with_config = run_test(home, "--config", str(moved), stdin="")
+    assert with_config.returncode == 0, with_config.stderr
+
+
 def test_no_input_at_all_is_fine(home: WazuhHome) -> None:
     result = run_test(home, "--json", stdin="\n\n")
 

@@ -27,7 +27,7 @@ from wazuh_integrator.commands.alert_inputs import AlertInput, read_sources
 
 if TYPE_CHECKING:
     from wazuh_integrator.config.loading import ConfigurationReport
-    from wazuh_integrator.config.models import IntegrationBlock
+    from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
     from wazuh_integrator.filters import AlertFilter
     from wazuh_integrator.floods import Shaper
     from wazuh_integrator.integrations.base import Integration
@@ -367,6 +367,9 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
         )
     if args.send:
         return _send(report, options, args)
+    if not report.enabled:
+        # A dry run over no block tests nothing: say so, rather than a clean exit 0.
+        raise IntegratorError(_nothing_to_test(options.paths))
     if args.integration:
         raise IntegratorError("--integration goes with --send")
     dry_run = DryRun.build(report, options)
@@ -398,6 +401,15 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
     if totals.no_body:
         return EXIT_NO_BODY
     return EXIT_BAD_INPUT if totals.invalid else 0
+
+
+def _nothing_to_test(paths: WazuhPaths) -> str:
+    message = f"no enabled integration in {paths.config}: nothing to test"
+    moved = paths.config.parent / "integrations.conf"
+    if moved != paths.config and moved.is_file():
+        # The cutover (docs/migrating.md) moves the blocks there.
+        message += f"; to test the blocks of {moved}, add --config {moved}"
+    return message
 
 
 def _send(report: ConfigurationReport, options: GlobalOptions, args: argparse.Namespace) -> int:
