@@ -537,6 +537,8 @@ class Pipeline:
             self._watermark = Watermark(None)
 
     async def _route_caught_up(self, batch: list[Line]) -> None:
+        # Read like alerts.json's lines, so counted like them (the --once summary, the metric).
+        self.metrics.alerts_read_total.inc(len(batch))
         await self._route_batch(batch)
         self._read_progress_at = time.monotonic()  # catching up is not being stuck
 
