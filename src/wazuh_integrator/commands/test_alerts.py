@@ -145,6 +145,8 @@ class DryRun:
                 payload, error = self._preview(route, sent)
                 if not payloads:
                     payload = None
+                if error is not None:  # run would dead-letter the alert: not sent
+                    reason = f"no body: {error}"
             result = {
                 "integration": route.block.name,
                 "index": route.block.index,
@@ -483,13 +485,14 @@ def _write_readable(
         if not result["matched"]:
             out.write(f"{label}  no match: {result['reason']}\n")
             continue
+        if "error" in result:
+            out.write(f"{label}  MATCH but no body: {result['error']}\n")
+            continue
         if not result["sent"]:  # a throttle, a digest, or the integration's own skip
             out.write(f"{label}  MATCH, NOT SENT: {result['reason']}\n")
             continue
         payload = result["payload"]
         note = "" if payload is not None or not show_payload else " (no body to show)"
-        if "error" in result:
-            note = f" but no body: {result['error']}"
         out.write(f"{label}  MATCH{note}\n")
         if show_payload and payload is not None:
             body = json.dumps(payload, indent=2, ensure_ascii=False, default=str)
