@@ -273,7 +273,7 @@ def test_no_enabled_block_is_an_error_that_names_the_moved_blocks(home: WazuhHom
 
     assert result.returncode == 1
     assert result.stdout == ""
-    assert f"nothing to test; to test the blocks of {moved}, add --config {moved}" in result.stderr
+    assert f"nothing to test; the blocks of {moved} are read with --config {moved}" in result.stderr
 
     with_config = run_test(home, "--config", str(moved), stdin="")
     assert with_config.returncode == 0, with_config.stderr

@@ -165,3 +165,24 @@ def test_an_invalid_configuration_exits_78_and_says_so_on_stderr_with_a_log_file
     for text in (done.stderr, log_file.read_text()):
         assert "etc/ossec.conf:2: <level>: 'high' is not a number" in text
         assert "Configuration refused: not starting." in text
+
+
+@pytest.mark.parametrize("reading", [["--once"], ["--since", "2026-11-27T17:00:00Z"]])
+def test_reading_past_alerts_with_no_enabled_integration_is_refused(
+    home: Path, reading: list[str]
+) -> None:
+    """The cutover's `run --once --since T` without its --config read the emptied
+    ossec.conf, delivered nothing, saved a checkpoint past every alert since T,
+    and exited 0: the service then resumed after them, and they were lost."""
+    (home / "etc" / "ossec.conf").write_text("<ossec_config>\n</ossec_config>\n")
+    moved = home / "etc" / "integrations.conf"
+    moved.write_text(f"<ossec_config>\n{slack_block('http://127.0.0.1:9/hook')}\n</ossec_config>\n")
+    alerts = home / "logs" / "alerts" / "alerts.json"
+    alerts.write_text('{"timestamp": "2026-11-27T17:00:01.000+0000", "rule": {"level": 3}}\n')
+
+    done = run(home, *reading)
+
+    assert done.returncode == EXIT_CONFIG
+    assert "no enabled integration" in done.stderr
+    assert f"--config {moved}" in done.stderr
+    assert not (home / "var" / "integrator" / "state.db").exists()  # no checkpoint saved

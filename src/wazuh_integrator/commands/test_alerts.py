@@ -406,12 +406,11 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
 
 
 def _nothing_to_test(paths: WazuhPaths) -> str:
+    from wazuh_integrator.config.ossec import moved_blocks_hint
+
+    hint = moved_blocks_hint(paths.config)
     message = f"no enabled integration in {paths.config}: nothing to test"
-    moved = paths.config.parent / "integrations.conf"
-    if moved != paths.config and moved.is_file():
-        # The cutover (docs/migrating.md) moves the blocks there.
-        message += f"; to test the blocks of {moved}, add --config {moved}"
-    return message
+    return message if hint is None else f"{message}; {hint}"
 
 
 def _send(report: ConfigurationReport, options: GlobalOptions, args: argparse.Namespace) -> int:

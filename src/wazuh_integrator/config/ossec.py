@@ -92,13 +92,19 @@ def count_integration_blocks(path: Path) -> int:
     return len(config.blocks) + len(config.invalid_blocks)
 
 
-def _no_blocks(path: Path) -> str:
-    message = "no <integration> block: nothing will be delivered"
+def moved_blocks_hint(path: Path) -> str | None:
+    """When ``path`` has an ``integrations.conf`` beside it, where the cutover
+    (docs/migrating.md) moves the blocks: how to read that one instead."""
     moved = path.parent / "integrations.conf"
     if moved != path and moved.is_file():
-        # After the cutover (docs/migrating.md) the blocks live there.
-        message += f"; the blocks of {moved} are read with --config {moved}"
-    return message
+        return f"the blocks of {moved} are read with --config {moved}"
+    return None
+
+
+def _no_blocks(path: Path) -> str:
+    hint = moved_blocks_hint(path)
+    message = "no <integration> block: nothing will be delivered"
+    return message if hint is None else f"{message}; {hint}"
 
 
 def read_ossec_conf(path: Path, *, display_path: str | None = None) -> OssecConfig:
