@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from tests.e2e.harness import slack_block, write_config
+
+from wazuh_integrator.store import StateStore
 
 EXIT_CONFIG = 78
 NOBODY = 65534
@@ -186,3 +189,19 @@ def test_reading_past_alerts_with_no_enabled_integration_is_refused(
     assert "no enabled integration" in done.stderr
     assert f"--config {moved}" in done.stderr
     assert not (home / "var" / "integrator" / "state.db").exists()  # no checkpoint saved
+
+
+def test_a_state_database_from_a_newer_version_exits_78(home: Path) -> None:
+    """After a downgrade: exit 1 had systemd restart it every 5 s for nothing."""
+    write_config(home, slack_block("http://127.0.0.1:9/hook"))
+    state = home / "var" / "integrator"
+    state.mkdir(parents=True)
+    StateStore(state / "state.db").close()
+    with sqlite3.connect(state / "state.db") as database:
+        database.execute("UPDATE schema_version SET version = 999")
+    log_file = home / "logs" / "integrations.log"
+
+    done = run(home, "--once", "--log-file", str(log_file))
+
+    assert done.returncode == EXIT_CONFIG
+    assert "state schema version 999 is newer than this program understands" in done.stderr

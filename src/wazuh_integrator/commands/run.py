@@ -76,6 +76,7 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
     from wazuh_integrator.logsetup import configure_logging
     from wazuh_integrator.pipeline import RunOptions, run_pipeline
     from wazuh_integrator.statedir import StateDirError
+    from wazuh_integrator.store import ForeignStateError
 
     if args.log_file is not None:
         configure_logging(options.debug, args.log_file)
@@ -97,7 +98,7 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
         problems = [str(issue) for issue in exc.issues]
         _refuse([*problems, "Configuration refused: not starting."], args.log_file is not None)
         return EXIT_CONFIG
-    except StateDirError as exc:
+    except (StateDirError, ForeignStateError) as exc:  # a restart cannot fix these either
         _refuse([str(exc)], args.log_file is not None)
         return EXIT_CONFIG
 
