@@ -44,7 +44,7 @@ from wazuh_integrator.cluster.pause import RedisPause
 from wazuh_integrator.cluster.ratelimit import RedisLimits
 from wazuh_integrator.cluster.stream import FIELD_ALERT, FIELD_NODE, FIELD_ONLY
 from wazuh_integrator.config.models import ClusterSettings, IntegrationBlock, RateLimit, WazuhPaths
-from wazuh_integrator.decode import AlertDecodeError, decode_alert, decode_fields
+from wazuh_integrator.decode import AlertDecodeError, decode_alert
 from wazuh_integrator.delivery import Delivery
 from wazuh_integrator.floods import Shaped, Shaper
 from wazuh_integrator.pipeline import Pipeline, RunOptions
@@ -410,8 +410,7 @@ class StreamWorker(Pipeline):
                     self._keep_for_later(entry_id, raw, only.decode())
                     return None
             else:
-                alert_fields = decode_fields(raw)
-                matched = [r for r in self.routes if r.alert_filter.matches(alert_fields)]
+                matched = list(self._router.routes_for(raw) or ())
             alert = decode_alert(raw) if matched else None
         except AlertDecodeError as exc:
             self._skip(entry_id, f"an entry whose alert is not a JSON object ({exc})")
