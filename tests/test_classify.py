@@ -80,6 +80,9 @@ NOW = datetime(2024, 5, 1, 10, 0, 0, tzinfo=timezone.utc)
         ("-5", None),
         ("1.5", None),
         ("Wed, 99 Foo 2024", None),
+        ("\u00b2", None),  # latin-1 byte 0xB2: a digit to str.isdigit(), not to float()
+        ("1\u00b3", None),
+        ("\u0663", None),  # an Arabic-Indic three: delta-seconds is ASCII digits only
     ],
 )
 def test_parse_retry_after(header: str, seconds: float | None) -> None:

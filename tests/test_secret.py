@@ -3,12 +3,19 @@ secret in scrubbed."""
 
 from __future__ import annotations
 
+import base64
 from urllib.parse import quote, quote_plus
 
 import pytest
 
 from wazuh_integrator.classify import BODY_SNIPPET_BYTES, classify_status
-from wazuh_integrator.secret import redact_url, redact_urls_in, scrub, url_secret_parts
+from wazuh_integrator.secret import (
+    header_secret_parts,
+    redact_url,
+    redact_urls_in,
+    scrub,
+    url_secret_parts,
+)
 
 HOOK_SECRET = "sec ret|tok/9+Z"
 API_KEY = "VT KEY/SIX+"
@@ -46,6 +53,38 @@ def test_each_encoding_of_a_secret_is_scrubbed(echoed: str) -> None:
 
 def test_the_v2_key_echoed_url_encoded() -> None:
     assert scrub("bad key VT+KEY/SIX%2B", [API_KEY]) == "bad key <secret>"
+
+
+@pytest.mark.parametrize(
+    ("user_info", "sent"),
+    [
+        ("hookUser:pa%20ss%40word", b"hookUser:pa ss@word"),  # percent-decoded, as sent
+        ("tokenAsUser", b"tokenAsUser:"),  # a user alone is sent with an empty password
+        ("user:p%C3%A4ss", "user:päss".encode("latin-1")),  # aiohttp's default encoding
+    ],
+)
+def test_the_basic_credentials_of_a_url_are_secret(user_info: str, sent: bytes) -> None:
+    echoed = f"Authorization: Basic {base64.b64encode(sent).decode()}"
+    parts = url_secret_parts(f"https://{user_info}@example.com/hook")
+    assert scrub(echoed, parts) == "Authorization: Basic <secret>"
+
+
+def test_credential_headers_are_secret_and_others_are_not() -> None:
+    headers = {
+        "Authorization": "Bearer tokAA11",
+        "X-API-Key": "keyBB22",
+        "X-Auth-Token": "tokCC33",
+        "X-Hub-Signature-256": "sha256=sigDD44",
+        "Cookie": "session=ckEE55",
+        "X-Source": "wazuhFF66",
+        "Content-Type": "application/json",
+        "X-Key": "abc",  # too short to scrub without eating words
+    }
+    parts = header_secret_parts(headers)
+    for value in ("Bearer tokAA11", "tokAA11", "keyBB22", "tokCC33", "sha256=sigDD44"):
+        assert value in parts
+    assert "session=ckEE55" in parts
+    assert not {"wazuhFF66", "application/json", "abc"} & set(parts)
 
 
 def test_a_key_with_white_space_is_scrubbed_before_and_after_collapsing() -> None:

@@ -53,7 +53,9 @@ def parse_retry_after(value: str | None, *, now: datetime | None = None) -> floa
     text = value.strip()
     if not text:
         return None
-    if text.isdigit():
+    # delta-seconds is ASCII digits only (RFC 9110); str.isdigit() also takes
+    # "²" or "٣", which a latin-1 header byte can carry and float() refuses.
+    if text.isascii() and text.isdigit():
         return float(text)
     try:
         when = parsedate_to_datetime(text)

@@ -3,12 +3,13 @@ and scrubbing: every form a receiver may echo a secret in, removed from text."""
 
 from __future__ import annotations
 
+import base64
 import functools
 import html
 import json
 import re
-from collections.abc import Iterable
-from urllib.parse import parse_qsl, quote, quote_plus, urlsplit
+from collections.abc import Iterable, Mapping
+from urllib.parse import parse_qsl, quote, quote_plus, unquote, urlsplit
 
 _REDACTED = "<secret>"
 
@@ -113,7 +114,45 @@ def url_secret_parts(url: str) -> list[str]:
         for value in (parts.username, parts.password)
         if value and len(value) >= _TOKEN_MIN_CHARS
     )
+    if parts.username or parts.password:  # a user alone is sent too, as "user:"
+        found.extend(_basic_credentials(parts.username or "", parts.password or ""))
     return found
+
+
+# Request headers whose value is a credential, by name: Authorization and
+# Proxy-Authorization, and the custom ones services use (X-API-Key, X-Auth-Token,
+# X-Gitlab-Token, X-Hub-Signature, Cookie...). Others (X-Source: wazuh) stay quotable.
+_CREDENTIAL_HEADER = re.compile(
+    r"auth|key|token|secret|passw|signature|cookie|session|credential", re.IGNORECASE
+)
+
+
+def header_secret_parts(headers: Mapping[str, str]) -> list[str]:
+    """The values of ``headers`` that are credentials (by the header's
+    name), each also without its scheme word (``Bearer``, ``Basic``): a
+    receiver that echoes its request headers, or only the token, echoes these."""
+    found: list[str] = []
+    for name, value in headers.items():
+        if _CREDENTIAL_HEADER.search(name):
+            found.extend(
+                part for part in (value, value.partition(" ")[2]) if len(part) >= _TOKEN_MIN_CHARS
+            )
+    return found
+
+
+def _basic_credentials(user: str, password: str) -> list[str]:
+    """The user info of a URL as the HTTP client sends it: ``Authorization:
+    Basic`` and the base64 of ``user:password`` (percent-decoded first). A
+    receiver that echoes the request's headers echoes the password in this
+    form, which none of its own encodings match."""
+    pair = f"{unquote(user)}:{unquote(password)}"
+    credentials = []
+    for encoding in ("latin-1", "utf-8"):  # aiohttp's default, and what others send
+        try:
+            credentials.append(base64.b64encode(pair.encode(encoding)).decode("ascii"))
+        except UnicodeEncodeError:
+            continue
+    return credentials
 
 
 def secret_forms(value: str) -> set[str]:

@@ -9,6 +9,7 @@ anything left in the state directory, and the events sent to analysisd.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import sqlite3
@@ -20,7 +21,7 @@ from urllib.parse import quote, quote_plus
 import aiohttp
 import pytest
 from aiohttp import web
-from tests.e2e.harness import Daemon, alerts_file, cli, make_alert, until
+from tests.e2e.harness import Daemon, alerts_file, append_alerts, cli, make_alert, run_once, until
 from tests.integrations.enrich_support import DatagramReceiver, load_json
 from tests.reliability import support
 from tests.reliability.support import FaultReport, free_port, state_db
@@ -280,3 +281,75 @@ async def test_no_secret_reaches_any_output_in_any_encoding(
         "state directory or analysisd events",
         section=SECTION,
     )
+
+
+# A hook URL with user info: the HTTP client sends it as "Authorization: Basic
+# <base64 of user:password>", so an echoed header carries the password in a
+# form that is none of the password's own encodings.
+BASIC_USER = "basicUserKK11"
+BASIC_PASSWORD = "basicPass LL22@x"
+
+
+async def test_the_basic_credentials_of_a_hook_url_are_never_echoed(
+    home: Path, echo: EchoService
+) -> None:
+    user_info = f"{BASIC_USER}:{quote(BASIC_PASSWORD, safe='')}"
+    hook = echo.url.replace("http://", f"http://{user_info}@") + "/services/TBAS1/BBAS2/basTokMM33"
+    (home / "etc" / "ossec.conf").write_text(
+        f"<ossec_config>\n{block('slack', hook_url=hook)}\n</ossec_config>\n"
+    )
+    append_alerts(alerts_file(home), range(2))
+    daemon = await run_once(home, "--from-start", status=4)  # each given up: a 400
+    outputs = {"log": daemon.log(), "state database": database_text(home)}
+    for args in (["dead-letter", "list", "--json"], ["dead-letter", "show", "1"], ["status"]):
+        status, out, err = await cli(home, *args)
+        assert status in (0, 1), err  # status: 1 = the daemon is not running
+        outputs[" ".join(args)] = out + err
+    assert "Authorization" in outputs["dead-letter show 1"]  # the echo got that far
+    credentials = f"{BASIC_USER}:{BASIC_PASSWORD}".encode()
+    secrets = (BASIC_PASSWORD, base64.b64encode(credentials).decode())
+    found = [
+        f"{where}: {secret!r} as {form!r}"
+        for where, text in outputs.items()
+        for secret in secrets
+        for form in encodings(secret)
+        if form in text
+    ]
+    assert found == []
+
+
+# Credentials a generic webhook sends in headers of its own (<options>
+# "headers"): services that take an API key in X-API-Key and the like.
+HEADER_SECRETS = {
+    "X-API-Key": "hdrKeyNN44secret",
+    "X-Gitlab-Token": "gitlabTokOO55",
+    "Proxy-Authorization": "Basic cHJveHlQUDY2Og==",
+}
+
+
+async def test_credentials_in_custom_headers_are_never_echoed(
+    home: Path, echo: EchoService
+) -> None:
+    options = json.dumps({"headers": {**HEADER_SECRETS, "X-Source": "wazuhSourceQQ77"}})
+    (home / "etc" / "ossec.conf").write_text(
+        "<ossec_config>\n<integration><name>webhook</name>"
+        f"<hook_url>{echo.url}/incoming</hook_url><alert_format>json</alert_format>"
+        f"<options>{options}</options></integration>\n</ossec_config>\n"
+    )
+    append_alerts(alerts_file(home), range(2))
+    daemon = await run_once(home, "--from-start", status=4)  # each given up: a 400
+    outputs = {"log": daemon.log(), "state database": database_text(home)}
+    for args in (["dead-letter", "list", "--json"], ["dead-letter", "show", "1"], ["status"]):
+        status, out, err = await cli(home, *args)
+        assert status in (0, 1), err  # status: 1 = the daemon is not running
+        outputs[" ".join(args)] = out + err
+    # The echo got that far, and a header that is no credential stays readable.
+    assert "wazuhSourceQQ77" in outputs["dead-letter show 1"]
+    found = [
+        f"{where}: {secret!r} as {form!r}"
+        for where, text in outputs.items()
+        for secret in (*HEADER_SECRETS.values(), "cHJveHlQUDY2Og==")
+        for form in encodings(secret)
+        if form in text
+    ]
+    assert found == []

@@ -29,7 +29,7 @@ from wazuh_integrator.classify import (
 )
 from wazuh_integrator.errors import DeliveryError, Permanent, RateLimited, Transient
 from wazuh_integrator.integrations.http1 import Requester, Target, pool_for, request_target
-from wazuh_integrator.secret import redact_url, scrub, url_secret_parts
+from wazuh_integrator.secret import header_secret_parts, redact_url, scrub, url_secret_parts
 
 __all__ = [
     "DEFAULT_MAX_ANSWER_BYTES",
@@ -147,10 +147,7 @@ def _secrets_for(
 ) -> list[str]:
     values = [*secrets, *url_secret_parts(url)]
     if headers:
-        for name, value in headers.items():
-            if name.lower() in ("authorization", "x-apikey"):
-                # "Basic <credentials>": the credentials alone may be echoed too.
-                values.extend((value, value.partition(" ")[2]))
+        values.extend(header_secret_parts(headers))
     return sorted({v for v in values if v}, key=len, reverse=True)
 
 
