@@ -103,6 +103,21 @@ class Opener:
         offset = 0 if from_start else self._start_of_last_line(fd, status.st_size)
         return self._wrap(fd, status, offset, str(self._path)), None
 
+    def current_name(self, rotated: OpenFile) -> str | None:
+        """Where ``rotated`` is now, or None when it cannot be found. A
+        warning about one of its lines then names a file that holds the line,
+        and a checkpoint in it names the first place a restart looks."""
+        try:
+            name = os.readlink(f"/proc/self/fd/{rotated.fd}")
+        except OSError:  # no /proc
+            name = ""
+        if name.startswith("/") and not name.endswith(" (deleted)"):
+            return name
+        # Unlinked from its old name but kept under another (Wazuh links the
+        # dated file): /proc says "deleted", so look for it by identity.
+        found = find_file(rotated.file_id, self._search_dirs)
+        return None if found is None else str(found)
+
     def _open_checkpoint(
         self, start: Position, start_head: str | None
     ) -> tuple[OpenFile | None, OpenFile | None]:

@@ -70,6 +70,11 @@ class LineSplitter:
         self._hold(tail)
         return lines
 
+    def renamed(self, path: str) -> None:
+        """The file is at ``path`` now (rotated): lines read from here on name it there."""
+        self._path = path
+        self._line_start = Position(self._file_id, self._line_start.offset, path)
+
     def reset(self, offset: int) -> None:
         """Forgets the partial line and goes on from ``offset`` (after a truncation)."""
         self._line_start = Position(self._file_id, offset, self._path)

@@ -203,10 +203,14 @@ class AlertTailer:
         if replacement.file_id == current.file_id:  # swapped back between stat and open
             replacement.close()
             return True
+        moved_to = self._opener.current_name(current)
+        if moved_to is not None:
+            current.splitter.renamed(moved_to)
         log.info(
-            "%s was rotated: finishing the old file (read up to offset %d), then reading "
-            "the new one from its start.",
+            "%s was rotated: finishing the old file%s (read up to offset %d), then "
+            "reading the new one from its start.",
             self._path,
+            "" if moved_to is None else f", now {moved_to}",
             fed,
         )
         self._next = replacement
