@@ -99,6 +99,8 @@ def _health(address: str | None) -> dict[str, Any]:
             report = {"status": f"HTTP {exc.code}"}
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, OSError) and reason.strerror:
+            reason = reason.strerror  # "Connection refused", without "[Errno 111]"
         return {
             "running": False,
             "address": address,
