@@ -85,6 +85,31 @@ async def test_since_reads_a_rotated_gz_file_then_follows_alerts_json(
     assert "--since" in again.log() and "ignored: a checkpoint exists" in again.log()
 
 
+async def test_since_over_a_damaged_archive_sends_what_it_can_and_runs_on(
+    home: Path, receiver: Receiver
+) -> None:
+    # A truncated .gz used to stop the daemon with exit 1, before alerts.json
+    # was read: every restart met the same file again.
+    write_config(home, slack_block(receiver.url(HOOK)))
+    day = b"".join(alert_line(n, T0 + timedelta(seconds=n)) for n in range(2000))
+    packed = day_file(home, T0.date()).with_suffix(".json.gz")
+    whole = gzip.compress(day)
+    packed.write_bytes(whole[: len(whole) // 2])
+    today = day_file(home, T0.date() + timedelta(days=1))
+    today.write_bytes(b"".join(alert_line(n, T0 + timedelta(days=1)) for n in range(5000, 5010)))
+    os.link(today, alerts_file(home))
+
+    daemon = Daemon(home, ["--once", "--since", T0.isoformat()])
+    await daemon.start()
+    assert await daemon.wait(120) == 0, daemon.log()[-3000:]
+
+    got = sorted(int(i) for i in receiver.ids(HOOK))
+    assert got[-10:] == list(range(5000, 5010)), "alerts.json is still read"
+    archived = got[:-10]
+    assert len(archived) > 500 and archived == list(range(len(archived)))
+    assert f"ERROR: {packed}: cannot read: the gzip data ends early" in daemon.log()
+
+
 async def test_since_later_than_every_alert_starts_at_the_end(
     home: Path, receiver: Receiver
 ) -> None:
