@@ -42,3 +42,23 @@ def test_the_exit_status_and_the_last_line_say_what_is_left(
     assert lines[0] == "run --once: 12 lines read, 2 invalid."
     assert lines[-1].startswith(last_line)
     assert result.exit_status() == status
+
+
+def test_rows_parked_for_a_block_no_longer_configured_are_not_all_delivered() -> None:
+    # A run that delivered all it read, while 300 rows of a removed block
+    # waited in the store, said "0 still parked" and exited 0.
+    result = RunSummary(
+        lines_read=3,
+        invalid=0,
+        integrations=[IntegrationSummary("shuffle#0", 3, 0, 0, 0, 0)],
+        unconfigured_parked={"slack#0": 300},
+    )
+    out = io.StringIO()
+    result.write(out)
+    lines = out.getvalue().splitlines()
+    assert result.exit_status() == EXIT_PARKED
+    assert lines[2] == (
+        "  slack#0: not in the configuration; 300 still parked in the store,"
+        " waiting for a block with that key"
+    )
+    assert lines[3].startswith("Exit status 3: 300 deliveries are still parked; 300 of them wait")

@@ -263,6 +263,11 @@ class Pipeline:
                 for route in self.routes
                 for stats in [route.deliverer.stats()]
             ],
+            unconfigured_parked={
+                key: count
+                for key, count in store.parked_counts().items()
+                if key not in {route.block.key for route in self.routes}
+            },
         )
 
     async def _follow(self, store: StateStore) -> None:
@@ -537,6 +542,7 @@ class Pipeline:
             self._watermark = Watermark(None)
 
     async def _route_caught_up(self, batch: list[Line]) -> None:
+        self.metrics.alerts_read_total.inc(len(batch))  # read too: run --once counts them
         await self._route_batch(batch)
         self._read_progress_at = time.monotonic()  # catching up is not being stuck
 

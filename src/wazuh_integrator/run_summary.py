@@ -43,10 +43,17 @@ class RunSummary:
     lines_read: int
     invalid: int
     integrations: list[IntegrationSummary] = field(default_factory=list)
+    # Rows parked under a key no running block has (a block removed or moved,
+    # docs/state.md): they wait in the store, so the run did not deliver all.
+    unconfigured_parked: dict[str, int] = field(default_factory=dict)
 
     @property
     def still_parked(self) -> int:
-        return sum(i.still_parked for i in self.integrations)
+        return sum(i.still_parked for i in self.integrations) + self.unconfigured
+
+    @property
+    def unconfigured(self) -> int:
+        return sum(self.unconfigured_parked.values())
 
     @property
     def dead_lettered(self) -> int:
@@ -72,6 +79,11 @@ class RunSummary:
                 + (f", {i.failed:,} not stored (read again next run)" if i.failed else "")
                 + f"; {i.still_parked:,} still parked in the store\n"
             )
+        for key, count in sorted(self.unconfigured_parked.items()):
+            out.write(
+                f"  {key}: not in the configuration; {count:,} still parked in the store,"
+                " waiting for a block with that key\n"
+            )
         status = self.exit_status()
         if status == EXIT_DEAD_LETTERED:
             out.write(
@@ -79,9 +91,15 @@ class RunSummary:
                 " see `wazuh-integrator dead-letter list`.\n"
             )
         elif status == EXIT_PARKED and self.still_parked:
+            retried = (
+                f" {self.unconfigured:,} of them wait for a block that is not in the"
+                " configuration (docs/state.md); the next run or the daemon retries the others.\n"
+                if self.unconfigured
+                else " the next run or the daemon retries them.\n"
+            )
             out.write(
                 f"Exit status {status}: {self.still_parked:,} deliveries are still parked;"
-                " the next run or the daemon retries them.\n"
+                + retried
             )
         elif status == EXIT_PARKED:
             out.write(

@@ -108,6 +108,7 @@ async def test_since_over_a_damaged_archive_sends_what_it_can_and_runs_on(
     archived = got[:-10]
     assert len(archived) > 500 and archived == list(range(len(archived)))
     assert f"ERROR: {packed}: cannot read: the gzip data ends early" in daemon.log()
+    assert f"run --once: {len(got):,} lines read, 0 invalid." in daemon.log(), "rotated ones too"
 
 
 async def test_since_later_than_every_alert_starts_at_the_end(
