@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -169,6 +171,39 @@ async def test_status_of_a_running_then_stopped_daemon(home: Path, receiver: Rec
     assert "HTTP 400" in stopped_errors[0], "from the newest dead letter in the store"
     for output in (running.stdout, running_json.stdout, stopped.stdout):
         assert "secret-token" not in output
+
+
+async def test_status_of_a_hung_daemon_says_it_does_not_answer(
+    home: Path, receiver: Receiver
+) -> None:
+    # A daemon stopped by SIGSTOP (or with its event loop blocked) was shown
+    # as NOT RUNNING, sending an admin to start a second one.
+    port = await free_port()
+    write_config(home, slack_block(receiver.url(HOOK)))
+    with_metrics(home, port)
+    alerts_file(home).write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Reading")
+        os.kill(daemon.pid(), signal.SIGSTOP)
+        try:
+            hung = await asyncio.to_thread(status, home)
+            hung_json = await asyncio.to_thread(status, home, "--json")
+        finally:
+            os.kill(daemon.pid(), signal.SIGCONT)
+        awake = await asyncio.to_thread(status, home)
+    finally:
+        assert await daemon.stop() == 0
+
+    assert hung.returncode == 1
+    assert hung.stdout.startswith(
+        f"Daemon      NOT ANSWERING: no answer on 127.0.0.1:{port} within 3 s:"
+        " the daemon may be hung or overloaded\n"
+    ), hung.stdout
+    assert json.loads(hung_json.stdout)["daemon"]["hung"] is True
+    assert awake.returncode == 0, awake.stdout
+    assert awake.stdout.startswith(f"Daemon      running on 127.0.0.1:{port}")
 
 
 async def test_status_counts_the_lag_in_bytes_and_alerts(home: Path, receiver: Receiver) -> None:

@@ -99,6 +99,18 @@ def _health(address: str | None) -> dict[str, Any]:
             report = {"status": f"HTTP {exc.code}"}
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, TimeoutError):
+            # Not "not running": on loopback a time-out means a process holds
+            # the port but does not answer (stopped, or its event loop blocked).
+            return {
+                "running": False,
+                "hung": True,
+                "address": address,
+                "note": (
+                    f"no answer on {address} within {HEALTH_TIMEOUT_S:g} s:"
+                    " the daemon may be hung or overloaded"
+                ),
+            }
         return {
             "running": False,
             "address": address,
@@ -219,7 +231,12 @@ def write_status(status: StatusReport, out: TextIO) -> None:
         for problem in problems:
             out.write(f"            problem: {problem}\n")
     else:
-        verdict = "NOT RUNNING" if daemon.get("running") is False else "UNKNOWN"
+        if daemon.get("hung"):
+            verdict = "NOT ANSWERING"
+        elif daemon.get("running") is False:
+            verdict = "NOT RUNNING"
+        else:
+            verdict = "UNKNOWN"
         out.write(f"Daemon      {verdict}: {daemon['note']}\n")
         out.write("            (the figures below come from the state store only)\n")
     out.write(f"State       {status.state_database}\n")
