@@ -122,6 +122,27 @@ async def test_since_later_than_every_alert_starts_at_the_end(
     assert receiver.received.get(HOOK, []) == []
 
 
+async def test_a_since_in_the_future_is_refused_before_a_checkpoint_is_saved(
+    home: Path, receiver: Receiver
+) -> None:
+    # 2027 typed for 2026 started at the end of alerts.json and saved a
+    # checkpoint there: the right --since was then ignored, the alerts since
+    # the cutover never sent.
+    write_config(home, slack_block(receiver.url(HOOK)))
+    alerts_file(home).write_bytes(b"".join(alert_line(n, T0) for n in range(5)))
+    future = (datetime.now(UTC) + timedelta(days=365)).isoformat()
+    daemon = Daemon(home, ["--once", "--since", future])
+    await daemon.start()
+    assert await daemon.wait() == 2
+    assert f"argument --since: '{future}' is in the future" in daemon.log()
+    assert not (home / "var" / "integrator" / "state.db").exists()
+
+    again = Daemon(home, ["--once", "--since", T0.isoformat()])
+    await again.start()
+    assert await again.wait() == 0
+    assert sorted(int(i) for i in receiver.ids(HOOK)) == list(range(5))
+
+
 def test_a_time_that_is_not_iso_8601_is_a_usage_error(home: Path) -> None:
     import subprocess
     import sys

@@ -128,6 +128,31 @@ async def test_an_unknown_integration_or_file_is_refused_before_sending(
     assert receiver.received.get(HOOK) is None
 
 
+async def test_a_window_that_takes_nothing_is_not_ok(home: Path, receiver: Receiver) -> None:
+    # It said "Result: OK: 0 delivered, none failed." and exited 0.
+    write_config(home, slack_block(receiver.url(HOOK)))
+    packed, _ = archive(home)
+    status, out, _ = await replay(
+        home, str(packed), "--integration", "slack", "--until", "2020-01-01T00:00:00Z"
+    )
+    assert status == 1
+    assert out.endswith(
+        "Result: NOTHING SENT: none of the 24 line(s) read is in the time window;"
+        " check --since and --until.\n"
+    )
+    assert receiver.received.get(HOOK) is None
+
+
+async def test_a_since_in_the_future_is_a_usage_error(home: Path, receiver: Receiver) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    packed, _ = archive(home)
+    future = (datetime.now(timezone.utc) + timedelta(days=365)).isoformat()
+    status, _, err = await replay(home, str(packed), "--integration", "slack", "--since", future)
+    assert status == 2
+    assert f"argument --since: '{future}' is in the future" in err
+    assert receiver.received.get(HOOK) is None
+
+
 async def test_a_truncated_gz_file_is_reported_and_the_others_still_sent(
     home: Path, receiver: Receiver
 ) -> None:

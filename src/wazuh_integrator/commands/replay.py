@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from wazuh_integrator.commands import Command, GlobalOptions
-from wazuh_integrator.commands.run import iso_time
+from wazuh_integrator.commands.run import iso_time, past_time
 
 if TYPE_CHECKING:
     from wazuh_integrator.config.models import IntegrationBlock
@@ -123,7 +123,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         " as check-config lists it (slack#0); repeat for more",
     )
     parser.add_argument(
-        "--since", type=iso_time, metavar="TIME", help="only alerts stamped at or after TIME"
+        "--since", type=past_time, metavar="TIME", help="only alerts stamped at or after TIME"
     )
     parser.add_argument(
         "--until", type=iso_time, metavar="TIME", help="only alerts stamped before TIME"
@@ -213,6 +213,14 @@ def _summarize(reading: Reading, pipeline: Pipeline, out: TextIO) -> int:
         problems.append("interrupted before the end")
     if problems:
         out.write(f"Result: NOT OK: {'; '.join(problems)}.\n")
+        return 1
+    if not in_window:
+        # A window that takes nothing is a mistaken date far more often than
+        # a wish to send nothing: not an "OK" a script would take as done.
+        out.write(
+            f"Result: NOTHING SENT: none of the {lines:,} line(s) read is in the time window;"
+            " check --since and --until.\n"
+        )
         return 1
     out.write(f"Result: OK: {delivered:,} delivered, none failed.\n")
     return 0
