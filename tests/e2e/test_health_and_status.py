@@ -206,6 +206,25 @@ async def test_status_of_a_hung_daemon_says_it_does_not_answer(
     assert awake.stdout.startswith(f"Daemon      running on 127.0.0.1:{port}")
 
 
+def test_status_with_an_unusable_integrator_toml_names_its_errors(home: Path) -> None:
+    # It said "metrics_address is not set in integrator.toml", for a file
+    # that set it and could not be read, and kept quiet about the error.
+    write_config(home, slack_block("http://127.0.0.1:9/hook"))
+    (home / "etc" / "integrator.toml").write_text(
+        'metrics_address = "127.0.0.1:9758"\nstate_dir = 5\n'
+    )
+    result = status(home)
+    assert result.returncode == 1
+    assert result.stdout.startswith(
+        "Daemon      UNKNOWN: etc/integrator.toml cannot be used (see the errors on stderr):"
+        " the daemon's metrics_address is not known\n"
+    ), result.stdout
+    assert "wazuh-integrator: status: etc/integrator.toml:2: state_dir: 5 is not" in result.stderr
+    assert "the figures may not be the daemon's" in result.stderr
+    document = json.loads(status(home, "--json").stdout)
+    assert document["settings_errors"][0].startswith("etc/integrator.toml:2: state_dir:")
+
+
 async def test_status_counts_the_lag_in_bytes_and_alerts(home: Path, receiver: Receiver) -> None:
     write_config(home, slack_block(receiver.url(HOOK)))
     append_alerts(alerts_file(home), range(2))
