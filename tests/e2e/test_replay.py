@@ -7,6 +7,7 @@ import fcntl
 import gzip
 import os
 import pty
+import resource
 import struct
 import sys
 import termios
@@ -151,6 +152,46 @@ async def test_a_since_in_the_future_is_a_usage_error(home: Path, receiver: Rece
     assert status == 2
     assert f"argument --since: '{future}' is in the future" in err
     assert receiver.received.get(HOOK) is None
+
+
+def _limit_file_size() -> None:
+    # A full disk, for the replay only: writes past 40 kB fail with EFBIG.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+
+async def test_a_state_database_that_cannot_be_written_is_in_the_verdict(
+    home: Path, receiver: Receiver
+) -> None:
+    # A replay has no checkpoint to read its alerts again from: 600 refused
+    # alerts were reported "600 dead-lettered" while none was stored, and the
+    # log promised they would be "read again at the next start".
+    receiver.script[HOOK] = [(400, {})]
+    write_config(home, slack_block(receiver.url(HOOK)))
+    (home / "logs" / "alerts" / "alerts.json").write_bytes(b"")
+    daemon = Daemon(home, ["--once"])  # the state database, as a daemon leaves it
+    await daemon.start()
+    assert await daemon.wait() == 0
+    day = home / "logs" / "alerts" / "2026" / "Nov" / "ossec-alerts-26.json"
+    day.parent.mkdir(parents=True)
+    day.write_bytes(b"".join(alert_line(n) for n in range(600)))
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "wazuh_integrator", "--home", str(home), "replay", str(day)),
+        *("--integration", "slack"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_limit_file_size,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+
+    assert process.returncode == 1
+    with StateStore.open_readonly(home / "var" / "integrator" / "state.db") as state:
+        stored = sum(state.dead_letter_counts().values())
+    assert stored < 600, "the limit did not bite: the test proves nothing"
+    assert "Result: NOT OK: the state database could not be written (" in out.decode()
+    assert "replay the same files and window again" in out.decode()
+    assert "read again at the next start" not in err.decode()
 
 
 async def test_a_truncated_gz_file_is_reported_and_the_others_still_sent(

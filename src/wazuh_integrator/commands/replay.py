@@ -191,17 +191,31 @@ def _summarize(reading: Reading, pipeline: Pipeline, out: TextIO) -> int:
         f"Replayed {len(reading.tallies)} file(s): {lines:,} line(s),"
         f" {in_window:,} in the time window.\n"
     )
-    delivered = parked = dead = 0
+    delivered = parked = dead = failed = 0
     for route in pipeline.routes:
         stats = route.deliverer.stats()
         delivered += stats["delivered_total"]
         parked += stats["parked_total"]
         dead += stats["dead_lettered_total"]
+        failed += stats["failed_total"]
         out.write(
             f"  {route.block.key:<16} {stats['delivered_total']:,} delivered,"
-            f" {stats['parked_total']:,} parked, {stats['dead_lettered_total']:,} dead-lettered\n"
+            f" {stats['parked_total']:,} parked, {stats['dead_lettered_total']:,} dead-lettered"
+            + (
+                f", {stats['failed_total']:,} neither delivered nor stored"
+                if stats["failed_total"]
+                else ""
+            )
+            + "\n"
         )
     problems = []
+    if pipeline.state_write_failure is not None:
+        # No checkpoint reads a replay's alerts again: say what to do.
+        problems.append(
+            f"the state database could not be written ({pipeline.state_write_failure}):"
+            " what was counted parked or dead-lettered may not be stored; free the disk and"
+            " replay the same files and window again (what was delivered may be sent twice)"
+        )
     unread = [tally for tally in reading.tallies if tally.error]
     if unread:
         problems.append(f"{len(unread)} file(s) not read to the end (see above)")
