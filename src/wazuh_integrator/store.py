@@ -37,6 +37,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "Checkpoint",
     "DeadLetter",
+    "ForeignStateError",
     "Mark",
     "ParkState",
     "ParkedDelivery",
@@ -147,6 +148,11 @@ _DEAD_LETTER_COLUMNS: Final = (
 
 class StoreError(IntegratorError):
     """The state database cannot be opened or is not one this program understands."""
+
+
+class ForeignStateError(StoreError):
+    """The state database is not one this program can use, whatever it retries:
+    not ours, or written by a newer version."""
 
 
 @dataclass(frozen=True)
@@ -344,9 +350,9 @@ class StateReader:
     def _check_schema(self) -> None:
         version = self._schema_version()
         if version is None:
-            raise StoreError(f"{self.path}: not a wazuh-integrator state database")
+            raise ForeignStateError(f"{self.path}: not a wazuh-integrator state database")
         if version > SCHEMA_VERSION:
-            raise StoreError(
+            raise ForeignStateError(
                 f"{self.path}: state schema version {version} is newer than this program"
                 f" understands ({SCHEMA_VERSION}); upgrade wazuh-integrator"
             )

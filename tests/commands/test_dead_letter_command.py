@@ -51,6 +51,19 @@ def test_each_action_has_its_own_help(home: WazuhHome, action: str, words: str) 
     assert words in result.stdout
 
 
+@pytest.mark.parametrize(
+    ("action", "what_it_does"),
+    [("replay", "would be queued for delivery"), ("purge", "would be deleted")],
+)
+def test_dry_run_help_says_what_the_dry_run_prints(
+    home: WazuhHome, action: str, what_it_does: str
+) -> None:
+    """The help once read "would be replayd": it now uses the dry run's own words."""
+    result = run_command("dead-letter", action, "--help", home=home.root)
+
+    assert what_it_does in " ".join(result.stdout.split())
+
+
 def test_a_negative_limit_is_refused(home: WazuhHome) -> None:
     result = run_command("dead-letter", "list", "--limit", "-3", home=home.root)
 

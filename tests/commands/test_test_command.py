@@ -203,7 +203,12 @@ def test_a_preview_that_fails_gives_a_null_payload_and_a_warning(home: WazuhHome
     result = run_test(home, "--json", str(ALERTS / "ssh_brute_force.json"))
 
     assert result.returncode == 3  # a body that cannot be built is a failure, plugin or not
-    failed = {**hit("custom-broken", 0, None), "error": "'no such field'"}
+    failed = {
+        **hit("custom-broken", 0, None),
+        "sent": False,
+        "reason": "no body: 'no such field'",
+        "error": "'no such field'",
+    }
     assert json_lines(result.stdout) == [{"alert_id": "1709288430.98765", "results": [failed]}]
     assert "custom-broken#0 could not build its payload for alert 1709288430.98765" in (
         result.stderr
@@ -255,6 +260,23 @@ def test_invalid_settings_exit_1(home: WazuhHome) -> None:
         "wazuh-integrator: etc/integrator.toml:1: concurrency: unknown key (expected one of: "
         "state_dir, max_line_bytes, follow, metrics_address, grace_period, http_processes, plugins)"
     ]
+
+
+def test_no_enabled_block_is_an_error_that_names_the_moved_blocks(home: WazuhHome) -> None:
+    """After the cutover the blocks live in etc/integrations.conf; a `test` that
+    read the emptied ossec.conf printed "no enabled integration" and exited 0."""
+    moved = home.root / "etc" / "integrations.conf"
+    moved.write_text(home.ossec_conf.read_text())
+    home.write_config("<ossec_config></ossec_config>\n")
+
+    result = run_test(home, stdin=(ALERTS / "ssh_brute_force.json").read_text())
+
+    assert result.returncode == 1
+    assert result.stdout == ""
+    assert f"nothing to test; the blocks of {moved} are read with --config {moved}" in result.stderr
+
+    with_config = run_test(home, "--config", str(moved), stdin="")
+    assert with_config.returncode == 0, with_config.stderr
 
 
 def test_no_input_at_all_is_fine(home: WazuhHome) -> None:
@@ -470,7 +492,10 @@ def test_a_template_that_fails_to_render_exits_3_naming_it(
         " ZeroDivisionError: integer division or modulo by zero"
     )
     if "--json" in flags:
-        assert json_lines(result.stdout)[0]["results"][0]["error"] == why
+        shown = json_lines(result.stdout)[0]["results"][0]
+        assert shown["error"] == why
+        # run would dead-letter it: not "sent": true with a null reason, as it once said.
+        assert (shown["sent"], shown["reason"]) == (False, f"no body: {why}")
         assert "1 with no body" in result.stderr
     else:
         assert f"  #0   slack  MATCH but no body: {why}\n" in result.stdout

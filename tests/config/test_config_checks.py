@@ -139,6 +139,9 @@ EMAIL_OPTIONS = '{"from": "w@example.com", "to": "soc@example.com"}'
         ("syslog", "udp://localhost:514", None, None),
         ("syslog", "tls://siem.example.com", None, None),
         ("opsgenie", "https://api.eu.opsgenie.com", None, None),
+        # Disabled for the scheme itself; "use https" was wrong advice for them.
+        ("email", "http://mail.example.com", EMAIL_OPTIONS, None),
+        ("syslog", "http://siem.example.com", None, None),
         ("thehive", "thehive.example.com", None,
          "not an http(s) URL: thehive cannot reach it"),
     ],

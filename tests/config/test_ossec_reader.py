@@ -308,6 +308,21 @@ def test_an_empty_file_is_valid_and_warned_about() -> None:
     ]
 
 
+def test_no_block_beside_an_integrations_conf_names_it(tmp_path: Path) -> None:
+    """The cutover empties ossec.conf; check-config without --config said only
+    "nothing will be delivered" and "OK: 0 of 0"."""
+    (tmp_path / "ossec.conf").write_text("<ossec_config></ossec_config>\n")
+    moved = tmp_path / "integrations.conf"
+    moved.write_text("<ossec_config></ossec_config>\n")
+
+    config = read_ossec_conf(tmp_path / "ossec.conf", display_path=SHOWN)
+
+    assert [str(w) for w in config.warnings] == [
+        "etc/ossec.conf: no <integration> block: nothing will be delivered;"
+        f" the blocks of {moved} are read with --config {moved}"
+    ]
+
+
 def test_a_missing_file_is_one_issue(tmp_path: Path) -> None:
     config = read_ossec_conf(tmp_path / "nope.conf")
 

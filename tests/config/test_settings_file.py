@@ -254,7 +254,7 @@ def test_http_processes(tmp_path: Path, text: str, count: int | None) -> None:
             "etc/integrator.toml:2: integrations.virustotal.color: unknown key (expected one of: "
             "rate_limit, concurrency, queue_size, max_retry_age, max_backoff, initial_backoff, "
             "retry, cache_ttl, api_version, ca_file, client_cert, client_key, template,"
-            " summary_template, subject_template, html_template)",
+            " summary_template, subject_template, html_template, throttle, digest, filter)",
         ),
         (
             "[integrations.slak]\nretry = true\n",

@@ -111,6 +111,26 @@ async def test_since_over_a_damaged_archive_sends_what_it_can_and_runs_on(
     assert f"run --once: {len(got):,} lines read, 0 invalid." in daemon.log(), "rotated ones too"
 
 
+async def test_the_once_summary_counts_the_rotated_files_lines_too(
+    home: Path, receiver: Receiver
+) -> None:
+    """It said "10 lines read" beside 14 delivered: the rotated files' lines
+    went uncounted (and so did wazuh_integrator_alerts_read_total)."""
+    write_config(home, slack_block(receiver.url(HOOK)))
+    rotated = b"".join(alert_line(n, T0 + timedelta(hours=n)) for n in range(10))
+    day_file(home, T0.date()).with_suffix(".json.gz").write_bytes(gzip.compress(rotated))
+    alerts_file(home).write_bytes(
+        b"".join(alert_line(n, T0 + timedelta(hours=n)) for n in range(10, 20))
+    )
+
+    daemon = Daemon(home, ["--once", "--since", (T0 + timedelta(hours=6)).isoformat()])
+    await daemon.start()
+
+    assert await daemon.wait() == 0
+    assert len(receiver.received[HOOK]) == 14
+    assert "run --once: 14 lines read, 0 invalid." in daemon.log()
+
+
 async def test_since_later_than_every_alert_starts_at_the_end(
     home: Path, receiver: Receiver
 ) -> None:

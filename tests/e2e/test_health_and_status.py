@@ -158,7 +158,10 @@ async def test_status_of_a_running_then_stopped_daemon(home: Path, receiver: Rec
     assert document["integrations"]["slack#0"]["delivered_total"] == 3
 
     assert stopped.returncode == 1
-    assert stopped.stdout.startswith(f"Daemon      NOT RUNNING: no answer on 127.0.0.1:{port}")
+    # As docs/commands.md shows it: the reason, not "([Errno 111] Connection refused)".
+    assert stopped.stdout.startswith(
+        f"Daemon      NOT RUNNING: no answer on 127.0.0.1:{port} (Connection refused)\n"
+    )
     assert "(the figures below come from the state store only)" in stopped.stdout
     stopped_screen = stopped.stdout.split("\nLast errors\n", 1)[0]
     stopped_table = [line.split() for line in stopped_screen.splitlines() if "slack#" in line]

@@ -84,6 +84,20 @@ async def test_once_delivers_the_file_and_exits(home: Path, receiver: Receiver) 
     assert "slack#0: 5 delivered, 0 parked, 0 dead-lettered; 0 still parked" in daemon.log()
 
 
+async def test_once_counts_an_oversize_line_once(home: Path, receiver: Receiver) -> None:
+    """An oversize line is in the block of lines read already: the summary
+    added it a second time ("7 lines read" for 5 lines, 2 of them too long)."""
+    write_config(home, slack_block(receiver.url(HOOK)), "max_line_bytes = 1024\n")
+    append_alerts(alerts_file(home), range(3))
+    with alerts_file(home).open("ab") as handle:
+        handle.write(b'{"padding": "' + b"x" * 2000 + b'"}\n')
+        handle.write(b'{"padding": "' + b"y" * 2000 + b'"}\n')
+    daemon = Daemon(home, ["--once"])
+    await daemon.start()
+    assert await daemon.wait() == 0
+    assert "run --once: 5 lines read, 2 invalid." in daemon.log()
+
+
 async def test_once_with_the_receiver_down_says_what_is_parked_and_exits_3(home: Path) -> None:
     receiver = Receiver()
     await receiver.start()

@@ -6,12 +6,15 @@ from __future__ import annotations
 
 import os
 import shutil
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from tests.e2e.harness import slack_block, write_config
+
+from wazuh_integrator.store import StateStore
 
 EXIT_CONFIG = 78
 NOBODY = 65534
@@ -165,3 +168,40 @@ def test_an_invalid_configuration_exits_78_and_says_so_on_stderr_with_a_log_file
     for text in (done.stderr, log_file.read_text()):
         assert "etc/ossec.conf:2: <level>: 'high' is not a number" in text
         assert "Configuration refused: not starting." in text
+
+
+@pytest.mark.parametrize("reading", [["--once"], ["--since", "2026-11-27T17:00:00Z"]])
+def test_reading_past_alerts_with_no_enabled_integration_is_refused(
+    home: Path, reading: list[str]
+) -> None:
+    """The cutover's `run --once --since T` without its --config read the emptied
+    ossec.conf, delivered nothing, saved a checkpoint past every alert since T,
+    and exited 0: the service then resumed after them, and they were lost."""
+    (home / "etc" / "ossec.conf").write_text("<ossec_config>\n</ossec_config>\n")
+    moved = home / "etc" / "integrations.conf"
+    moved.write_text(f"<ossec_config>\n{slack_block('http://127.0.0.1:9/hook')}\n</ossec_config>\n")
+    alerts = home / "logs" / "alerts" / "alerts.json"
+    alerts.write_text('{"timestamp": "2026-11-27T17:00:01.000+0000", "rule": {"level": 3}}\n')
+
+    done = run(home, *reading)
+
+    assert done.returncode == EXIT_CONFIG
+    assert "no enabled integration" in done.stderr
+    assert f"--config {moved}" in done.stderr
+    assert not (home / "var" / "integrator" / "state.db").exists()  # no checkpoint saved
+
+
+def test_a_state_database_from_a_newer_version_exits_78(home: Path) -> None:
+    """After a downgrade: exit 1 had systemd restart it every 5 s for nothing."""
+    write_config(home, slack_block("http://127.0.0.1:9/hook"))
+    state = home / "var" / "integrator"
+    state.mkdir(parents=True)
+    StateStore(state / "state.db").close()
+    with sqlite3.connect(state / "state.db") as database:
+        database.execute("UPDATE schema_version SET version = 999")
+    log_file = home / "logs" / "integrations.log"
+
+    done = run(home, "--once", "--log-file", str(log_file))
+
+    assert done.returncode == EXIT_CONFIG
+    assert "state schema version 999 is newer than this program understands" in done.stderr

@@ -7,55 +7,37 @@ failure of its own ("unexpected error ... a bug"), and still delivers."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import orjson
 import pytest
 from tests.e2e.harness import alerts_file, append_alerts, run_once
+from tests.integrations.test_http1 import RawServer
 from tests.reliability.harness import HOOK, fault_home
 from tests.reliability.support import FAST_RETRIES
 
 pytestmark = pytest.mark.timeout(120)
 
 
-class RawReceiver:
+class FailingThenOk:
     """Answers the first ``failures`` requests with ``failure`` (raw bytes),
-    then 200; remembers the alert ids it accepted."""
+    then 200; remembers the alert ids it accepted. Served by a RawServer."""
 
     def __init__(self, failure: bytes, failures: int) -> None:
         self.failure = failure
         self.failures = failures
         self.requests = 0
         self.accepted: list[str] = []
-        self.port = 0
 
-    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        with contextlib.suppress(asyncio.IncompleteReadError, ConnectionError):
-            while True:
-                head = await reader.readuntil(b"\r\n\r\n")
-                length = 0
-                for line in head.split(b"\r\n"):
-                    name, _, value = line.partition(b":")
-                    if name.strip().lower() == b"content-length":
-                        length = int(value)
-                body = await reader.readexactly(length)
-                self.requests += 1
-                if self.requests <= self.failures:
-                    writer.write(self.failure)
-                else:
-                    self.accepted.append(str(orjson.loads(body)["attachments"][0]["ts"]))
-                    writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-                await writer.drain()
-        writer.close()
-
-    @contextlib.asynccontextmanager
-    async def serving(self) -> AsyncIterator[RawReceiver]:
-        server = await asyncio.start_server(self.handle, "127.0.0.1", 0)
-        self.port = server.sockets[0].getsockname()[1]
-        async with server:
-            yield self
+    async def answer(self, head: bytes, body: bytes, writer: asyncio.StreamWriter) -> bool:
+        self.requests += 1
+        if self.requests <= self.failures:
+            writer.write(self.failure)
+        else:
+            self.accepted.append(str(orjson.loads(body)["attachments"][0]["ts"]))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        await writer.drain()
+        return True
 
 
 # Latin-1 bytes that str.isdigit() calls digits ("²", "³") and float() refuses.
@@ -67,9 +49,9 @@ SUPERSCRIPT_RETRY_AFTER = (
 async def test_a_retry_after_of_superscript_digits_is_an_unreadable_delay(
     homes: list[Path],
 ) -> None:
-    receiver = RawReceiver(SUPERSCRIPT_RETRY_AFTER, failures=3)
-    async with receiver.serving():
-        home = fault_home(f"http://127.0.0.1:{receiver.port}{HOOK}", settings=FAST_RETRIES)
+    receiver = FailingThenOk(SUPERSCRIPT_RETRY_AFTER, failures=3)
+    async with RawServer(receiver.answer) as server:
+        home = fault_home(server.url(HOOK), settings=FAST_RETRIES)
         homes.append(home)
         append_alerts(alerts_file(home), range(3))
         daemon = await run_once(home, "--from-start")

@@ -14,7 +14,7 @@ import json
 import re
 import sqlite3
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Iterable, Iterator
 from pathlib import Path
 from urllib.parse import quote, quote_plus
 
@@ -213,10 +213,10 @@ def database_text(home: Path) -> str:
     return rows + raw.decode("utf-8", "replace")
 
 
-def leaks(where: str, text: str) -> list[str]:
+def leaks(where: str, text: str, secrets: Iterable[str] = SECRETS) -> list[str]:
     return [
         f"{where}: {secret!r} as {form!r}"
-        for secret in SECRETS
+        for secret in secrets
         for form in encodings(secret)
         if form in text
     ]
@@ -283,6 +283,22 @@ async def test_no_secret_reaches_any_output_in_any_encoding(
     )
 
 
+async def outputs_of_a_run_given_up(home: Path) -> dict[str, str]:
+    """What a `run --once` whose two alerts the echo refused (400) left to
+    read: its log, the state database, and the commands that show them."""
+    daemon = await run_once(home, "--from-start", status=4)
+    outputs = {"log": daemon.log(), "state database": database_text(home)}
+    for args in (["dead-letter", "list", "--json"], ["dead-letter", "show", "1"], ["status"]):
+        status, out, err = await cli(home, *args)
+        assert status in (0, 1), err  # status: 1 = the daemon is not running
+        outputs[" ".join(args)] = out + err
+    return outputs
+
+
+def leaks_in(outputs: dict[str, str], secrets: Iterable[str]) -> list[str]:
+    return [found for where, text in outputs.items() for found in leaks(where, text, secrets)]
+
+
 # A hook URL with user info: the HTTP client sends it as "Authorization: Basic
 # <base64 of user:password>", so an echoed header carries the password in a
 # form that is none of the password's own encodings.
@@ -299,23 +315,11 @@ async def test_the_basic_credentials_of_a_hook_url_are_never_echoed(
         f"<ossec_config>\n{block('slack', hook_url=hook)}\n</ossec_config>\n"
     )
     append_alerts(alerts_file(home), range(2))
-    daemon = await run_once(home, "--from-start", status=4)  # each given up: a 400
-    outputs = {"log": daemon.log(), "state database": database_text(home)}
-    for args in (["dead-letter", "list", "--json"], ["dead-letter", "show", "1"], ["status"]):
-        status, out, err = await cli(home, *args)
-        assert status in (0, 1), err  # status: 1 = the daemon is not running
-        outputs[" ".join(args)] = out + err
+    outputs = await outputs_of_a_run_given_up(home)
     assert "Authorization" in outputs["dead-letter show 1"]  # the echo got that far
     credentials = f"{BASIC_USER}:{BASIC_PASSWORD}".encode()
     secrets = (BASIC_PASSWORD, base64.b64encode(credentials).decode())
-    found = [
-        f"{where}: {secret!r} as {form!r}"
-        for where, text in outputs.items()
-        for secret in secrets
-        for form in encodings(secret)
-        if form in text
-    ]
-    assert found == []
+    assert leaks_in(outputs, secrets) == []
 
 
 # Credentials a generic webhook sends in headers of its own (<options>
@@ -337,19 +341,7 @@ async def test_credentials_in_custom_headers_are_never_echoed(
         f"<options>{options}</options></integration>\n</ossec_config>\n"
     )
     append_alerts(alerts_file(home), range(2))
-    daemon = await run_once(home, "--from-start", status=4)  # each given up: a 400
-    outputs = {"log": daemon.log(), "state database": database_text(home)}
-    for args in (["dead-letter", "list", "--json"], ["dead-letter", "show", "1"], ["status"]):
-        status, out, err = await cli(home, *args)
-        assert status in (0, 1), err  # status: 1 = the daemon is not running
-        outputs[" ".join(args)] = out + err
+    outputs = await outputs_of_a_run_given_up(home)
     # The echo got that far, and a header that is no credential stays readable.
     assert "wazuhSourceQQ77" in outputs["dead-letter show 1"]
-    found = [
-        f"{where}: {secret!r} as {form!r}"
-        for where, text in outputs.items()
-        for secret in (*HEADER_SECRETS.values(), "cHJveHlQUDY2Og==")
-        for form in encodings(secret)
-        if form in text
-    ]
-    assert found == []
+    assert leaks_in(outputs, (*HEADER_SECRETS.values(), "cHJveHlQUDY2Og==")) == []

@@ -55,21 +55,22 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     show.add_argument("ids", nargs=1, type=_letter_id, metavar="ID", help="a dead letter id")
 
-    for name, summary, description in (
+    for name, summary, description, outcome in (
         (
             "replay",
             "send dead letters again",
             "Move dead letters back to the parked table, due now: the running daemon"
             " (or the next `run`) delivers them through the normal path.",
+            "queued for delivery",
         ),
-        ("purge", "delete dead letters", "Delete dead letters for good."),
+        ("purge", "delete dead letters", "Delete dead letters for good.", "deleted"),
     ):
         action = actions.add_parser(name, help=summary, description=description)
         action.add_argument("ids", nargs="*", type=_letter_id, metavar="ID", help="dead letter ids")
         _add_integration(action)
         action.add_argument("--all", action="store_true", help=f"{name} every dead letter")
         action.add_argument(
-            "--dry-run", action="store_true", help=f"say which dead letters would be {name}d"
+            "--dry-run", action="store_true", help=f"say which dead letters would be {outcome}"
         )
     for action_parser in actions.choices.values():
         # So that `dead-letter list --home DIR` works as `dead-letter --home DIR list` does.

@@ -243,7 +243,12 @@ def _summarize(reading: Reading, pipeline: Pipeline, out: TextIO) -> int:
 COMMAND = Command(
     name="replay",
     help="send alerts from alert files (.json, .json.gz) again through chosen integrations",
-    description=__doc__.split("\n\n")[0] if __doc__ else None,
+    # Not the module docstring's first paragraph: its ``markup`` showed as is in --help.
+    description=(
+        "Send alerts already written (alert files, .json or .json.gz) again through"
+        " chosen integrations: a backfill after an outage, or a new receiver. The"
+        " daemon's checkpoint is neither read nor moved."
+    ),
     add_arguments=_add_arguments,
     run=_run,
 )

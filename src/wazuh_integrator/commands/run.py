@@ -98,6 +98,7 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
     from wazuh_integrator.logsetup import configure_logging
     from wazuh_integrator.pipeline import RunOptions, run_pipeline
     from wazuh_integrator.statedir import StateDirError
+    from wazuh_integrator.store import ForeignStateError
 
     if args.log_file is not None:
         configure_logging(options.debug, args.log_file)
@@ -112,12 +113,14 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
         if args.role is not None:
             return _run_role(args, options, run_options)
         report = check_before_run(options, args.alerts)
+        if not report.errors and not report.enabled:
+            _refuse_to_read_the_past_into_nothing(args, options)
         return run_pipeline(options.paths, run_options, report)
     except ConfigError as exc:
         problems = [str(issue) for issue in exc.issues]
         _refuse([*problems, "Configuration refused: not starting."], args.log_file is not None)
         return EXIT_CONFIG
-    except StateDirError as exc:
+    except (StateDirError, ForeignStateError) as exc:  # a restart cannot fix these either
         _refuse([str(exc)], args.log_file is not None)
         return EXIT_CONFIG
 
@@ -140,6 +143,24 @@ def _run_role(args: argparse.Namespace, options: GlobalOptions, run_options: Run
         )
     report = check_before_run(options, args.alerts, reads_alerts=args.role != "worker")
     return run_role(options.paths, run_options, args.role, report)
+
+
+def _refuse_to_read_the_past_into_nothing(args: argparse.Namespace, options: GlobalOptions) -> None:
+    """--once, --since and --from-start ask for alerts already written: with no
+    enabled integration they would be read, go nowhere, and the checkpoint saved
+    past them (the cutover's step without its --config lost alerts this way)."""
+    from wazuh_integrator.config.ossec import moved_blocks_hint
+
+    if not (args.once or args.since is not None or args.from_start):
+        return  # the daemon: a reload may add blocks, as stock would start none
+    hint = moved_blocks_hint(options.paths.config)
+    message = (
+        f"no enabled integration in {options.paths.config}: reading alerts already"
+        " written would deliver none and save the checkpoint past them"
+    )
+    raise ConfigError(
+        [ConfigIssue("run", None, None, message if hint is None else f"{message}; {hint}")]
+    )
 
 
 def _refuse(problems: list[str], also_stderr: bool) -> None:

@@ -118,6 +118,8 @@ def _health(address: str | None) -> dict[str, Any]:
                     " the daemon may be hung or overloaded"
                 ),
             }
+        if isinstance(reason, OSError) and reason.strerror:
+            reason = reason.strerror  # "Connection refused", without "[Errno 111]"
         return {
             "running": False,
             "address": address,

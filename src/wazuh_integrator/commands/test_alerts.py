@@ -27,7 +27,7 @@ from wazuh_integrator.commands.alert_inputs import AlertInput, read_sources
 
 if TYPE_CHECKING:
     from wazuh_integrator.config.loading import ConfigurationReport
-    from wazuh_integrator.config.models import IntegrationBlock
+    from wazuh_integrator.config.models import IntegrationBlock, WazuhPaths
     from wazuh_integrator.filters import AlertFilter
     from wazuh_integrator.floods import Shaper
     from wazuh_integrator.integrations.base import Integration
@@ -145,6 +145,8 @@ class DryRun:
                 payload, error = self._preview(route, sent)
                 if not payloads:
                     payload = None
+                if error is not None:  # run would dead-letter the alert: not sent
+                    reason = f"no body: {error}"
             result = {
                 "integration": route.block.name,
                 "index": route.block.index,
@@ -367,6 +369,9 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
         )
     if args.send:
         return _send(report, options, args)
+    if not report.enabled:
+        # A dry run over no block tests nothing: say so, rather than a clean exit 0.
+        raise IntegratorError(_nothing_to_test(options.paths))
     if args.integration:
         raise IntegratorError("--integration goes with --send")
     dry_run = DryRun.build(report, options)
@@ -398,6 +403,14 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
     if totals.no_body:
         return EXIT_NO_BODY
     return EXIT_BAD_INPUT if totals.invalid else 0
+
+
+def _nothing_to_test(paths: WazuhPaths) -> str:
+    from wazuh_integrator.config.ossec import moved_blocks_hint
+
+    hint = moved_blocks_hint(paths.config)
+    message = f"no enabled integration in {paths.config}: nothing to test"
+    return message if hint is None else f"{message}; {hint}"
 
 
 def _send(report: ConfigurationReport, options: GlobalOptions, args: argparse.Namespace) -> int:
@@ -471,13 +484,14 @@ def _write_readable(
         if not result["matched"]:
             out.write(f"{label}  no match: {result['reason']}\n")
             continue
+        if "error" in result:
+            out.write(f"{label}  MATCH but no body: {result['error']}\n")
+            continue
         if not result["sent"]:  # a throttle, a digest, or the integration's own skip
             out.write(f"{label}  MATCH, NOT SENT: {result['reason']}\n")
             continue
         payload = result["payload"]
         note = "" if payload is not None or not show_payload else " (no body to show)"
-        if "error" in result:
-            note = f" but no body: {result['error']}"
         out.write(f"{label}  MATCH{note}\n")
         if show_payload and payload is not None:
             body = json.dumps(payload, indent=2, ensure_ascii=False, default=str)

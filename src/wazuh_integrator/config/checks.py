@@ -19,6 +19,8 @@ from wazuh_integrator.secret import redact_url
 HIGHEST_RULE_LEVEL = 16
 
 # Built-ins that POST to or query <hook_url> themselves (scripts may use it freely).
+# Outputs whose <hook_url> is not http(s): smtp://, smtps://; udp://, tcp://, tls://.
+_OWN_SCHEME_OUTPUTS = frozenset({"email", "syslog"})
 _HTTP_HOOK_INTEGRATIONS = frozenset(
     {
         "slack", "shuffle", "maltiverse", "webhook", "teams", "telegram", "discord", "jira",
@@ -136,6 +138,8 @@ def _hook_url_problem(name: str, url: str, options: Mapping[str, object] | None)
         unencrypted = _unencrypted_transport(name, parts.scheme, options)
         if unencrypted:
             return unencrypted
+    if name in _OWN_SCHEME_OUTPUTS:
+        return None  # another scheme disables the block, with the schemes it takes
     if parts is None or parts.scheme not in ("http", "https") or not host:
         if name in _HTTP_HOOK_INTEGRATIONS:
             return f"not an http(s) URL: {name} cannot reach it"

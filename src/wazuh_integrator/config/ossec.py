@@ -92,6 +92,21 @@ def count_integration_blocks(path: Path) -> int:
     return len(config.blocks) + len(config.invalid_blocks)
 
 
+def moved_blocks_hint(path: Path) -> str | None:
+    """When ``path`` has an ``integrations.conf`` beside it, where the cutover
+    (docs/migrating.md) moves the blocks: how to read that one instead."""
+    moved = path.parent / "integrations.conf"
+    if moved != path and moved.is_file():
+        return f"the blocks of {moved} are read with --config {moved}"
+    return None
+
+
+def _no_blocks(path: Path) -> str:
+    hint = moved_blocks_hint(path)
+    message = "no <integration> block: nothing will be delivered"
+    return message if hint is None else f"{message}; {hint}"
+
+
 def read_ossec_conf(path: Path, *, display_path: str | None = None) -> OssecConfig:
     """Every ``<integration>`` block of ``path``, with every error and warning found."""
     shown = display_path if display_path is not None else str(path)
@@ -117,9 +132,7 @@ def read_ossec_conf(path: Path, *, display_path: str | None = None) -> OssecConf
         errors.insert(0, ConfigIssue(shown, line, None, message))
     warnings = reader.warnings + repeated_block_warnings(shown, reader.blocks)
     if syntax_error is None and reader.count == 0 and not outside:
-        warnings.append(
-            ConfigIssue(shown, None, None, "no <integration> block: nothing will be delivered")
-        )
+        warnings.append(ConfigIssue(shown, None, None, _no_blocks(path)))
     return OssecConfig(
         path,
         blocks=tuple(reader.blocks),

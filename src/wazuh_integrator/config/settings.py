@@ -302,13 +302,20 @@ class _SettingsReader:
         self.issues.append(ConfigIssue(self.path, line, None, f"{dotted}: {message}"))
 
     def _fields(
-        self, table: tuple[str, ...], values: dict[str, Any], keys: dict[str, _Key]
+        self,
+        table: tuple[str, ...],
+        values: dict[str, Any],
+        keys: dict[str, _Key],
+        read_elsewhere: tuple[str, ...] = (),
     ) -> dict[str, object]:
+        """``read_elsewhere``: valid keys another reader takes, named in the
+        unknown-key message all the same (a `throtle` typo is shown `throttle`)."""
         fields: dict[str, object] = {}
         for key, value in values.items():
             spec = keys.get(key)
             if spec is None:
-                self._issue(table, key, f"unknown key (expected one of: {', '.join(keys)})")
+                expected = ", ".join((*keys, *read_elsewhere))
+                self._issue(table, key, f"unknown key (expected one of: {expected})")
                 continue
             try:
                 parsed = spec.parse(value)
@@ -387,7 +394,7 @@ class _SettingsReader:
     ) -> dict[str, object]:
         """The fields one ``[integrations.*]`` table sets, checked on their own."""
         plain = {key: value for key, value in values.items() if key not in FLOOD_TABLES}
-        fields = self._fields(table, plain, _PER_INTEGRATION)
+        fields = self._fields(table, plain, _PER_INTEGRATION, FLOOD_TABLES)
         floods = FloodSettingsReader(self.path, self.locator, self.issues, parse_duration)
         fields.update(floods.read(table, name, values))
         if "api_version" in fields and name != _VERSIONED_INTEGRATION:
