@@ -71,7 +71,8 @@ class RunSummary:
         return EXIT_DELIVERED
 
     def write(self, out: TextIO) -> None:
-        out.write(f"run --once: {self.lines_read:,} lines read, {self.invalid:,} invalid.\n")
+        read = _count(self.lines_read, "line")
+        out.write(f"run --once: {read} read, {self.invalid:,} invalid.\n")
         for i in self.integrations:
             out.write(
                 f"  {i.key}: {i.delivered:,} delivered, {i.parked:,} parked,"
@@ -87,7 +88,8 @@ class RunSummary:
         status = self.exit_status()
         if status == EXIT_DEAD_LETTERED:
             out.write(
-                f"Exit status {status}: {self.dead_lettered:,} deliveries were given up;"
+                f"Exit status {status}: {_count(self.dead_lettered, 'delivery')}"
+                f" {_were(self.dead_lettered)} given up;"
                 " see `wazuh-integrator dead-letter list`.\n"
             )
         elif status == EXIT_PARKED and self.still_parked:
@@ -98,11 +100,23 @@ class RunSummary:
                 else " the next run or the daemon retries them.\n"
             )
             out.write(
-                f"Exit status {status}: {self.still_parked:,} deliveries are still parked;"
-                + retried
+                f"Exit status {status}: {_count(self.still_parked, 'delivery')}"
+                f" {'is' if self.still_parked == 1 else 'are'} still parked;" + retried
             )
         elif status == EXIT_PARKED:
             out.write(
-                f"Exit status {status}: {self.failed:,} deliveries could not be stored;"
+                f"Exit status {status}: {_count(self.failed, 'delivery')} could not be stored;"
                 " the next run reads their alerts again.\n"
             )
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 line``, ``2 lines``, ``1 delivery``, ``1,200 deliveries``."""
+    if number == 1:
+        return f"1 {noun}"
+    plural = f"{noun[:-1]}ies" if noun.endswith("y") else f"{noun}s"
+    return f"{number:,} {plural}"
+
+
+def _were(number: int) -> str:
+    return "was" if number == 1 else "were"
