@@ -11,13 +11,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import datetime
 from itertools import chain
 from pathlib import Path
 
 from wazuh_integrator.source import FileId, Line, Position
 from wazuh_integrator.source.archive import (
+    ArchiveError,
     archived_alert_files,
     lines_from_first_at_or_after,
     read_lines,
@@ -54,7 +55,7 @@ async def catch_up_since(
         alerts_path.parent,
         alerts_path,
     )
-    batches = chain.from_iterable(read_lines(path, max_line_bytes=max_line_bytes) for path in files)
+    batches = chain.from_iterable(_readable_lines(path, max_line_bytes) for path in files)
     found = 0
     for batch in lines_from_first_at_or_after(batches, since):
         await route(batch)
@@ -71,3 +72,16 @@ async def catch_up_since(
         return start_at_or_after(alerts_path, since)
     except FileNotFoundError:
         return None
+
+
+def _readable_lines(path: Path, max_line_bytes: int) -> Iterator[list[Line]]:
+    """The lines of one rotated file up to any damage, which is logged.
+
+    A damaged archive (a truncated or corrupt ``.gz``) must not keep the
+    daemon from starting: every restart would meet it again. Its readable
+    alerts are sent, the rest is named in the log for the admin to recover.
+    """
+    try:
+        yield from read_lines(path, max_line_bytes=max_line_bytes)
+    except ArchiveError as exc:
+        log.error("%s; the rest of that file is skipped, the next files are read.", exc)

@@ -7,9 +7,11 @@ rate limits and all. Nothing here talks to a receiver itself.
 
 from __future__ import annotations
 
+import contextlib
+import sqlite3
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -161,6 +163,20 @@ def _selected_ids(database: Path, selection: Selection) -> list[int]:
     return [letter.id for letter in _all_letters(database) if _matches(letter, selection)]
 
 
+@contextlib.contextmanager
+def _writing(database: Path) -> Iterator[StateStore]:
+    """The store, opened to write one transaction; a write that fails (a full
+    disk, a read-only file) is a :class:`StoreError` naming the database."""
+    try:
+        with StateStore(database) as store:
+            yield store
+    except sqlite3.Error as exc:
+        # The transaction is not committed: every dead letter stays as it was.
+        raise StoreError(
+            f"{database}: cannot write the state database: {exc}; nothing was changed"
+        ) from exc
+
+
 def replay_dead_letters(
     database: Path, selection: Selection, *, dry_run: bool = False, out: TextIO = sys.stdout
 ) -> int:
@@ -168,7 +184,7 @@ def replay_dead_letters(
     ids = _selected_ids(database, selection)
     if dry_run or not ids:
         return _would(ids, "queued for delivery", dry_run=dry_run, out=out)
-    with StateStore(database) as store:
+    with _writing(database) as store:
         now = time.time()
         letters = store.take_dead_letters(ids) if ids else []
         for letter in letters:
@@ -195,7 +211,7 @@ def purge_dead_letters(
     ids = _selected_ids(database, selection)
     if dry_run or not ids:
         return _would(ids, "deleted", dry_run=dry_run, out=out)
-    with StateStore(database) as store:
+    with _writing(database) as store:
         deleted = store.delete_dead_letters(ids) if ids else 0
         store.flush()
     print(f"{deleted} dead letter(s) deleted.", file=out)

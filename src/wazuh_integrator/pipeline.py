@@ -143,6 +143,9 @@ class Pipeline:
         self._floods_cover: Position | None = None
         self._written: Position | None = None
         self._state_error: str | None = None
+        self.state_write_failure: str | None = None
+        """The first failed write of the state database, kept: a replay, which
+        has no checkpoint to read its alerts again from, reports it."""
         self._heads = _HeadFingerprints()
         self.replayed_lines = 0
         # Where the reader is, and when it last moved: /health calls a reader
@@ -263,6 +266,11 @@ class Pipeline:
                 for route in self.routes
                 for stats in [route.deliverer.stats()]
             ],
+            unconfigured_parked={
+                key: count
+                for key, count in store.parked_counts().items()
+                if key not in {route.block.key for route in self.routes}
+            },
         )
 
     async def _follow(self, store: StateStore) -> None:
@@ -764,8 +772,18 @@ class Pipeline:
         self._written = position
 
     def _state_write_failed(self, text: str) -> None:
+        if self.state_write_failure is None:
+            self.state_write_failure = text
         # Logged once per distinct problem, not at every attempt.
-        if text != self._state_error:
+        if text != self._state_error and self.options.replay is not None:
+            self._state_error = text
+            log.error(
+                "State database %s: %s. What this replay parked or gave up may not be stored;"
+                " its summary says so.",
+                self._store.path if self._store is not None else "",
+                text,
+            )
+        elif text != self._state_error:
             self._state_error = text
             log.error(
                 "State database %s: %s. Alerts after the last saved checkpoint will be read "

@@ -43,10 +43,17 @@ class RunSummary:
     lines_read: int
     invalid: int
     integrations: list[IntegrationSummary] = field(default_factory=list)
+    # Rows parked under a key no running block has (a block removed or moved,
+    # docs/state.md): they wait in the store, so the run did not deliver all.
+    unconfigured_parked: dict[str, int] = field(default_factory=dict)
 
     @property
     def still_parked(self) -> int:
-        return sum(i.still_parked for i in self.integrations)
+        return sum(i.still_parked for i in self.integrations) + self.unconfigured
+
+    @property
+    def unconfigured(self) -> int:
+        return sum(self.unconfigured_parked.values())
 
     @property
     def dead_lettered(self) -> int:
@@ -64,7 +71,8 @@ class RunSummary:
         return EXIT_DELIVERED
 
     def write(self, out: TextIO) -> None:
-        out.write(f"run --once: {self.lines_read:,} lines read, {self.invalid:,} invalid.\n")
+        read = _count(self.lines_read, "line")
+        out.write(f"run --once: {read} read, {self.invalid:,} invalid.\n")
         for i in self.integrations:
             out.write(
                 f"  {i.key}: {i.delivered:,} delivered, {i.parked:,} parked,"
@@ -72,19 +80,43 @@ class RunSummary:
                 + (f", {i.failed:,} not stored (read again next run)" if i.failed else "")
                 + f"; {i.still_parked:,} still parked in the store\n"
             )
+        for key, count in sorted(self.unconfigured_parked.items()):
+            out.write(
+                f"  {key}: not in the configuration; {count:,} still parked in the store,"
+                " waiting for a block with that key\n"
+            )
         status = self.exit_status()
         if status == EXIT_DEAD_LETTERED:
             out.write(
-                f"Exit status {status}: {self.dead_lettered:,} deliveries were given up;"
+                f"Exit status {status}: {_count(self.dead_lettered, 'delivery')}"
+                f" {_were(self.dead_lettered)} given up;"
                 " see `wazuh-integrator dead-letter list`.\n"
             )
         elif status == EXIT_PARKED and self.still_parked:
+            retried = (
+                f" {self.unconfigured:,} of them wait for a block that is not in the"
+                " configuration (docs/state.md); the next run or the daemon retries the others.\n"
+                if self.unconfigured
+                else " the next run or the daemon retries them.\n"
+            )
             out.write(
-                f"Exit status {status}: {self.still_parked:,} deliveries are still parked;"
-                " the next run or the daemon retries them.\n"
+                f"Exit status {status}: {_count(self.still_parked, 'delivery')}"
+                f" {'is' if self.still_parked == 1 else 'are'} still parked;" + retried
             )
         elif status == EXIT_PARKED:
             out.write(
-                f"Exit status {status}: {self.failed:,} deliveries could not be stored;"
+                f"Exit status {status}: {_count(self.failed, 'delivery')} could not be stored;"
                 " the next run reads their alerts again.\n"
             )
+
+
+def _count(number: int, noun: str) -> str:
+    """``1 line``, ``2 lines``, ``1 delivery``, ``1,200 deliveries``."""
+    if number == 1:
+        return f"1 {noun}"
+    plural = f"{noun[:-1]}ies" if noun.endswith("y") else f"{noun}s"
+    return f"{number:,} {plural}"
+
+
+def _were(number: int) -> str:
+    return "was" if number == 1 else "were"

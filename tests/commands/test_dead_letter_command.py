@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import resource
+import sqlite3
+import subprocess
 from pathlib import Path
 
 import orjson
 import pytest
-from tests.config.wazuh_home import WazuhHome, make_home, run_command
+from tests.config.wazuh_home import WazuhHome, installed_command, make_home, run_command
 
 from wazuh_integrator.store import StateStore
 
@@ -123,3 +126,44 @@ def test_every_action_honours_the_global_options_wherever_they_stand(
     assert result.returncode == 0, result.stderr
     assert f"DEBUG: Dead letters: reading the state database {moved / 'state.db'}" in result.stderr
     assert found in result.stdout
+
+
+def _limit_file_size() -> None:
+    # A full disk, for this process only: writes past 64 KiB fail with EFBIG.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (64 * 1024, 64 * 1024))
+
+
+@pytest.mark.parametrize("action", ["replay", "purge"])
+def test_a_full_disk_is_named_and_changes_nothing(home: WazuhHome, action: str) -> None:
+    # It was "internal error: OperationalError: disk I/O error", status 70,
+    # naming no file.
+    database = home.root / "var" / "integrator" / "state.db"
+    with StateStore(database) as store:
+        for number in range(400):
+            store.add_dead_letter(
+                "slack#0",
+                "slack",
+                orjson.dumps({"id": f"1764262800.{number}", "full_log": "x" * 1000}),
+                attempts=1,
+                first_failed_at=1_764_262_800.0,
+                last_error="HTTP 400: bad request",
+                status=400,
+            )
+        store.flush()
+
+    result = subprocess.run(
+        [installed_command(), "--home", str(home.root), "dead-letter", action, "--all"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        preexec_fn=_limit_file_size,
+    )
+
+    assert result.returncode == 1, result.stderr
+    assert result.stderr == (
+        f"error: {database}: cannot write the state database: disk I/O error; nothing was changed\n"
+    )
+    with sqlite3.connect(database) as db:
+        assert db.execute("SELECT COUNT(*) FROM dead_letters").fetchone() == (401,)
+        assert db.execute("SELECT COUNT(*) FROM parked").fetchone() == (0,)

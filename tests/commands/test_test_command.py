@@ -275,14 +275,25 @@ def test_no_enabled_block_is_an_error_that_names_the_moved_blocks(home: WazuhHom
     assert result.stdout == ""
     assert f"nothing to test; the blocks of {moved} are read with --config {moved}" in result.stderr
 
-    with_config = run_test(home, "--config", str(moved), stdin="")
+    with_config = run_test(
+        home, "--config", str(moved), stdin=(ALERTS / "ssh_brute_force.json").read_text()
+    )
     assert with_config.returncode == 0, with_config.stderr
+    assert "MATCH" in with_config.stdout
 
 
-def test_no_input_at_all_is_fine(home: WazuhHome) -> None:
-    result = run_test(home, "--json", stdin="\n\n")
+@pytest.mark.parametrize("mode", [[], ["--json"]], ids=["readable", "json"])
+def test_input_without_any_alert_tests_nothing_and_says_so(
+    home: WazuhHome, mode: list[str]
+) -> None:
+    # `grep ... | wazuh-integrator test` whose grep matched nothing.
+    result = run_test(home, *mode, stdin="\n\n")
 
-    assert (result.returncode, result.stdout) == (0, "")
+    assert result.returncode == 1
+    assert "nothing tested: the input held no alert" in result.stderr
+    assert "MATCH" not in result.stdout
+    if mode:
+        assert result.stdout == ""  # still one object per alert: none
 
 
 # -- reading alert inputs, in process ------------------------------------------

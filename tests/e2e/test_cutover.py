@@ -85,6 +85,32 @@ async def test_since_reads_a_rotated_gz_file_then_follows_alerts_json(
     assert "--since" in again.log() and "ignored: a checkpoint exists" in again.log()
 
 
+async def test_since_over_a_damaged_archive_sends_what_it_can_and_runs_on(
+    home: Path, receiver: Receiver
+) -> None:
+    # A truncated .gz used to stop the daemon with exit 1, before alerts.json
+    # was read: every restart met the same file again.
+    write_config(home, slack_block(receiver.url(HOOK)))
+    day = b"".join(alert_line(n, T0 + timedelta(seconds=n)) for n in range(2000))
+    packed = day_file(home, T0.date()).with_suffix(".json.gz")
+    whole = gzip.compress(day)
+    packed.write_bytes(whole[: len(whole) // 2])
+    today = day_file(home, T0.date() + timedelta(days=1))
+    today.write_bytes(b"".join(alert_line(n, T0 + timedelta(days=1)) for n in range(5000, 5010)))
+    os.link(today, alerts_file(home))
+
+    daemon = Daemon(home, ["--once", "--since", T0.isoformat()])
+    await daemon.start()
+    assert await daemon.wait(120) == 0, daemon.log()[-3000:]
+
+    got = sorted(int(i) for i in receiver.ids(HOOK))
+    assert got[-10:] == list(range(5000, 5010)), "alerts.json is still read"
+    archived = got[:-10]
+    assert len(archived) > 500 and archived == list(range(len(archived)))
+    assert f"ERROR: {packed}: cannot read: the gzip data ends early" in daemon.log()
+    assert f"run --once: {len(got):,} lines read, 0 invalid." in daemon.log(), "rotated ones too"
+
+
 async def test_the_once_summary_counts_the_rotated_files_lines_too(
     home: Path, receiver: Receiver
 ) -> None:
@@ -114,6 +140,27 @@ async def test_since_later_than_every_alert_starts_at_the_end(
     await daemon.start()
     assert await daemon.wait() == 0
     assert receiver.received.get(HOOK, []) == []
+
+
+async def test_a_since_in_the_future_is_refused_before_a_checkpoint_is_saved(
+    home: Path, receiver: Receiver
+) -> None:
+    # 2027 typed for 2026 started at the end of alerts.json and saved a
+    # checkpoint there: the right --since was then ignored, the alerts since
+    # the cutover never sent.
+    write_config(home, slack_block(receiver.url(HOOK)))
+    alerts_file(home).write_bytes(b"".join(alert_line(n, T0) for n in range(5)))
+    future = (datetime.now(UTC) + timedelta(days=365)).isoformat()
+    daemon = Daemon(home, ["--once", "--since", future])
+    await daemon.start()
+    assert await daemon.wait() == 2
+    assert f"argument --since: '{future}' is in the future" in daemon.log()
+    assert not (home / "var" / "integrator" / "state.db").exists()
+
+    again = Daemon(home, ["--once", "--since", T0.isoformat()])
+    await again.start()
+    assert await again.wait() == 0
+    assert sorted(int(i) for i in receiver.ids(HOOK)) == list(range(5))
 
 
 def test_a_time_that_is_not_iso_8601_is_a_usage_error(home: Path) -> None:

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -172,6 +174,58 @@ async def test_status_of_a_running_then_stopped_daemon(home: Path, receiver: Rec
     assert "HTTP 400" in stopped_errors[0], "from the newest dead letter in the store"
     for output in (running.stdout, running_json.stdout, stopped.stdout):
         assert "secret-token" not in output
+
+
+async def test_status_of_a_hung_daemon_says_it_does_not_answer(
+    home: Path, receiver: Receiver
+) -> None:
+    # A daemon stopped by SIGSTOP (or with its event loop blocked) was shown
+    # as NOT RUNNING, sending an admin to start a second one.
+    port = await free_port()
+    write_config(home, slack_block(receiver.url(HOOK)))
+    with_metrics(home, port)
+    alerts_file(home).write_bytes(b"")
+    daemon = Daemon(home)
+    await daemon.start()
+    try:
+        await daemon.wait_for_log("Reading")
+        os.kill(daemon.pid(), signal.SIGSTOP)
+        try:
+            hung = await asyncio.to_thread(status, home)
+            hung_json = await asyncio.to_thread(status, home, "--json")
+        finally:
+            os.kill(daemon.pid(), signal.SIGCONT)
+        awake = await asyncio.to_thread(status, home)
+    finally:
+        assert await daemon.stop() == 0
+
+    assert hung.returncode == 1
+    assert hung.stdout.startswith(
+        f"Daemon      NOT ANSWERING: no answer on 127.0.0.1:{port} within 3 s:"
+        " the daemon may be hung or overloaded\n"
+    ), hung.stdout
+    assert json.loads(hung_json.stdout)["daemon"]["hung"] is True
+    assert awake.returncode == 0, awake.stdout
+    assert awake.stdout.startswith(f"Daemon      running on 127.0.0.1:{port}")
+
+
+def test_status_with_an_unusable_integrator_toml_names_its_errors(home: Path) -> None:
+    # It said "metrics_address is not set in integrator.toml", for a file
+    # that set it and could not be read, and kept quiet about the error.
+    write_config(home, slack_block("http://127.0.0.1:9/hook"))
+    (home / "etc" / "integrator.toml").write_text(
+        'metrics_address = "127.0.0.1:9758"\nstate_dir = 5\n'
+    )
+    result = status(home)
+    assert result.returncode == 1
+    assert result.stdout.startswith(
+        "Daemon      UNKNOWN: etc/integrator.toml cannot be used (see the errors on stderr):"
+        " the daemon's metrics_address is not known\n"
+    ), result.stdout
+    assert "wazuh-integrator: status: etc/integrator.toml:2: state_dir: 5 is not" in result.stderr
+    assert "the figures may not be the daemon's" in result.stderr
+    document = json.loads(status(home, "--json").stdout)
+    assert document["settings_errors"][0].startswith("etc/integrator.toml:2: state_dir:")
 
 
 async def test_status_counts_the_lag_in_bytes_and_alerts(home: Path, receiver: Receiver) -> None:

@@ -7,6 +7,7 @@ import fcntl
 import gzip
 import os
 import pty
+import resource
 import struct
 import sys
 import termios
@@ -126,6 +127,71 @@ async def test_an_unknown_integration_or_file_is_refused_before_sending(
     assert status == 1
     assert "nope.json.gz: no such file" in err
     assert receiver.received.get(HOOK) is None
+
+
+async def test_a_window_that_takes_nothing_is_not_ok(home: Path, receiver: Receiver) -> None:
+    # It said "Result: OK: 0 delivered, none failed." and exited 0.
+    write_config(home, slack_block(receiver.url(HOOK)))
+    packed, _ = archive(home)
+    status, out, _ = await replay(
+        home, str(packed), "--integration", "slack", "--until", "2020-01-01T00:00:00Z"
+    )
+    assert status == 1
+    assert out.endswith(
+        "Result: NOTHING SENT: none of the 24 line(s) read is in the time window;"
+        " check --since and --until.\n"
+    )
+    assert receiver.received.get(HOOK) is None
+
+
+async def test_a_since_in_the_future_is_a_usage_error(home: Path, receiver: Receiver) -> None:
+    write_config(home, slack_block(receiver.url(HOOK)))
+    packed, _ = archive(home)
+    future = (datetime.now(timezone.utc) + timedelta(days=365)).isoformat()
+    status, _, err = await replay(home, str(packed), "--integration", "slack", "--since", future)
+    assert status == 2
+    assert f"argument --since: '{future}' is in the future" in err
+    assert receiver.received.get(HOOK) is None
+
+
+def _limit_file_size() -> None:
+    # A full disk, for the replay only: writes past 40 kB fail with EFBIG.
+    resource.setrlimit(resource.RLIMIT_FSIZE, (40_000, 40_000))
+
+
+async def test_a_state_database_that_cannot_be_written_is_in_the_verdict(
+    home: Path, receiver: Receiver
+) -> None:
+    # A replay has no checkpoint to read its alerts again from: 600 refused
+    # alerts were reported "600 dead-lettered" while none was stored, and the
+    # log promised they would be "read again at the next start".
+    receiver.script[HOOK] = [(400, {})]
+    write_config(home, slack_block(receiver.url(HOOK)))
+    (home / "logs" / "alerts" / "alerts.json").write_bytes(b"")
+    daemon = Daemon(home, ["--once"])  # the state database, as a daemon leaves it
+    await daemon.start()
+    assert await daemon.wait() == 0
+    day = home / "logs" / "alerts" / "2026" / "Nov" / "ossec-alerts-26.json"
+    day.parent.mkdir(parents=True)
+    day.write_bytes(b"".join(alert_line(n) for n in range(600)))
+
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        *("-m", "wazuh_integrator", "--home", str(home), "replay", str(day)),
+        *("--integration", "slack"),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        preexec_fn=_limit_file_size,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 120)
+
+    assert process.returncode == 1
+    with StateStore.open_readonly(home / "var" / "integrator" / "state.db") as state:
+        stored = sum(state.dead_letter_counts().values())
+    assert stored < 600, "the limit did not bite: the test proves nothing"
+    assert "Result: NOT OK: the state database could not be written (" in out.decode()
+    assert "replay the same files and window again" in out.decode()
+    assert "read again at the next start" not in err.decode()
 
 
 async def test_a_truncated_gz_file_is_reported_and_the_others_still_sent(

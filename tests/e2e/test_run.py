@@ -114,6 +114,38 @@ async def test_once_with_the_receiver_down_says_what_is_parked_and_exits_3(home:
     assert "Exit status 3: 300 deliveries are still parked" in log
 
 
+async def test_once_counts_what_waits_for_a_block_removed_from_the_configuration(
+    home: Path, receiver: Receiver
+) -> None:
+    # Rows parked for slack#0 wait in the store once the block is removed;
+    # a --once run said "0 still parked" of the blocks left and exited 0.
+    down = Receiver()
+    await down.start()
+    port = down.port
+    await down.stop()
+    write_config(home, slack_block(f"http://127.0.0.1:{port}{HOOK}"))
+    append_alerts(alerts_file(home), range(20))
+    first = Daemon(home, ["--once"])
+    await first.start()
+    assert await first.wait() == 3
+    hook = receiver.url("/shuffle")
+    shuffle = f"<integration><name>shuffle</name><hook_url>{hook}</hook_url></integration>"
+    write_config(home, shuffle)
+    append_alerts(alerts_file(home), range(20, 25))
+
+    second = Daemon(home, ["--once"])
+    await second.start()
+    assert await second.wait() == 3, second.log()[-2000:]
+    assert len(receiver.received["/shuffle"]) == 5
+    log = second.log()
+    assert "shuffle#0: 5 delivered, 0 parked, 0 dead-lettered; 0 still parked" in log
+    assert (
+        "slack#0: not in the configuration; 20 still parked in the store,"
+        " waiting for a block with that key"
+    ) in log
+    assert "Exit status 3: 20 deliveries are still parked; 20 of them wait for a block" in log
+
+
 async def test_a_receiver_down_for_a_while_gets_every_alert(home: Path) -> None:
     receiver = Receiver()
     await receiver.start()

@@ -111,6 +111,57 @@ def test_a_broken_gz_file_is_an_error_naming_it(tmp_path: Path) -> None:
         list(read_lines(broken))
 
 
+def test_a_truncated_gz_file_yields_its_whole_lines_before_the_error(tmp_path: Path) -> None:
+    # GzipFile.read raises on a truncated file without handing over what it
+    # had decompressed: a day's archive cut short lost every alert it held.
+    packed = tmp_path / "ossec-alerts-01.json.gz"
+    data = b"".join(alert_line(n, T0) for n in range(3000))
+    packed.write_bytes(gzip.compress(data)[: len(gzip.compress(data)) // 2])
+    read: list[int] = []
+    with pytest.raises(ArchiveError, match=r"ossec-alerts-01\.json\.gz: cannot read: .*ends early"):
+        for batch in read_lines(packed, max_line_bytes=4096):
+            read.extend(int(orjson.loads(line.data)["id"]) for line in batch)
+    assert len(read) > 1000
+    assert read == list(range(len(read))), "whole lines in order; the cut-off fragment is not one"
+
+
+def test_a_corrupt_gz_file_yields_its_lines_before_the_damage(tmp_path: Path) -> None:
+    packed = tmp_path / "ossec-alerts-02.json.gz"
+    data = b"".join(alert_line(n, T0) for n in range(3000))
+    good = gzip.compress(data, compresslevel=1)
+    middle = len(good) // 2
+    packed.write_bytes(good[:middle] + bytes(b ^ 0xFF for b in good[middle:]))
+    lines: list[bytes] = []
+    with pytest.raises(ArchiveError, match=r"ossec-alerts-02\.json\.gz: cannot read"):
+        for batch in read_lines(packed):
+            lines.extend(line.data for line in batch)
+    # Deflate may decode some garbage before it notices: the pipeline skips
+    # such lines as invalid. The lines before the damage are all there.
+    intact = [int(orjson.loads(line)["id"]) for line in lines[:1000]]
+    assert intact == list(range(1000))
+
+
+def test_gz_members_one_after_another_and_an_empty_gz_file(tmp_path: Path) -> None:
+    joined, empty = tmp_path / "joined.json.gz", tmp_path / "empty.json.gz"
+    first = b"".join(alert_line(n, T0) for n in range(5))
+    second = b"".join(alert_line(n, T0) for n in range(5, 9))
+    joined.write_bytes(gzip.compress(first) + gzip.compress(second) + bytes(16))
+    empty.write_bytes(b"")
+    assert ids(read_lines(joined)) == list(range(9))
+    assert ids(read_lines(empty)) == []
+
+
+def test_a_since_in_a_far_eastern_zone_still_lists_a_far_western_managers_day(
+    tmp_path: Path,
+) -> None:
+    # 2026-11-27T00:30+14:00 is 2026-11-26T10:30Z: a manager at UTC-12 wrote
+    # it into its file of the 25th (22:30 local), two calendar days before
+    # the date written in --since.
+    write_alerts(tmp_path / "2026" / "Nov" / "ossec-alerts-25.json", range(1))
+    since = datetime(2026, 11, 27, 0, 30, tzinfo=timezone(timedelta(hours=14)))
+    assert [p.name for p in archived_alert_files(tmp_path, since=since)] == ["ossec-alerts-25.json"]
+
+
 def test_lines_from_the_first_in_range_on_keep_everything_after(tmp_path: Path) -> None:
     path = tmp_path / "a.json"
     write_alerts(path, range(10))

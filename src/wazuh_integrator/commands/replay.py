@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, TextIO
 
 from wazuh_integrator.commands import Command, GlobalOptions
-from wazuh_integrator.commands.run import iso_time
+from wazuh_integrator.commands.run import iso_time, past_time
 
 if TYPE_CHECKING:
     from wazuh_integrator.config.models import IntegrationBlock
@@ -123,7 +123,7 @@ def _add_arguments(parser: argparse.ArgumentParser) -> None:
         " as check-config lists it (slack#0); repeat for more",
     )
     parser.add_argument(
-        "--since", type=iso_time, metavar="TIME", help="only alerts stamped at or after TIME"
+        "--since", type=past_time, metavar="TIME", help="only alerts stamped at or after TIME"
     )
     parser.add_argument(
         "--until", type=iso_time, metavar="TIME", help="only alerts stamped before TIME"
@@ -191,17 +191,31 @@ def _summarize(reading: Reading, pipeline: Pipeline, out: TextIO) -> int:
         f"Replayed {len(reading.tallies)} file(s): {lines:,} line(s),"
         f" {in_window:,} in the time window.\n"
     )
-    delivered = parked = dead = 0
+    delivered = parked = dead = failed = 0
     for route in pipeline.routes:
         stats = route.deliverer.stats()
         delivered += stats["delivered_total"]
         parked += stats["parked_total"]
         dead += stats["dead_lettered_total"]
+        failed += stats["failed_total"]
         out.write(
             f"  {route.block.key:<16} {stats['delivered_total']:,} delivered,"
-            f" {stats['parked_total']:,} parked, {stats['dead_lettered_total']:,} dead-lettered\n"
+            f" {stats['parked_total']:,} parked, {stats['dead_lettered_total']:,} dead-lettered"
+            + (
+                f", {stats['failed_total']:,} neither delivered nor stored"
+                if stats["failed_total"]
+                else ""
+            )
+            + "\n"
         )
     problems = []
+    if pipeline.state_write_failure is not None:
+        # No checkpoint reads a replay's alerts again: say what to do.
+        problems.append(
+            f"the state database could not be written ({pipeline.state_write_failure}):"
+            " what was counted parked or dead-lettered may not be stored; free the disk and"
+            " replay the same files and window again (what was delivered may be sent twice)"
+        )
     unread = [tally for tally in reading.tallies if tally.error]
     if unread:
         problems.append(f"{len(unread)} file(s) not read to the end (see above)")
@@ -213,6 +227,14 @@ def _summarize(reading: Reading, pipeline: Pipeline, out: TextIO) -> int:
         problems.append("interrupted before the end")
     if problems:
         out.write(f"Result: NOT OK: {'; '.join(problems)}.\n")
+        return 1
+    if not in_window:
+        # A window that takes nothing is a mistaken date far more often than
+        # a wish to send nothing: not an "OK" a script would take as done.
+        out.write(
+            f"Result: NOTHING SENT: none of the {lines:,} line(s) read is in the time window;"
+            " check --since and --until.\n"
+        )
         return 1
     out.write(f"Result: OK: {delivered:,} delivered, none failed.\n")
     return 0

@@ -41,10 +41,17 @@ class StatusReport:
     integrations: dict[str, dict[str, Any]] = field(default_factory=dict)
     # With a [cluster] table: where the parked counts come from (Redis), or why not.
     parked_note: str | None = None
+    # integrator.toml could not be used: the defaults stood in (state_dir,
+    # metrics_address), which need not be the daemon's.
+    settings_errors: list[str] = field(default_factory=list)
 
     @property
     def healthy(self) -> bool:
-        return bool(self.daemon.get("running")) and self.daemon.get("status") == "running"
+        return (
+            bool(self.daemon.get("running"))
+            and self.daemon.get("status") == "running"
+            and not self.settings_errors
+        )
 
 
 def _count_lines(path: Path, offset: int) -> int:
@@ -99,6 +106,18 @@ def _health(address: str | None) -> dict[str, Any]:
             report = {"status": f"HTTP {exc.code}"}
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
+        if isinstance(reason, TimeoutError):
+            # Not "not running": on loopback a time-out means a process holds
+            # the port but does not answer (stopped, or its event loop blocked).
+            return {
+                "running": False,
+                "hung": True,
+                "address": address,
+                "note": (
+                    f"no answer on {address} within {HEALTH_TIMEOUT_S:g} s:"
+                    " the daemon may be hung or overloaded"
+                ),
+            }
         if isinstance(reason, OSError) and reason.strerror:
             reason = reason.strerror  # "Connection refused", without "[Errno 111]"
         return {
@@ -147,7 +166,15 @@ def gather_status(options: GlobalOptions) -> StatusReport:
         for key, count in cluster_parked.items():
             row = integrations.setdefault(key, {"dead_letters": 0})
             row["parked"] = row.get("parked", 0) + count
+    settings_errors = [
+        str(issue) for issue in report.other_errors if issue.path == report.settings_shown
+    ]
     daemon = _health(settings.metrics_address)
+    if settings_errors and settings.metrics_address is None:
+        daemon["note"] = (
+            f"{report.settings_shown} cannot be used (see the errors on stderr):"
+            " the daemon's metrics_address is not known"
+        )
     for key, live in (daemon.get("integrations") or {}).items():
         row = integrations.setdefault(key, {})
         # The store is the truth for what it holds; the daemon for the rest.
@@ -155,7 +182,9 @@ def gather_status(options: GlobalOptions) -> StatusReport:
         if live.get("last_error"):
             row["last_error"], row["last_error_at"] = live["last_error"], live["last_error_at"]
     lag = _lag(paths.alerts, checkpoint) if checkpoint is not None or database.exists() else None
-    return StatusReport(str(database), checkpoint, lag, daemon, integrations, parked_note)
+    return StatusReport(
+        str(database), checkpoint, lag, daemon, integrations, parked_note, settings_errors
+    )
 
 
 def _cluster_parked(cluster: ClusterSettings) -> tuple[dict[str, int], str]:
@@ -221,7 +250,12 @@ def write_status(status: StatusReport, out: TextIO) -> None:
         for problem in problems:
             out.write(f"            problem: {problem}\n")
     else:
-        verdict = "NOT RUNNING" if daemon.get("running") is False else "UNKNOWN"
+        if daemon.get("hung"):
+            verdict = "NOT ANSWERING"
+        elif daemon.get("running") is False:
+            verdict = "NOT RUNNING"
+        else:
+            verdict = "UNKNOWN"
         out.write(f"Daemon      {verdict}: {daemon['note']}\n")
         out.write("            (the figures below come from the state store only)\n")
     out.write(f"State       {status.state_database}\n")
@@ -290,6 +324,14 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
     from wazuh_integrator.secret import redact_urls_in
 
     status = gather_status(options)
+    for error in status.settings_errors:
+        print(f"wazuh-integrator: status: {error}", file=sys.stderr)
+    if status.settings_errors:
+        print(
+            "wazuh-integrator: status: the default settings stand in for it (state_dir,"
+            " metrics_address): the figures may not be the daemon's",
+            file=sys.stderr,
+        )
     if args.json:
         document = {
             "state_database": status.state_database,
@@ -298,6 +340,7 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
             "daemon": {k: v for k, v in status.daemon.items() if k != "integrations"},
             "integrations": status.integrations,
             **({"parked_note": status.parked_note} if status.parked_note else {}),
+            **({"settings_errors": status.settings_errors} if status.settings_errors else {}),
         }
         sys.stdout.write(redact_urls_in(json.dumps(document, default=str)) + "\n")
     else:

@@ -36,6 +36,7 @@ __all__ = ["COMMAND", "DryRun", "Totals"]
 
 log = logging.getLogger(__name__)
 
+EXIT_NOTHING_TESTED = 1  # as a configuration with no enabled block: nothing was tested
 EXIT_BAD_INPUT = 2
 EXIT_NO_BODY = 3
 _SECRET_SHOWN = "<secret>"
@@ -402,7 +403,14 @@ def _run(args: argparse.Namespace, options: GlobalOptions) -> int:
     out.flush()
     if totals.no_body:
         return EXIT_NO_BODY
-    return EXIT_BAD_INPUT if totals.invalid else 0
+    if totals.invalid:
+        return EXIT_BAD_INPUT
+    if not totals.alerts:
+        # `grep ... | wazuh-integrator test` whose grep found nothing tested
+        # nothing: a script must not read that as every alert passing.
+        print("nothing tested: the input held no alert", file=sys.stderr)
+        return EXIT_NOTHING_TESTED
+    return 0
 
 
 def _nothing_to_test(paths: WazuhPaths) -> str:

@@ -9,7 +9,6 @@ from here.
 
 from __future__ import annotations
 
-import gzip
 import os
 import re
 import zlib
@@ -17,7 +16,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta, timezone
 from pathlib import Path
-from typing import BinaryIO, cast
+from typing import BinaryIO
 
 import msgspec
 
@@ -142,7 +141,8 @@ def archived_alert_files(
             excluded.add(FileId.of(os.stat(path)))
         except OSError:
             continue
-    first_day = (since - _DAY_MARGIN).date() if since is not None else None
+    # In UTC: a day file is the manager's local day, whatever zone --since was written in.
+    first_day = (since.astimezone(timezone.utc) - _DAY_MARGIN).date() if since is not None else None
     by_day: dict[date, Path] = {}
     for path in alerts_dir.glob("[0-9]*/*/ossec-alerts-*.json*"):
         day = _day_of(path)
@@ -168,38 +168,78 @@ def read_lines(
     """The complete lines of ``path`` (plain or ``.gz``), a list per read.
 
     Offsets are in the uncompressed data. A last line without its newline is
-    yielded too: the file is finished. ``on_read`` is told how many bytes of
-    the file on disk each read consumed, for a progress bar.
+    yielded too: the file is finished. A ``.gz`` file that is truncated or
+    damaged yields every complete line before the damage, then raises
+    :class:`ArchiveError` (its unfinished last line is a fragment, not an
+    alert). ``on_read`` is told how many bytes of the file on disk each read
+    consumed, for a progress bar.
     """
     try:
         raw = path.open("rb")
     except OSError as exc:
         raise ArchiveError(f"{path}: cannot read: {exc.strerror or exc}") from exc
     with raw:
-        stream: BinaryIO = (
-            cast(BinaryIO, gzip.GzipFile(fileobj=raw, mode="rb"))
-            if path.name.endswith(".gz")
-            else raw
-        )
         splitter = LineSplitter(FileId.of(os.fstat(raw.fileno())), str(path), 0, max_line_bytes)
-        consumed = 0
-        while True:
-            try:
-                chunk = stream.read(_CHUNK_BYTES)
-            except (OSError, EOFError, zlib.error) as exc:
-                raise ArchiveError(f"{path}: cannot read: {exc}") from exc
+        chunks = _gunzipped(raw, path) if path.name.endswith(".gz") else _plain(raw, path)
+        for chunk, disk_bytes in chunks:
             if on_read is not None:
-                position = raw.tell()
-                on_read(position - consumed)
-                consumed = position
-            if not chunk:
-                break
+                on_read(disk_bytes)
             lines = splitter.feed(chunk)
             if lines:
                 yield lines
         last = splitter.flush()
         if last is not None:
             yield [last]
+
+
+def _plain(raw: BinaryIO, path: Path) -> Iterator[tuple[bytes, int]]:
+    """A plain file's chunks, each with the disk bytes it took."""
+    while True:
+        try:
+            chunk = raw.read(_CHUNK_BYTES)
+        except OSError as exc:
+            raise ArchiveError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        if not chunk:
+            return
+        yield chunk, len(chunk)
+
+
+def _gunzipped(raw: BinaryIO, path: Path) -> Iterator[tuple[bytes, int]]:
+    """A gzip file's uncompressed chunks, each with the disk bytes it took.
+
+    Decompressed piece by piece rather than through :class:`gzip.GzipFile`,
+    whose ``read`` raises on a truncated file without handing over the data
+    it did decompress: here the alerts before the damage are still read.
+    Several gzip members one after another (``cat a.gz b.gz``) are one stream.
+    """
+    member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+    empty = True
+    while True:
+        try:
+            data = raw.read(_CHUNK_BYTES)
+        except OSError as exc:
+            raise ArchiveError(f"{path}: cannot read: {exc.strerror or exc}") from exc
+        if not data:
+            break
+        empty = False
+        disk_bytes = len(data)
+        while data:
+            try:
+                chunk = member.decompress(data)
+            except zlib.error as exc:
+                raise ArchiveError(f"{path}: cannot read: damaged gzip data: {exc}") from exc
+            if chunk:
+                yield chunk, disk_bytes
+                disk_bytes = 0
+            data = member.unused_data if member.eof else b""
+            if member.eof and data.strip(b"\0"):
+                member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
+            elif member.eof:
+                data = b""  # zero padding after the last member, as gzip(1) allows
+        if disk_bytes:
+            yield b"", disk_bytes
+    if not member.eof and not empty:  # an empty file holds no alerts, as gzip.open reads it
+        raise ArchiveError(f"{path}: cannot read: the gzip data ends early (a truncated file)")
 
 
 def start_at_or_after(path: Path, since: datetime) -> Position:
