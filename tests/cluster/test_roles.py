@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -169,6 +170,29 @@ async def test_redis_down_for_ten_seconds_loses_nothing(
             await stop_all(reader, *workers)
         assert set(delivered_ids(receiver)) == alert_ids(range(2000))
         assert reader.process is not None and reader.process.returncode == 0
+
+
+@pytest.mark.parametrize("role", ["reader", "worker"])
+async def test_a_role_whose_metrics_port_is_taken_says_so_and_exits(
+    redis_server: RedisServer, receiver: Receiver, role: str
+) -> None:
+    # A worker left its delivery tasks pending: twenty "Task was destroyed but
+    # it is pending!" traces buried the one line that said what was wrong.
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        home = cluster_home(
+            redis_server.url, receiver, top_settings=f'metrics_address = "127.0.0.1:{port}"\n'
+        )
+        with removed_after(home):
+            process = Role(home, ["--role", role], name=role)
+            await process.start()
+            assert await process.wait(60) == 1
+            log = process.log()
+    assert f"metrics_address 127.0.0.1:{port}: cannot listen there" in log
+    assert "Task was destroyed" not in log
+    assert "Traceback" not in log
 
 
 async def test_health_and_metrics_per_role(redis_server: RedisServer, receiver: Receiver) -> None:

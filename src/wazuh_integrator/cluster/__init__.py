@@ -7,8 +7,7 @@ imports this package.
 
 from __future__ import annotations
 
-import asyncio
-
+from wazuh_integrator import compat
 from wazuh_integrator.config.loading import ConfigurationReport
 from wazuh_integrator.config.models import WazuhPaths
 from wazuh_integrator.errors import ConfigError, ConfigIssue
@@ -53,11 +52,7 @@ def run_role(
         ) from error
     role_class = StreamReader if role == "reader" else StreamWorker
     pipeline = role_class(paths, configuration, options, cluster)
-    # A loop of our own rather than asyncio.Runner, which Python 3.10 lacks.
-    loop = (event_loop_factory() or asyncio.new_event_loop)()
-    try:
-        with tuned_for_the_daemon():
-            return loop.run_until_complete(pipeline.run())
-    finally:
-        loop.run_until_complete(loop.shutdown_asyncgens())
-        loop.close()
+    # As asyncio.run: a role that fails at start (its metrics port taken) has
+    # tasks running, which are cancelled rather than destroyed pending.
+    with tuned_for_the_daemon():
+        return compat.run(pipeline.run(), event_loop_factory())
