@@ -216,15 +216,17 @@ class Pipeline:
                 self.routes = self._build_routes(self.configuration)
                 if not self.routes:
                     log.warning("No integration is enabled: alerts are read but go nowhere.")
-                for route in self.routes:
-                    await self._start_route(route)
-                self._seed_state_gauges(store)
-                self._install_signal_handlers()
                 if settings.metrics_address:
+                    # Before any delivery starts: a port taken stops the start
+                    # with nothing yet running to stop.
                     host, _, port = settings.metrics_address.rpartition(":")
                     metrics_runner = await serve_metrics(
                         self.metrics, host.strip("[]") or "127.0.0.1", int(port), self.health
                     )
+                for route in self.routes:
+                    await self._start_route(route)
+                self._seed_state_gauges(store)
+                self._install_signal_handlers()
                 self.metrics.up.set(1)
                 if self.options.replay is not None:
                     await self._replay(self.options.replay)
