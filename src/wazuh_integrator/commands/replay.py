@@ -209,10 +209,15 @@ def _summarize(reading: Reading, pipeline: Pipeline, out: TextIO) -> int:
             + "\n"
         )
     problems = []
-    if pipeline.state_write_failure is not None:
+    # A write that failed while storing an outcome counts the delivery as
+    # failed (neither delivered nor stored) without a pipeline-level failure.
+    write_failure = pipeline.state_write_failure or (
+        f"{failed:,} deliveries neither delivered nor stored" if failed else None
+    )
+    if write_failure is not None:
         # No checkpoint reads a replay's alerts again: say what to do.
         problems.append(
-            f"the state database could not be written ({pipeline.state_write_failure}):"
+            f"the state database could not be written ({write_failure}):"
             " what was counted parked or dead-lettered may not be stored; free the disk and"
             " replay the same files and window again (what was delivered may be sent twice)"
         )
