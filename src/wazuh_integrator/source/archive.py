@@ -192,15 +192,21 @@ def read_lines(
             yield [last]
 
 
-def _plain(raw: BinaryIO, path: Path) -> Iterator[tuple[bytes, int]]:
-    """A plain file's chunks, each with the disk bytes it took."""
+def _disk_reads(raw: BinaryIO, path: Path) -> Iterator[bytes]:
+    """The file's bytes as read from disk, a chunk at a time; ArchiveError on a failed read."""
     while True:
         try:
-            chunk = raw.read(_CHUNK_BYTES)
+            data = raw.read(_CHUNK_BYTES)
         except OSError as exc:
             raise ArchiveError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-        if not chunk:
+        if not data:
             return
+        yield data
+
+
+def _plain(raw: BinaryIO, path: Path) -> Iterator[tuple[bytes, int]]:
+    """A plain file's chunks, each with the disk bytes it took."""
+    for chunk in _disk_reads(raw, path):
         yield chunk, len(chunk)
 
 
@@ -214,13 +220,7 @@ def _gunzipped(raw: BinaryIO, path: Path) -> Iterator[tuple[bytes, int]]:
     """
     member = zlib.decompressobj(wbits=16 + zlib.MAX_WBITS)
     empty = True
-    while True:
-        try:
-            data = raw.read(_CHUNK_BYTES)
-        except OSError as exc:
-            raise ArchiveError(f"{path}: cannot read: {exc.strerror or exc}") from exc
-        if not data:
-            break
+    for data in _disk_reads(raw, path):
         empty = False
         disk_bytes = len(data)
         while data:
