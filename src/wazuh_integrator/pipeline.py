@@ -252,6 +252,7 @@ class Pipeline:
 
     def _summary(self, store: StateStore) -> RunSummary:
         invalid = self.metrics.alerts_invalid_total
+        configured = {route.block.key for route in self.routes}
         return RunSummary(
             # Oversize lines come in the blocks read, so they are counted there already.
             lines_read=int(self.metrics.alerts_read_total.value),
@@ -271,7 +272,7 @@ class Pipeline:
             unconfigured_parked={
                 key: count
                 for key, count in store.parked_counts().items()
-                if key not in {route.block.key for route in self.routes}
+                if key not in configured
             },
         )
 
