@@ -270,9 +270,7 @@ class Pipeline:
                 for stats in [route.deliverer.stats()]
             ],
             unconfigured_parked={
-                key: count
-                for key, count in store.parked_counts().items()
-                if key not in configured
+                key: count for key, count in store.parked_counts().items() if key not in configured
             },
         )
 
